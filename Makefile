@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up everything from scratch.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: demo test lint bench evaluate report setup clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/streamrec demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check models streams tests benchmarks
+	$(BIN)/ruff format --check models streams tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/streamrec bench
+
+evaluate: $(STAMP)
+	$(BIN)/streamrec evaluate --out docs/evaluation
+
+clean:
+	rm -rf $(VENV) .streamrec

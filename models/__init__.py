@@ -1,0 +1,1 @@
+"""streamrec's pure domain logic: events, embeddings, ranking, fairness, explanations, metrics. No I/O."""

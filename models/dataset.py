@@ -1,0 +1,19 @@
+"""An in-memory dataset: the catalog plus time-ordered interactions and searches. Loading lives in streams.data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.events import CatalogItem, Rating, Search
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    items: tuple[CatalogItem, ...]
+    ratings: tuple[Rating, ...]  # sorted by (ts, original order); event ids are stable across loads
+    searches: tuple[Search, ...] = field(default=())  # real user-typed queries (MovieLens tags), if any
+
+    @property
+    def n_users(self) -> int:
+        return len({r.user_id for r in self.ratings})

@@ -1,0 +1,245 @@
+"""Typed input events and their validation: bytes in, a typed event or a `Rejected` with a reason out.
+
+The JSON Schema files under deploy/schemas/ describe the same contracts for producers; tests keep both in step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+MAX_ID_CHARS = 64
+MAX_QUERY_CHARS = 200
+MAX_TITLE_CHARS = 500
+MAX_LIST_ITEMS = 64
+
+
+class ErrorCode(StrEnum):
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    UNKNOWN_ITEM = "unknown_item"
+    OVERSIZED = "oversized"
+    FUTURE_EVENT = "future_event"
+    KEY_MISMATCH = "key_mismatch"
+
+
+class Rejected(ValueError):
+    """An input that cannot be applied; it goes to the dead-letter topic with this code and message."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    event_id: str
+    user_id: str
+    item_id: str
+    rating: float
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    event_id: str
+    user_id: str
+    item_id: str
+    watched_seconds: float
+    ts: int
+    completed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    event_id: str
+    user_id: str
+    query: str
+    ts: int
+    clicked_item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    item_id: str
+    title: str
+    genres: tuple[str, ...] = ()
+    creators: tuple[str, ...] = ()
+    duration_seconds: int = 0
+    year: int | None = None
+
+
+UserEvent = Rating | Play | Search
+EVENT_KINDS = ("ratings", "plays", "searches")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_event_bytes: int = 16_384
+    max_future_skew_ms: int = 5 * 60_000
+
+
+def _loads(raw: bytes, limits: Limits) -> dict[str, Any]:
+    if len(raw) > limits.max_event_bytes:
+        raise Rejected(ErrorCode.OVERSIZED, f"{len(raw)} bytes > limit {limits.max_event_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(ErrorCode.NOT_JSON, f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise Rejected(ErrorCode.NOT_OBJECT, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Rejected(ErrorCode.MISSING_FIELD, f"'{name}' is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a string or integer")
+    text = str(value)
+    if not 1 <= len(text) <= MAX_ID_CHARS:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'{name}' must be 1..{MAX_ID_CHARS} characters")
+    return text
+
+
+def _number(obj: dict[str, Any], name: str, lo: float, hi: float) -> float:
+    value = obj.get(name)
+    if value is None:
+        raise Rejected(ErrorCode.MISSING_FIELD, f"'{name}' is required")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a number")
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'{name}'={value} outside [{lo}, {hi}]")
+    return float(value)
+
+
+def _ts(obj: dict[str, Any], record_ts_ms: int, now_ms: int, limits: Limits) -> int:
+    value = obj.get("ts")
+    if value is None:
+        return record_ts_ms
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejected(ErrorCode.WRONG_TYPE, "'ts' must be an integer (epoch milliseconds)")
+    if value < 0:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'ts'={value} is negative")
+    if value > now_ms + limits.max_future_skew_ms:
+        raise Rejected(ErrorCode.FUTURE_EVENT, f"'ts'={value} is {value - now_ms} ms in the future")
+    return value
+
+
+def _bool(obj: dict[str, Any], name: str) -> bool | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a boolean")
+
+
+def _check_key(key: bytes | None, user_id: str) -> None:
+    if key and key.decode("utf-8", "replace") != user_id:
+        raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from user_id {user_id!r}")
+
+
+def parse_user_event(
+    kind: str,
+    raw: bytes,
+    *,
+    key: bytes | None,
+    record_ts_ms: int,
+    now_ms: int,
+    item_exists: Callable[[str], bool],
+    limits: Limits = Limits(),
+) -> UserEvent:
+    """Validate one record of topic `kind` ('ratings' | 'plays' | 'searches'). Raises `Rejected`."""
+    obj = _loads(raw, limits)
+    event_id = _id(obj, "event_id")
+    user_id = _id(obj, "user_id")
+    assert event_id is not None and user_id is not None
+    _check_key(key, user_id)
+    ts = _ts(obj, record_ts_ms, now_ms, limits)
+    if kind == "searches":
+        query = obj.get("query")
+        if query is None:
+            raise Rejected(ErrorCode.MISSING_FIELD, "'query' is required")
+        if not isinstance(query, str):
+            raise Rejected(ErrorCode.WRONG_TYPE, "'query' must be a string")
+        query = query.strip()
+        if not 1 <= len(query) <= MAX_QUERY_CHARS:
+            raise Rejected(ErrorCode.OUT_OF_RANGE, f"'query' must be 1..{MAX_QUERY_CHARS} characters")
+        clicked = _id(obj, "clicked_item_id", required=False)
+        if clicked is not None and not item_exists(clicked):
+            raise Rejected(ErrorCode.UNKNOWN_ITEM, f"clicked_item_id {clicked!r} is not in the catalog")
+        return Search(event_id, user_id, query, ts, clicked)
+    item_id = _id(obj, "item_id")
+    assert item_id is not None
+    if kind == "ratings":
+        rating = _number(obj, "rating", 0.5, 5.0)
+        event: UserEvent = Rating(event_id, user_id, item_id, rating, ts)
+    elif kind == "plays":
+        watched = _number(obj, "watched_seconds", 0.0, 7 * 24 * 3600.0)
+        event = Play(event_id, user_id, item_id, watched, ts, _bool(obj, "completed"))
+    else:
+        raise ValueError(f"unknown event kind {kind!r}")
+    if not item_exists(item_id):
+        raise Rejected(ErrorCode.UNKNOWN_ITEM, f"item_id {item_id!r} is not in the catalog")
+    return event
+
+
+def _str_list(obj: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = obj.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a list of non-empty strings")
+    if len(value) > MAX_LIST_ITEMS:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'{name}' has more than {MAX_LIST_ITEMS} entries")
+    return tuple(dict.fromkeys(v.strip() for v in value))
+
+
+def parse_catalog_item(raw: bytes, *, limits: Limits = Limits()) -> CatalogItem:
+    """Validate one `catalog` record. Raises `Rejected`."""
+    obj = _loads(raw, limits)
+    item_id = _id(obj, "item_id")
+    assert item_id is not None
+    title = obj.get("title")
+    if title is None:
+        raise Rejected(ErrorCode.MISSING_FIELD, "'title' is required")
+    if not isinstance(title, str):
+        raise Rejected(ErrorCode.WRONG_TYPE, "'title' must be a string")
+    if not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'title' must be 1..{MAX_TITLE_CHARS} characters")
+    duration = obj.get("duration_seconds", 0)
+    if isinstance(duration, bool) or not isinstance(duration, int | float):
+        raise Rejected(ErrorCode.WRONG_TYPE, "'duration_seconds' must be a number")
+    if not 0 <= duration <= 7 * 24 * 3600:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'duration_seconds'={duration} outside [0, 604800]")
+    year = obj.get("year")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+        raise Rejected(ErrorCode.WRONG_TYPE, "'year' must be an integer")
+    if year is not None and not 1850 <= year <= 2200:
+        raise Rejected(ErrorCode.OUT_OF_RANGE, f"'year'={year} outside [1850, 2200]")
+    return CatalogItem(
+        item_id=item_id,
+        title=title.strip(),
+        genres=_str_list(obj, "genres"),
+        creators=_str_list(obj, "creators"),
+        duration_seconds=int(duration),
+        year=year,
+    )
+
+
+def event_to_dict(event: UserEvent | CatalogItem) -> dict[str, Any]:
+    """The JSON form producers send (used by replay and tests)."""
+    out: dict[str, Any] = {f: getattr(event, f) for f in event.__slots__}  # type: ignore[union-attr]
+    if isinstance(event, CatalogItem):
+        out["genres"] = list(event.genres)
+        out["creators"] = list(event.creators)
+    return {k: v for k, v in out.items() if v is not None}

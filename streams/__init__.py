@@ -1,0 +1,1 @@
+"""streamrec's I/O side: the Faust app, Kafka wrappers, web views and the CLI."""

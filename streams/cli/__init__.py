@@ -1,0 +1,28 @@
+"""The `streamrec` command line. Each sub-command lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="streamrec",
+    help="Real-time recommendations on Kafka: broker, topics, model, worker, replay, evaluation, benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Sub-command modules, each exposing `register(app)`; imported lazily so `--help` stays fast.
+_MODULES = ("broker", "topics", "dataset", "train", "worker", "replay", "demo", "evaluate", "bench")
+
+
+def _register_all() -> None:
+    for name in _MODULES:
+        module = importlib.import_module(f"streams.cli.{name}")
+        module.register(app)
+
+
+def main() -> None:
+    _register_all()
+    app()

@@ -1,0 +1,36 @@
+"""One frozen settings object, read from the environment (prefix STREAMREC_) or a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", env_file=".env", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    app_id: str = Field("streamrec", description="Faust app id: consumer group and changelog topic prefix")
+    web_port: int = Field(6066, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    data_dir: Path = Field(Path(".streamrec/data"), description="worker state (RocksDB tables)")
+    model_dir: Path = Field(Path(".streamrec/models"), description="item model artifacts")
+    cache_dir: Path = Field(Path(".streamrec/cache"), description="downloaded datasets")
+    broker_dir: Path = Field(Path(".streamrec/broker"), description="embedded noida-db broker data")
+    top_n: int = Field(20, ge=1, le=500)
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1)
+    calibration_weight: float = Field(0.3, ge=0.0, le=1.0, description="Steck's lambda; 0 turns calibration off")
+    max_genre_share: float = Field(0.5, gt=0.0, le=1.0, description="cap on one genre's share of a list")
+    max_creator_share: float = Field(0.2, gt=0.0, le=1.0, description="cap on one creator's share of a list")
+    max_event_bytes: int = Field(16_384, ge=256)
+    max_future_skew_ms: int = Field(5 * 60_000, ge=0, description="events further in the future are rejected")
+    dlq_topic: str = "events-dlq"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
