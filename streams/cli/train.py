@@ -1,9 +1,40 @@
-"""`streamrec train`: placeholder until implemented."""
+"""`streamrec train`: build the item model artifact (ALS item factors) that workers load."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from streams.settings import get_settings
+
+
+def train(
+    dataset: Annotated[str, typer.Option(help="ml-100k, or a folder in MovieLens 'latest' CSV format")] = "ml-100k",
+    factors: Annotated[int, typer.Option(min=2, max=512, help="ALS latent factors")] = 32,
+    iterations: Annotated[int, typer.Option(min=1, max=100)] = 15,
+    regularization: Annotated[float, typer.Option(min=0.0)] = 0.05,
+) -> None:
+    """Train ALS item factors on a dataset's ratings and save a new versioned artifact in the model dir."""
+    from models.item_model import train_item_model
+    from streams.data.movielens import load_dataset
+    from streams.model_store import ModelStore
+
+    console = Console()
+    settings = get_settings()
+    with console.status(f"loading {dataset}"):
+        data = load_dataset(dataset, settings.cache_dir)
+    with console.status(f"training ALS on {len(data.ratings):,} ratings ({factors} factors)"):
+        model = train_item_model(
+            ((r.user_id, r.item_id, r.rating) for r in data.ratings),
+            factors=factors,
+            iterations=iterations,
+            regularization=regularization,
+        )
+    path = ModelStore(settings.model_dir).save(model)
+    console.print(f"[green]saved[/] model [bold]{model.version}[/] ({len(model.item_ids):,} items) to {path}")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("train")(train)

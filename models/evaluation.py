@@ -1,0 +1,546 @@
+"""Prequential (test-then-train) evaluation of several recommenders over one event stream, in one pass.
+
+Protocol, for every interaction (u, i, t) in stream order:
+
+* an *interaction* is the first rating or play of the pair (u, i); later events about the pair and searches are
+  never evaluation points, but every event is fed to every system;
+* the list that counts is the one the system held for u just before t: the list it computed right after u's
+  previous event (a real system refreshes a user's list on that user's events only). A user with no event yet
+  gets what the system shows a new user, computed at t, before the event is learned;
+* items u already interacted with are excluded from the list (the systems exclude them; the evaluator drops any
+  that slip through); the held list is `list_length` long, and i is a hit if it is in the first k;
+* after all systems learned the event, each computes and stores u's next list.
+
+Metrics per system: HR@k, NDCG@k, MRR over the whole held list (MRR@list_length; 0 when i is absent), catalog
+coverage (distinct items in the top-k of the held lists at evaluation points / catalog size), Steck's
+miscalibration KL(p || q~) (p: genre mix of u's history at t, q: of the top-k list; averaged over evaluation
+points whose user has a history with genres) and the share of top-k recommended items whose reasons are all
+verifiably true (`verify_reasons`, checked against the true state when the list was computed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from models.base import Reason, Recommendation, Recommender
+from models.events import CatalogItem, Search, UserEvent
+from models.metrics import (
+    CALIBRATION_ALPHA,
+    FloatArray,
+    hit_at_k,
+    miscalibration_vec,
+    ndcg_at_k,
+    rank_of,
+    reciprocal_rank,
+)
+
+DAY_MS = 86_400_000
+
+__all__ = [
+    "REASON_KINDS",
+    "EvalResult",
+    "GroundTruth",
+    "HRPoint",
+    "ProgressInfo",
+    "prequential",
+    "verify_reasons",
+]
+
+REASON_KINDS = ("watched", "search", "creator", "genre", "popular", "trending", "new")
+
+
+def _normalise_query(query: str) -> str:
+    return " ".join(query.casefold().split())
+
+
+def _as_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and value == int(value) else None
+
+
+def _as_float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class GroundTruth:
+    """What really happened so far: the catalog (with when each item was added), users' interactions and
+    searches, and every item's interactions in stream order. Used to check reasons and exclude history.
+
+    `as_of` arguments are interaction sequence numbers (`self.seq` at the time a list was computed): counts are
+    then taken over the interactions observed up to that point only.
+    """
+
+    def __init__(self, items: Iterable[CatalogItem] = ()) -> None:
+        self.items: dict[str, CatalogItem] = {}
+        self._added_ts: dict[str, int | None] = {}  # None: initial catalog, added "at the start"
+        self.start_ts: int | None = None  # ts of the first event: when the initial catalog was added
+        self.last_ts: int | None = None
+        self.seq = 0  # interactions observed so far
+        self._ordered = True  # event timestamps never decreased (enables bisect on timestamps)
+        self._history: dict[str, set[str]] = {}
+        self._queries: dict[str, set[str]] = {}
+        # genre mixes as dense vectors: one row of 1/|genres| shares per item, one running sum per user
+        self._genre_index: dict[str, int] = {}
+        self._item_row: dict[str, int] = {}
+        self._shares: FloatArray = np.zeros((0, 0), dtype=np.float64)
+        self._user_genre_sum: dict[str, FloatArray] = {}
+        self._user_genre_items: dict[str, int] = {}  # history items with at least one genre
+        self._user_genre_set: dict[str, set[str]] = {}
+        self._item_seqs: dict[str, list[int]] = {}
+        self._item_ts: dict[str, list[int]] = {}
+        for item in items:
+            self.add_item(item, None)
+
+    # -- updates ---------------------------------------------------------------------------------------
+    def add_item(self, item: CatalogItem, ts: int | None) -> None:
+        """Register a catalog item; `ts` None for the initial catalog, else the stream time it appeared."""
+        if item.item_id not in self.items:
+            self._added_ts[item.item_id] = ts
+        self.items[item.item_id] = item
+        genres = tuple(dict.fromkeys(item.genres))
+        for g in genres:
+            if g not in self._genre_index:
+                self._genre_index[g] = len(self._genre_index)
+        row = self._item_row.get(item.item_id)
+        if row is None:
+            row = self._item_row[item.item_id] = len(self._item_row)
+        rows, cols = self._shares.shape
+        if row >= rows or len(self._genre_index) > cols:
+            grown = np.zeros(
+                (max(rows * 2, row + 1, 64), max(cols, len(self._genre_index))), dtype=np.float64
+            )
+            grown[:rows, :cols] = self._shares
+            self._shares = grown
+        self._shares[row] = 0.0
+        for g in genres:
+            self._shares[row, self._genre_index[g]] = 1.0 / len(genres)
+
+    def observe(self, event: UserEvent) -> bool:
+        """Record one event; True if it is an interaction (first event about its user-item pair)."""
+        if self.start_ts is None:
+            self.start_ts = event.ts
+        if self.last_ts is not None and event.ts < self.last_ts:
+            self._ordered = False
+        self.last_ts = event.ts if self.last_ts is None else max(self.last_ts, event.ts)
+        if isinstance(event, Search):
+            self._queries.setdefault(event.user_id, set()).add(_normalise_query(event.query))
+            return False
+        history = self._history.setdefault(event.user_id, set())
+        if event.item_id in history:
+            return False
+        history.add(event.item_id)
+        self.seq += 1
+        self._item_seqs.setdefault(event.item_id, []).append(self.seq)
+        self._item_ts.setdefault(event.item_id, []).append(event.ts)
+        item = self.items.get(event.item_id)
+        if item is not None and item.genres:
+            user = event.user_id
+            shares = self._shares[self._item_row[item.item_id]]
+            total = self._user_genre_sum.get(user)
+            if total is None or total.size < shares.size:
+                grown = np.zeros(shares.size, dtype=np.float64)
+                if total is not None:
+                    grown[: total.size] = total
+                total = grown
+            self._user_genre_sum[user] = total + shares
+            self._user_genre_items[user] = self._user_genre_items.get(user, 0) + 1
+            self._user_genre_set.setdefault(user, set()).update(item.genres)
+        return True
+
+    # -- queries ---------------------------------------------------------------------------------------
+    def history(self, user_id: str) -> set[str]:
+        return self._history.get(user_id, set())
+
+    def has_interacted(self, user_id: str, item_id: str) -> bool:
+        return item_id in self._history.get(user_id, ())
+
+    def queries(self, user_id: str) -> set[str]:
+        return self._queries.get(user_id, set())
+
+    def user_genre_vector(self, user_id: str) -> FloatArray | None:
+        """Steck's p(g|u) over the user's history (uniform item weights) as a dense vector over
+        `genres()`; None when no history item has a genre."""
+        n = self._user_genre_items.get(user_id, 0)
+        if n == 0:
+            return None
+        total = self._user_genre_sum[user_id]
+        out = np.zeros(self._shares.shape[1], dtype=np.float64)
+        out[: total.size] = total / n
+        return out
+
+    def list_genre_vector(self, item_ids: Sequence[str]) -> FloatArray:
+        """Steck's q(g) of a list (uniform weights over its items that have genres); zeros if none."""
+        rows = [self._item_row[i] for i in item_ids if i in self._item_row]
+        out = np.zeros(self._shares.shape[1], dtype=np.float64)
+        if rows:
+            shares = self._shares[rows]
+            with_genres = shares.any(axis=1)
+            n = int(with_genres.sum())
+            if n:
+                out = shares.sum(axis=0) / n
+        return out
+
+    def genres(self) -> list[str]:
+        """The genre vocabulary, in the order of the dense genre vectors."""
+        return list(self._genre_index)
+
+    def user_genre_mix(self, user_id: str) -> dict[str, float]:
+        """`user_genre_vector` as a {genre: share} mapping (empty without genres)."""
+        vec = self.user_genre_vector(user_id)
+        if vec is None:
+            return {}
+        return {g: float(vec[i]) for g, i in self._genre_index.items() if vec[i] > 0.0}
+
+    def added_ts(self, item_id: str) -> int | None:
+        """When the item entered the catalog (the initial catalog: the first event's ts); None if unknown."""
+        if item_id not in self._added_ts:
+            return None
+        ts = self._added_ts[item_id]
+        return ts if ts is not None else self.start_ts
+
+    def count(self, item_id: str, as_of: int | None = None) -> int:
+        """Interactions (distinct users) with the item, up to interaction number `as_of` (default: all)."""
+        seqs = self._item_seqs.get(item_id, [])
+        return len(seqs) if as_of is None else bisect_right(seqs, as_of)
+
+    def count_in_window(
+        self,
+        item_id: str,
+        now_ts: int,
+        window_ms: float,
+        as_of: int | None = None,
+        *,
+        inclusive: bool = False,
+    ) -> int:
+        """Interactions with the item with ts in (now - window, now] (`inclusive`: [now - window, now])."""
+        seqs = self._item_seqs.get(item_id, [])
+        stamps = self._item_ts.get(item_id, [])
+        hi = len(seqs) if as_of is None else bisect_right(seqs, as_of)
+        lo_ts = now_ts - window_ms
+        if self._ordered:
+            end = bisect_right(stamps, now_ts, 0, hi)
+            start = bisect_left(stamps, lo_ts, 0, end) if inclusive else bisect_right(stamps, lo_ts, 0, end)
+            return end - start
+        if inclusive:
+            return sum(1 for ts in stamps[:hi] if lo_ts <= ts <= now_ts)
+        return sum(1 for ts in stamps[:hi] if lo_ts < ts <= now_ts)
+
+    # -- verification ----------------------------------------------------------------------------------
+    def verify(
+        self, reason: Reason, user_id: str, item_id: str, now_ts: int, as_of: int | None = None
+    ) -> bool:
+        """Is `reason`, given for recommending `item_id` to `user_id` at `now_ts`, checkably true?"""
+        ev = reason.evidence
+        kind = reason.kind
+        if kind == "watched":
+            return ev.get("item_id") in self.history(user_id)
+        if kind == "search":
+            query = ev.get("query")
+            return query is not None and _normalise_query(query) in self.queries(user_id)
+        if kind == "creator":
+            watched, creator = ev.get("item_id"), ev.get("creator")
+            if watched is None or creator is None or watched not in self.history(user_id):
+                return False
+            source, target = self.items.get(watched), self.items.get(item_id)
+            return (
+                source is not None
+                and target is not None
+                and creator in source.creators
+                and creator in (target.creators)
+            )
+        if kind == "genre":
+            genre, target = ev.get("genre"), self.items.get(item_id)
+            return (
+                genre is not None
+                and target is not None
+                and genre in target.genres
+                and genre in self._user_genre_set.get(user_id, ())
+            )
+        if kind == "popular":
+            claimed = _as_int(ev.get("count"))
+            return claimed is not None and claimed == self.count(item_id, as_of)
+        if kind == "trending":
+            claimed, days = _as_int(ev.get("count")), _as_float(ev.get("window_days"))
+            if claimed is None or days is None or days <= 0:
+                return False
+            window = days * DAY_MS
+            return claimed in (
+                self.count_in_window(item_id, now_ts, window, as_of),
+                self.count_in_window(item_id, now_ts, window, as_of, inclusive=True),
+            )
+        if kind == "new":
+            days = _as_float(ev.get("days"))
+            added = self.added_ts(item_id)
+            if days is None or days < 0 or added is None:
+                return False
+            return 0 <= now_ts - added <= days * DAY_MS
+        return False  # unknown kinds are unverifiable
+
+
+def verify_reasons(
+    recommendations: Sequence[Recommendation],
+    user_id: str,
+    truth: GroundTruth,
+    now_ts: int,
+    as_of: int | None = None,
+) -> list[bool]:
+    """Per recommendation: True iff it has at least one reason and every reason is verifiably true."""
+    return [
+        bool(rec.reasons) and all(truth.verify(r, user_id, rec.item_id, now_ts, as_of) for r in rec.reasons)
+        for rec in recommendations
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class HRPoint:
+    events: int  # events processed (all kinds)
+    eval_points: int
+    cumulative: float  # HR@k over all evaluation points so far
+    rolling: float  # HR@k over the last `rolling_window` evaluation points
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    system: str
+    k: int
+    list_length: int  # MRR is computed over the whole held list of this length
+    events: int
+    eval_points: int
+    hr: float
+    ndcg: float
+    mrr: float
+    coverage: float
+    miscalibration: float | None  # None when no evaluation point had a user history with genres
+    miscalibration_points: int
+    reasons_true: float  # share of top-k recommended items (at evaluation points) whose reasons all verify
+    recommended_items: int  # top-k recommended items checked for reasons
+    reason_kinds: Mapping[str, tuple[int, int]]  # kind -> (verified, given)
+    seconds: float  # time spent inside the system (add_item, learn_one, rank)
+    hr_over_time: tuple[HRPoint, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reason_kinds"] = {k: list(v) for k, v in self.reason_kinds.items()}
+        out["hr_over_time"] = [asdict(p) for p in self.hr_over_time]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressInfo:
+    events: int
+    total: int | None
+    eval_points: int
+    hit_rates: Mapping[str, float]
+    elapsed_seconds: float
+
+
+@dataclass(slots=True)
+class _Held:
+    recs: list[Recommendation]
+    ts: int
+    seq: int
+
+
+class _SystemRun:
+    """Per-system accumulators."""
+
+    def __init__(self, name: str, system: Recommender, rolling_window: int) -> None:
+        self.name = name
+        self.system = system
+        self.held: dict[str, _Held] = {}
+        self.seconds = 0.0
+        self.hits = 0.0
+        self.ndcg = 0.0
+        self.rr = 0.0
+        self.points = 0
+        self.recent: deque[float] = deque(maxlen=rolling_window)
+        self.recent_sum = 0.0
+        self.covered: set[str] = set()
+        self.miscal_sum = 0.0
+        self.miscal_points = 0
+        self.items_checked = 0
+        self.items_true = 0
+        self.kinds: dict[str, list[int]] = {}
+        self.series: list[HRPoint] = []
+
+    def cumulative_hr(self) -> float:
+        return self.hits / self.points if self.points else 0.0
+
+    def rolling_hr(self) -> float:
+        return self.recent_sum / len(self.recent) if self.recent else 0.0
+
+    def record_hit(self, hit: float) -> None:
+        if len(self.recent) == self.recent.maxlen:
+            self.recent_sum -= self.recent[0]
+        self.recent.append(hit)
+        self.recent_sum += hit
+        self.hits += hit
+
+
+def prequential(
+    events: Iterable[UserEvent | CatalogItem],
+    items: Sequence[CatalogItem],
+    systems: Mapping[str, Recommender],
+    k: int = 10,
+    on_progress: Callable[[ProgressInfo], None] | None = None,
+    *,
+    list_length: int | None = None,
+    sample_every: int = 1000,
+    rolling_window: int = 5000,
+    progress_every: int = 500,
+    alpha: float = CALIBRATION_ALPHA,
+) -> dict[str, EvalResult]:
+    """Run every system over the same events in one pass (see the module docstring for the protocol).
+
+    `items` is the initial catalog, added to every system before the first event; `CatalogItem`s inside
+    `events` are added when they come (at the stream time of the previous event). `list_length` (default k)
+    is the length of the held list: HR and NDCG look at its first k items, MRR at all of it.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    n_list = max(k, list_length or k)
+    total = len(events) if isinstance(events, Sized) else None
+    truth = GroundTruth(items)
+    runs = [_SystemRun(name, system, rolling_window) for name, system in systems.items()]
+    started = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):
+        for run in runs:
+            t0 = time.perf_counter()
+            for item in items:
+                run.system.add_item(item)
+            run.seconds += time.perf_counter() - t0
+
+        n_events = 0
+        n_points = 0
+
+        def report() -> None:
+            if on_progress is not None:
+                on_progress(
+                    ProgressInfo(
+                        events=n_events,
+                        total=total,
+                        eval_points=n_points,
+                        hit_rates={r.name: r.cumulative_hr() for r in runs},
+                        elapsed_seconds=time.perf_counter() - started,
+                    )
+                )
+
+        report()
+        for event in events:
+            n_events += 1
+            if isinstance(event, CatalogItem):
+                truth.add_item(event, truth.last_ts)
+                for run in runs:
+                    t0 = time.perf_counter()
+                    run.system.add_item(event)
+                    run.seconds += time.perf_counter() - t0
+            else:
+                user = event.user_id
+                if not isinstance(event, Search) and not truth.has_interacted(user, event.item_id):
+                    n_points += 1
+                    _evaluate_point(runs, truth, user, event.item_id, event.ts, k, n_list, alpha)
+                truth.observe(event)
+                for run in runs:
+                    t0 = time.perf_counter()
+                    run.system.learn_one(event)
+                    recs = run.system.rank(user, n_list)
+                    run.seconds += time.perf_counter() - t0
+                    run.held[user] = _Held(recs, event.ts, truth.seq)
+            if n_events % sample_every == 0:
+                for run in runs:
+                    run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
+            if n_events % progress_every == 0:
+                report()
+        if n_events % sample_every != 0:
+            for run in runs:
+                run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
+        report()
+
+    catalog_size = len(truth.items)
+    results: dict[str, EvalResult] = {}
+    for run in runs:
+        pts = run.points
+        results[run.name] = EvalResult(
+            system=run.name,
+            k=k,
+            list_length=n_list,
+            events=n_events,
+            eval_points=pts,
+            hr=run.hits / pts if pts else 0.0,
+            ndcg=run.ndcg / pts if pts else 0.0,
+            mrr=run.rr / pts if pts else 0.0,
+            coverage=len(run.covered) / catalog_size if catalog_size else 0.0,
+            miscalibration=run.miscal_sum / run.miscal_points if run.miscal_points else None,
+            miscalibration_points=run.miscal_points,
+            reasons_true=run.items_true / run.items_checked if run.items_checked else 0.0,
+            recommended_items=run.items_checked,
+            reason_kinds={kind: (v[0], v[1]) for kind, v in sorted(run.kinds.items())},
+            seconds=run.seconds,
+            hr_over_time=tuple(run.series),
+        )
+    return results
+
+
+def _evaluate_point(
+    runs: Sequence[_SystemRun],
+    truth: GroundTruth,
+    user: str,
+    item_id: str,
+    ts: int,
+    k: int,
+    n_list: int,
+    alpha: float,
+) -> None:
+    """Score every system's held list for `user` against the interaction with `item_id` at `ts`."""
+    history = truth.history(user)
+    p = truth.user_genre_vector(user)
+    for run in runs:
+        held = run.held.get(user)
+        if held is None:  # no event of this user yet: the new-user list, computed now (before learning)
+            t0 = time.perf_counter()
+            recs = run.system.rank(user, n_list)
+            run.seconds += time.perf_counter() - t0
+            held = _Held(recs, ts, truth.seq)
+        recs = [r for r in held.recs if r.item_id not in history][:n_list]
+        ids = [r.item_id for r in recs]
+        rank = rank_of(item_id, ids)
+        run.points += 1
+        hit = hit_at_k(rank, k)
+        run.record_hit(hit)
+        run.ndcg += ndcg_at_k(rank, k)
+        run.rr += reciprocal_rank(rank)
+        top = recs[:k]
+        run.covered.update(ids[:k])
+        for rec in top:
+            ok = bool(rec.reasons)
+            for reason in rec.reasons:
+                good = truth.verify(reason, user, rec.item_id, held.ts, held.seq)
+                counts = run.kinds.setdefault(reason.kind, [0, 0])
+                counts[0] += int(good)
+                counts[1] += 1
+                ok = ok and good
+            run.items_checked += 1
+            run.items_true += int(ok)
+        if p is not None:
+            run.miscal_sum += miscalibration_vec(p, truth.list_genre_vector(ids[:k]), alpha)
+            run.miscal_points += 1

@@ -1,0 +1,119 @@
+"""Ranking and calibration metrics for one relevant item per evaluation point (prequential evaluation).
+
+Ranks are 1-based positions of the held-out item in a list, `None` when the item is absent. Genre mixes follow
+Steck (2018): an item with genres G contributes 1/|G| to each genre in G, and a set of items is the (uniform)
+average of its items' mixes; items without genres are left out of the average.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+CALIBRATION_ALPHA = 0.01  # Steck's smoothing: q~ = (1 - alpha) q + alpha p
+
+
+def rank_of(item_id: str, items: Sequence[str]) -> int | None:
+    """1-based position of `item_id` in `items`, or None when absent."""
+    for pos, other in enumerate(items, start=1):
+        if other == item_id:
+            return pos
+    return None
+
+
+def hit_at_k(rank: int | None, k: int) -> float:
+    """1.0 if the relevant item is within the top k, else 0.0."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return 1.0 if rank is not None and 1 <= rank <= k else 0.0
+
+
+def ndcg_at_k(rank: int | None, k: int) -> float:
+    """NDCG@k with one relevant item: 1/log2(rank + 1) within the top k (the ideal DCG is 1), else 0."""
+    if hit_at_k(rank, k) == 0.0:
+        return 0.0
+    assert rank is not None
+    return 1.0 / math.log2(rank + 1)
+
+
+def reciprocal_rank(rank: int | None) -> float:
+    """1/rank, 0 if absent. The list length it is cut at is the length of the list it was computed on."""
+    if rank is None:
+        return 0.0
+    if rank < 1:
+        raise ValueError(f"ranks are 1-based, got {rank}")
+    return 1.0 / rank
+
+
+def hit_rate(ranks: Iterable[int | None], k: int) -> float:
+    """Mean of `hit_at_k` over evaluation points (0.0 for none)."""
+    values = [hit_at_k(r, k) for r in ranks]
+    return sum(values) / len(values) if values else 0.0
+
+
+def mean_ndcg(ranks: Iterable[int | None], k: int) -> float:
+    values = [ndcg_at_k(r, k) for r in ranks]
+    return sum(values) / len(values) if values else 0.0
+
+
+def mean_reciprocal_rank(ranks: Iterable[int | None]) -> float:
+    values = [reciprocal_rank(r) for r in ranks]
+    return sum(values) / len(values) if values else 0.0
+
+
+def catalog_coverage(recommended: Iterable[str], catalog_size: int) -> float:
+    """Distinct recommended items over the catalog size."""
+    if catalog_size <= 0:
+        return 0.0
+    return len(set(recommended)) / catalog_size
+
+
+def genre_mix(genre_lists: Iterable[Sequence[str]]) -> dict[str, float]:
+    """Steck's p(g): the average over items (with at least one genre) of 1/|genres| per genre. Empty if none."""
+    totals: dict[str, float] = {}
+    n = 0
+    for genres in genre_lists:
+        unique = tuple(dict.fromkeys(genres))
+        if not unique:
+            continue
+        n += 1
+        share = 1.0 / len(unique)
+        for g in unique:
+            totals[g] = totals.get(g, 0.0) + share
+    return {g: v / n for g, v in totals.items()} if n else {}
+
+
+def miscalibration(p: Mapping[str, float], q: Mapping[str, float], alpha: float = CALIBRATION_ALPHA) -> float:
+    """Steck's KL(p || q~), q~ = (1 - alpha) q + alpha p, summed over genres with p(g) > 0.
+
+    p is the genre mix of the user's history, q that of the list. An empty q (a list without genres) gives
+    log(1/alpha). Raises ValueError for an empty p (no history genres: miscalibration is undefined).
+    """
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    total = 0.0
+    seen = False
+    for g, pg in p.items():
+        if pg <= 0.0:
+            continue
+        seen = True
+        qg = (1.0 - alpha) * q.get(g, 0.0) + alpha * pg
+        total += pg * math.log(pg / qg)
+    if not seen:
+        raise ValueError("p is empty: miscalibration needs a user history with genres")
+    return max(total, 0.0)
+
+
+def miscalibration_vec(p: FloatArray, q: FloatArray, alpha: float = CALIBRATION_ALPHA) -> float:
+    """`miscalibration` on dense genre vectors (same genre order), for the evaluation hot path."""
+    mask = p > 0.0
+    if not mask.any():
+        raise ValueError("p is empty: miscalibration needs a user history with genres")
+    pm = p[mask]
+    qm = (1.0 - alpha) * q[mask] + alpha * pm
+    return max(float(np.sum(pm * np.log(pm / qm))), 0.0)

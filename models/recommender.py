@@ -1,0 +1,316 @@
+"""streamrec's recommender: incremental user profiles + real-time item co-occurrence + search intent,
+calibrated, capped and explained. The worker and the evaluator run exactly this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from models.base import Recommendation, Recommender
+from models.calibration import calibrated_rerank
+from models.catalog import CONTENT_DIM, Catalog
+from models.cooccurrence import Cooccurrence, TrendingCounter
+from models.events import CatalogItem, Play, Rating, Search, UserEvent
+from models.explain import DAY_MS, Evidence, explain
+from models.fairness import ExposureCaps
+from models.item_model import ItemModel, content_only_model
+from models.profile import HistoryEntry, SearchEntry, UserProfile
+from models.search_intent import intent_scores
+from models.text import hash64
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    top_n: int = 20
+    calibration_weight: float = 0.3
+    caps: ExposureCaps = field(default_factory=ExposureCaps)
+    history_size: int = 50  # entries kept in the profile
+    scoring_window: int = 10  # most recent entries that drive the co-occurrence score
+    recency_decay: float = 0.9  # weight of the k-th most recent entry: decay**k
+    cooccurrence_window: int = 50  # recent entries a new consumption is paired with
+    embedding_decay: float = 0.97
+    searches_kept: int = 5
+    search_half_life_ms: float = 2 * 3_600_000
+    trending_window_days: int = 7
+    dedupe_window: int = 64
+    candidates: int = 100
+    w_cooccurrence: float = 1.0
+    w_embedding: float = 0.1
+    w_search: float = 1.0
+    w_trending: float = 0.05
+    w_popularity: float = 0.05
+
+
+def preference(event: Rating | Play, profile: UserProfile, duration_s: int) -> float:
+    """Signed strength of a consumption: a centred rating, or engagement (watched share) above a bail-out."""
+    if isinstance(event, Rating):
+        return (event.rating - profile.rating_mean) / 2.0
+    if event.completed:
+        engagement = 1.0
+    elif duration_s > 0:
+        engagement = min(event.watched_seconds / duration_s, 1.0)
+    else:
+        engagement = 0.5
+    return engagement - 0.25
+
+
+class StreamRecommender(Recommender):
+    name = "streamrec"
+
+    def __init__(
+        self,
+        params: StreamParams | None = None,
+        item_model: ItemModel | None = None,
+        profiles: MutableMapping[str, UserProfile] | None = None,
+    ) -> None:
+        self.params = params or StreamParams()
+        self.catalog = Catalog()
+        self.cooccurrence = Cooccurrence()
+        self.trending = TrendingCounter(self.params.trending_window_days * DAY_MS)
+        self.profiles: MutableMapping[str, UserProfile] = profiles if profiles is not None else {}
+        self.item_model = item_model or content_only_model()
+        self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
+        self._vectors_version = -1
+
+    # -- item side ---------------------------------------------------------------------------------------
+    def set_item_model(self, model: ItemModel) -> None:
+        self.item_model = model
+        self._vectors_version = -1
+
+    def add_item(self, item: CatalogItem, ts: int = 0) -> None:
+        row = self.catalog.upsert(item, ts)
+        self.cooccurrence.ensure(row + 1)
+        self.trending.ensure(row + 1)
+
+    @property
+    def item_vectors(self) -> npt.NDArray[np.float32]:
+        """Rows: [ALS factors (zeros where untrained), content]; refreshed when the catalog or model changes."""
+        if self._vectors_version != self.catalog.version:
+            n = len(self.catalog)
+            k = self.item_model.dim
+            vectors = np.zeros((n, k + CONTENT_DIM), dtype=np.float32)
+            vectors[:, k:] = self.catalog.content[:n]
+            for src, item_id in enumerate(self.item_model.item_ids):
+                row = self.catalog.row_of.get(item_id)
+                if row is not None:
+                    vectors[row, :k] = self.item_model.factors[src]
+            self._vectors = vectors
+            self._vectors_version = self.catalog.version
+        return self._vectors
+
+    # -- learning ----------------------------------------------------------------------------------------
+    def profile(self, user_id: str) -> UserProfile | None:
+        return self.profiles.get(user_id)
+
+    def learn_one(self, event: UserEvent) -> bool:
+        p = self.params
+        profile = self.profiles.get(event.user_id) or UserProfile.new(event.user_id, self.item_vectors.shape[1])
+        event_hash = hash64(event.event_id)
+        if event_hash in profile.event_ids:
+            return False
+        profile.event_ids.append(event_hash)
+        del profile.event_ids[: -p.dedupe_window]
+        profile.n_events += 1
+        profile.last_ts = max(profile.last_ts, event.ts)
+        self.trending.advance(event.ts)
+        if isinstance(event, Search):
+            profile.searches.append(SearchEntry(event.query, event.ts))
+            del profile.searches[: -p.searches_kept]
+        else:
+            self._learn_consumption(profile, event)
+        self.profiles[event.user_id] = profile  # write back: in the worker this is the changelogged table
+        return True
+
+    def _learn_consumption(self, profile: UserProfile, event: Rating | Play) -> None:
+        p = self.params
+        row = self.catalog.row_of[event.item_id]
+        item = self.catalog.items[row]
+        weight = preference(event, profile, item.duration_seconds)
+        if isinstance(event, Rating):
+            profile.rating_sum += event.rating
+            profile.rating_count += 1
+        item_hash = hash64(event.item_id)
+        first_time = item_hash not in profile.watched
+        if first_time:
+            profile.watched.add(item_hash)
+            recent = self._rows([h.item_id for h in profile.history[-p.cooccurrence_window :]])
+            self.cooccurrence.add(row, recent[recent != row])
+            self.trending.add(row, event.ts)
+            for col in self.catalog.item_genre_cols[row]:
+                name = self.catalog.genres[col]
+                share = 1.0 / len(self.catalog.item_genre_cols[row])
+                profile.genre_weights[name] = profile.genre_weights.get(name, 0.0) + share
+        else:  # a rating after a play (or a re-watch): refine the entry, don't count the item twice
+            previous = [h for h in profile.history if h.item_id == event.item_id]
+            profile.history = [h for h in profile.history if h.item_id != event.item_id]
+            if previous:
+                weight = 0.5 * (weight + previous[-1].weight)
+        profile.history.append(HistoryEntry(event.item_id, weight, event.ts))
+        del profile.history[: -p.history_size]
+        vectors = self.item_vectors
+        if profile.embedding.shape[0] != vectors.shape[1]:
+            profile.embedding = self._embedding_from_history(profile)
+        else:
+            profile.embedding *= p.embedding_decay
+            profile.embedding += weight * vectors[row]
+
+    def _embedding_from_history(self, profile: UserProfile) -> npt.NDArray[np.float32]:
+        vectors = self.item_vectors
+        emb = np.zeros(vectors.shape[1], dtype=np.float32)
+        for entry in profile.history:
+            emb *= self.params.embedding_decay
+            row = self.catalog.row_of.get(entry.item_id)
+            if row is not None:
+                emb += entry.weight * vectors[row]
+        return emb
+
+    def _rows(self, item_ids: list[str]) -> npt.NDArray[np.intp]:
+        rows = [self.catalog.row_of[i] for i in item_ids if i in self.catalog.row_of]
+        return np.array(rows, dtype=np.intp)
+
+    # -- ranking -----------------------------------------------------------------------------------------
+    def rank(self, user_id: str, n: int | None = None) -> list[Recommendation]:
+        return self.rank_profile(self.profiles.get(user_id), n or self.params.top_n)
+
+    def rank_profile(self, profile: UserProfile | None, n: int) -> list[Recommendation]:
+        p = self.params
+        n_items = len(self.catalog)
+        if n_items == 0:
+            return []
+        now = profile.last_ts if profile is not None else self.trending.now
+        self.trending.advance(now)
+        popularity = self.cooccurrence.item_counts[:n_items]
+        trending = self.trending.counts[:n_items].astype(np.float32)
+        scores = p.w_popularity * _unit(np.log1p(popularity)) + p.w_trending * _unit(trending)
+        history_rows = np.zeros(0, dtype=np.intp)
+        contributions = np.zeros((0, n_items), dtype=np.float32)
+        per_query: list[tuple[str, dict[int, float]]] = []
+        intent = np.zeros(n_items, dtype=np.float32)
+        if profile is not None and profile.history:
+            recent = [h for h in profile.history[-p.scoring_window :] if h.item_id in self.catalog.row_of]
+            history_rows = np.array([self.catalog.row_of[h.item_id] for h in recent], dtype=np.intp)
+            ages = np.arange(len(recent))[::-1]
+            likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
+            weights = (p.recency_decay**ages).astype(np.float32) * likes
+            contributions = self.cooccurrence.similar_to(history_rows, weights)
+            scores += p.w_cooccurrence * _unit(contributions.sum(axis=0))
+            norm = float(np.linalg.norm(profile.embedding))
+            if norm > 0 and profile.embedding.shape[0] == self.item_vectors.shape[1]:
+                scores += p.w_embedding * (self.item_vectors @ profile.embedding) / norm
+        if profile is not None and profile.searches:
+            intent, per_query = intent_scores(self.catalog, profile.searches, now, p.search_half_life_ms)
+            scores += p.w_search * intent
+        if profile is not None and profile.watched:
+            seen = [self.catalog.row_of_hash[h] for h in profile.watched if h in self.catalog.row_of_hash]
+            scores[seen] = -np.inf
+        candidates = _top(scores, min(p.candidates, n_items))
+        candidates = candidates[np.isfinite(scores[candidates])]
+        target = _genre_target(profile, self.catalog) if profile is not None else None
+        order = calibrated_rerank(
+            scores[candidates],
+            self.catalog.genre_dist[candidates],
+            target,
+            n,
+            p.calibration_weight,
+            p.caps,
+            [self.catalog.item_genre_cols[r] for r in candidates],
+            [self.catalog.items[r].creators for r in candidates],
+        )
+        chosen = candidates[order]
+        return [
+            Recommendation(
+                item_id=self.catalog.items[row].item_id,
+                rank=rank,
+                score=round(float(scores[row]), 6),
+                reasons=explain(
+                    self.catalog,
+                    self._evidence(int(row), profile, history_rows, contributions, per_query, scores, now),
+                ),
+            )
+            for rank, row in enumerate(chosen.tolist(), start=1)
+        ]
+
+    def _evidence(
+        self,
+        row: int,
+        profile: UserProfile | None,
+        history_rows: npt.NDArray[np.intp],
+        contributions: npt.NDArray[np.float32],
+        per_query: list[tuple[str, dict[int, float]]],
+        scores: npt.NDArray[np.float32],
+        now: int,
+    ) -> Evidence:
+        neighbour, neighbour_share = None, 0.0
+        if history_rows.size:
+            column = contributions[:, row]
+            best = int(np.argmax(column))
+            if column[best] > 0:
+                neighbour = int(history_rows[best])
+                neighbour_share = float(column[best] / max(column.sum(), 1e-9))
+        query, query_share = None, 0.0
+        for q, matches in reversed(per_query):  # the most recent matching query
+            if row in matches:
+                query, query_share = q, matches[row]
+                break
+        shared_creator = None
+        liked_genre = None
+        if profile is not None:
+            item = self.catalog.items[row]
+            hashes = self.catalog.hashes
+            for creator in item.creators:
+                watched = [r for r in self.catalog.creator_rows.get(creator, ()) if hashes[r] in profile.watched]
+                if watched:
+                    shared_creator = (creator, min(watched))
+                    break
+            weights = profile.genre_weights
+            liked = [(weights.get(g, 0.0), g) for g in (self.catalog.genres[c] for c in self.catalog.item_genre_cols[row])]
+            best = max(liked, default=(0.0, ""))
+            if best[0] >= 1.0:
+                liked_genre = best[1]
+        return Evidence(
+            row=row,
+            neighbour_row=neighbour,
+            neighbour_share=neighbour_share,
+            query=query,
+            query_share=query_share,
+            shared_creator=shared_creator,
+            liked_genre=liked_genre,
+            trending_count=int(self.trending.counts[row]) if row < self.trending.counts.shape[0] else 0,
+            trending_window_days=self.params.trending_window_days,
+            total_count=int(self.cooccurrence.item_counts[row]),
+            as_of=self.trending.now,
+        )
+
+
+def _unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    top = float(np.max(x)) if x.size else 0.0
+    return (x / top).astype(np.float32) if top > 0 else np.zeros(x.shape, dtype=np.float32)
+
+
+def _top(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+    if k >= scores.shape[0]:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:
+    total = sum(profile.genre_weights.values())
+    if total <= 0:
+        return None
+    target = np.zeros(len(catalog.genres))
+    for name, weight in profile.genre_weights.items():
+        col = catalog.genre_col.get(_key(name))
+        if col is not None:
+            target[col] = weight
+    return target / target.sum()
+
+
+def _key(name: str) -> str:
+    from models.text import genre_key
+
+    return genre_key(name)

@@ -1,0 +1,63 @@
+"""A search becomes a short-term intent: the query matched against titles and genres, decaying with time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from models.catalog import Catalog
+from models.profile import SearchEntry
+from models.text import genre_key, normalize, tokens
+
+
+def query_matches(catalog: Catalog, query: str) -> dict[int, float]:
+    """Rows that the query's words name, scored in [0, 1]: IDF-weighted title words, plus a named genre."""
+    n = max(len(catalog), 1)
+    words = tokens(query)
+    scores: dict[int, float] = {}
+    genre_col = catalog.genre_col.get(genre_key(query))
+    if genre_col is not None:
+        for row in np.flatnonzero(catalog.genre_dist[:, genre_col]).tolist():
+            scores[row] = 0.5
+    if not words:
+        return scores
+    idf = {w: math.log(1 + n / (1 + len(catalog.token_rows.get(w, ())))) for w in words}
+    total = sum(idf.values())
+    hit: dict[int, float] = {}
+    for w in words:
+        for row in catalog.token_rows.get(w, ()):
+            hit[row] = hit.get(row, 0.0) + idf[w] / total
+    for row, value in hit.items():
+        scores[row] = max(scores.get(row, 0.0), value)
+    return scores
+
+
+def query_genres(catalog: Catalog, query: str) -> list[str]:
+    """Genre display names the query names outright ("comedy", "sci-fi")."""
+    key = genre_key(query)
+    if key in catalog.genre_col:
+        return [catalog.genres[catalog.genre_col[key]]]
+    words = set(tokens(query))
+    return [g for g in catalog.genres if normalize(g) in words]
+
+
+def intent_scores(
+    catalog: Catalog, searches: Sequence[SearchEntry], now: int, half_life_ms: float
+) -> tuple[npt.NDArray[np.float32], list[tuple[str, dict[int, float]]]]:
+    """Decayed intent over all items, and each recent query's matches (for the reasons)."""
+    intent = np.zeros(len(catalog), dtype=np.float32)
+    per_query: list[tuple[str, dict[int, float]]] = []
+    for search in searches:
+        decay = 0.5 ** (max(now - search.ts, 0) / half_life_ms)
+        if decay < 0.01:
+            continue
+        matches = query_matches(catalog, search.query)
+        if matches:
+            rows = np.fromiter(matches.keys(), dtype=np.intp, count=len(matches))
+            vals = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
+            np.maximum.at(intent, rows, decay * vals)
+            per_query.append((search.query, matches))
+    return intent, per_query

@@ -1,0 +1,263 @@
+"""The worker's agents: user events -> profile update -> ranked list on `recommendations`; catalog validation.
+
+Per user-event record (`EventProcessor.handle`):
+1. wait (once) until the catalog feed has applied the catalog as of the worker's start;
+2. validate with `models.events.parse_user_event`; on `unknown_item` first catch the catalog feed up with
+   the catalog's *current* end and validate again, so an item published just before its first viewer's
+   event is not rejected by a race;
+3. `Rejected` -> dead letter + `streamrec_events_rejected_total`; any other exception while handling the
+   record -> dead letter `internal_error` + log; the agent never crashes and never drops silently;
+4. a record without a key is validated, then forwarded (raw bytes, original timestamp, origin in headers) to
+   the internal topic `<app_id>-rekeyed-events` keyed by its `user_id`, so the profile update happens on
+   the worker that owns the user's partition (and the list lands in the user's `recommendations` partition);
+5. `learn_one`; a duplicate (False) only counts `streamrec_events_duplicate_total`, publishes nothing;
+6. `rank` and publish: writing the `lists` table *is* the publish (its changelog is `recommendations`).
+
+Delivery is at-least-once: Faust flushes the producer (changelogs, dead letters, forwards) before it commits
+input offsets. A redelivered event is a duplicate for `learn_one` (event-id dedupe in the profile), so it
+changes no profile and publishes no second list; a redelivered bad record is dead-lettered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from models.base import Recommendation
+from models.events import (
+    ErrorCode,
+    Limits,
+    Rejected,
+    UserEvent,
+    parse_catalog_item,
+    parse_user_event,
+)
+from models.recommender import StreamRecommender
+from streams.catalog_feed import CatalogFeed
+from streams.dlq import INTERNAL_ERROR, Source, dead_letter, encode
+from streams.observability import Metrics
+
+log = logging.getLogger(__name__)
+
+# Headers of a re-keyed copy: where the original record lives (for dead letters and metrics).
+H_TOPIC, H_PARTITION, H_OFFSET = "streamrec-source-topic", "streamrec-source-partition", "streamrec-source-offset"
+
+
+def rekeyed_topic_name(app_id: str) -> str:
+    return f"{app_id}-rekeyed-events"
+
+
+def _always(_item_id: str) -> bool:
+    return True
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One input record as the processor sees it (independent of Faust's event type)."""
+
+    kind: str  # ratings | plays | searches
+    source: Source  # the original record (for a re-keyed copy: where the producer wrote it)
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int  # Kafka timestamp of the original record (producer time)
+    rekeyed: bool = False
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        *,
+        recommender: StreamRecommender,
+        feed: CatalogFeed,
+        metrics: Metrics,
+        lists: Any,  # faust Table: user id bytes -> list JSON; changelog = recommendations
+        dlq_topic: Any,  # faust Topic (raw key/value)
+        rekeyed_topic: Any,  # faust Topic (raw key/value)
+        limits: Limits,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.recommender = recommender
+        self.feed = feed
+        self.metrics = metrics
+        self.lists = lists
+        self.dlq_topic = dlq_topic
+        self.rekeyed_topic = rekeyed_topic
+        self.limits = limits
+        self.clock_ms = clock_ms
+        self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
+
+    # -- user events -------------------------------------------------------------------------------------
+    async def handle(self, record: Incoming) -> None:
+        """Handle one record completely; never raises (except cancellation)."""
+        if not self.feed.ready:
+            await self.feed.wait_ready()
+        try:
+            if not record.key:
+                await self._rekey(record)
+            else:
+                await self._apply(record)
+        except Rejected as rejected:
+            self.metrics.events_rejected.labels(topic=record.kind, reason=str(rejected.code)).inc()
+            await self._dead_letter(record, str(rejected.code), rejected.message)
+        except Exception as exc:
+            log.exception("internal error on %s[%d]@%d", record.source.topic, record.source.partition,
+                          record.source.offset)
+            self.metrics.events_rejected.labels(topic=record.kind, reason=INTERNAL_ERROR).inc()
+            await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+    async def _rekey(self, record: Incoming) -> None:
+        # Structure only: the catalog check happens on the owning worker, after the hop.
+        event = self._parse(record, item_exists=_always)
+        await self.rekeyed_topic.send(
+            key=event.user_id.encode(),
+            value=record.value,
+            timestamp=record.timestamp_ms / 1000.0,  # keep the producer's time for freshness
+            headers={
+                H_TOPIC: record.kind.encode(),
+                H_PARTITION: str(record.source.partition).encode(),
+                H_OFFSET: str(record.source.offset).encode(),
+            },
+        )
+
+    async def _apply(self, record: Incoming) -> None:
+        try:
+            event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+        except Rejected as rejected:
+            if rejected.code != ErrorCode.UNKNOWN_ITEM:
+                raise
+            # The item may have been published a moment ago: catch up with the catalog's end, then retry.
+            await self.feed.catch_up()
+            event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+        if not self.recommender.learn_one(event):
+            self.metrics.events_duplicate.labels(topic=record.kind).inc()
+            return
+        self._publish(event, record)
+
+    def _parse(self, record: Incoming, item_exists: Callable[[str], bool]) -> UserEvent:
+        return parse_user_event(
+            record.kind,
+            record.value or b"",  # a tombstone is "not JSON"
+            key=record.key,
+            record_ts_ms=record.timestamp_ms,
+            now_ms=self.clock_ms(),
+            item_exists=item_exists,
+            limits=self.limits,
+        )
+
+    def _publish(self, event: UserEvent, record: Incoming) -> None:
+        started = time.perf_counter()
+        items = self.recommender.rank(event.user_id)
+        self.metrics.ranking_seconds.observe(time.perf_counter() - started)
+        now_ms = self.clock_ms()
+        payload = orjson.dumps(
+            {
+                "user_id": event.user_id,
+                "generated_at": now_ms,
+                "model_version": self.recommender.item_model.version,
+                "trigger_event_id": event.event_id,
+                "items": [_item_json(rec) for rec in items],
+            }
+        )
+        self.lists[event.user_id.encode()] = payload  # the publish: changelog topic = recommendations
+        self.metrics.lists_published.inc()
+        self.metrics.freshness_seconds.observe(max(0.0, (now_ms - record.timestamp_ms) / 1000.0))
+
+    # -- catalog validation --------------------------------------------------------------------------------
+    async def validate_catalog(self, message: Any) -> None:
+        """Dead-letter invalid catalog records (run by the group agent: once per record, not per worker)."""
+        record = Incoming("catalog", _source(message), message.key, message.value, _ts_ms(message))
+        self.metrics.events_consumed.labels(topic="catalog").inc()
+        if message.value is None:
+            return  # a tombstone deletes an item; the feed skips it (models can't remove items yet)
+        try:
+            parse_catalog_item(message.value, limits=self.limits)
+        except Rejected as rejected:
+            self.metrics.events_rejected.labels(topic="catalog", reason=str(rejected.code)).inc()
+            await self._dead_letter(record, str(rejected.code), rejected.message)
+
+    # -- dead letters --------------------------------------------------------------------------------------
+    async def _dead_letter(self, record: Incoming, code: str, message: str) -> None:
+        letter = dead_letter(
+            record.source,
+            error_code=code,
+            error_message=message,
+            key=record.key,
+            payload=record.value,
+            rejected_at_ms=self.clock_ms(),
+        )
+        await self.dlq_topic.send(key=record.key, value=encode(letter))
+
+    def note_offset(self, topic: str, partition: int, offset: int) -> None:
+        self.last_offsets[(topic, partition)] = offset
+
+
+def incoming_from(message: Any) -> Incoming:
+    """An input-topic record, or a re-keyed copy (origin taken from its headers)."""
+    headers = _headers(message)
+    if H_TOPIC in headers:
+        source = Source(
+            headers[H_TOPIC].decode(), int(headers[H_PARTITION].decode()), int(headers[H_OFFSET].decode())
+        )
+        return Incoming(source.topic, source, message.key, message.value, _ts_ms(message), rekeyed=True)
+    return Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
+
+
+def _headers(message: Any) -> dict[str, bytes]:
+    raw = message.headers or {}
+    pairs = raw.items() if isinstance(raw, dict) else raw  # Faust passes a list of (name, value) pairs
+    return {str(name): bytes(value) for name, value in pairs if value is not None}
+
+
+def _source(message: Any) -> Source:
+    return Source(message.topic, int(message.partition), int(message.offset))
+
+
+def _ts_ms(message: Any) -> int:
+    # Faust gives seconds as a float; the contracts use epoch milliseconds.
+    return int(round(float(message.timestamp) * 1000)) if message.timestamp else int(time.time() * 1000)
+
+
+def _item_json(rec: Recommendation) -> dict[str, Any]:
+    return {
+        "item_id": rec.item_id,
+        "rank": rec.rank,
+        "score": rec.score,
+        "reasons": [{**reason.evidence, "kind": reason.kind, "text": reason.text} for reason in rec.reasons],
+    }
+
+
+def register_agents(app: Any, processor: EventProcessor, *, input_topics: Any, rekeyed: Any, catalog: Any) -> None:
+    """Three agents: input topics, re-keyed copies (both through `processor.handle`), catalog validation."""
+
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            processor.metrics.events_consumed.labels(topic=message.topic).inc()
+            started = time.perf_counter()
+            try:
+                record = incoming_from(message)
+            except Exception as exc:  # malformed headers on the internal topic: still dead-letter it
+                log.exception("cannot read %s[%d]@%d", message.topic, message.partition, message.offset)
+                record = Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
+                await processor._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            else:
+                await processor.handle(record)
+            processor.metrics.processing_seconds.labels(topic=message.topic).observe(time.perf_counter() - started)
+            processor.note_offset(message.topic, message.partition, message.offset)
+
+    app.agent(input_topics, name="streamrec.user_events")(process)
+    app.agent(rekeyed, name="streamrec.rekeyed_events")(process)
+
+    async def validate(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                await processor.validate_catalog(event.message)
+            except Exception:  # a dead-letter send failing must not stop validation
+                log.exception("catalog validation failed for offset %s", event.message.offset)
+
+    app.agent(catalog, name="streamrec.catalog_validation")(validate)

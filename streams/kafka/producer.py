@@ -1,0 +1,111 @@
+"""A small async JSON producer: dicts are serialized with orjson, keys are UTF-8 strings.
+
+`send` only enqueues (records are batched per partition for throughput); `flush` waits for delivery and
+raises the first delivery error since the previous flush, so `send`s plus one `flush` lose nothing silently.
+Keys go through aiokafka's default murmur2 partitioner, the same as the Java client and Faust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+
+class DeliveryError(RuntimeError):
+    """At least one record sent since the previous flush was not acknowledged by the broker."""
+
+
+class JsonProducer:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: int = 5,
+        max_batch_size: int = 256 * 1024,
+        acks: int | str = "all",
+        compression_type: str | None = None,  # gzip costs CPU; lz4/zstd/snappy need extra libraries
+        client_id: str = "streamrec-producer",
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            linger_ms=linger_ms,
+            max_batch_size=max_batch_size,
+            acks=acks,
+            compression_type=compression_type,
+        )
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._first_error: BaseException | None = None
+        self._failed = 0
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Deliver what is buffered, then close; delivery errors are raised by `flush`, not here."""
+        await self._producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.flush()
+        finally:
+            await self.stop()
+
+    async def send(
+        self,
+        topic: str,
+        value: Mapping[str, Any] | bytes | None,
+        key: str | None = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Enqueue one record. `value` None is a tombstone (deletes `key` from a compacted topic).
+
+        Waits only when the partition's batch buffer is full (backpressure), not for delivery.
+        """
+        payload = value if value is None or isinstance(value, bytes) else orjson.dumps(value)
+        future: asyncio.Future[Any] = await self._producer.send(
+            topic,
+            value=payload,
+            key=None if key is None else key.encode(),
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+        )
+        self._pending.add(future)
+        future.add_done_callback(self._on_delivered)
+
+    async def flush(self) -> None:
+        """Wait until every record sent so far is acknowledged; raise DeliveryError if any was not."""
+        await self._producer.flush()
+        if self._pending:
+            await asyncio.wait(set(self._pending))
+        if self._first_error is not None:
+            error, failed = self._first_error, self._failed
+            self._first_error, self._failed = None, 0
+            raise DeliveryError(f"{failed} record(s) were not delivered: {error!r}") from error
+
+    def _on_delivered(self, future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        if future.cancelled():
+            error: BaseException | None = asyncio.CancelledError("send cancelled")
+        else:
+            error = future.exception()
+        if error is not None:
+            self._failed += 1
+            self._first_error = self._first_error or error

@@ -1,0 +1,66 @@
+"""Prometheus metrics of a worker; names and labels exactly as in docs/architecture.md.
+
+Each `Metrics` owns its own `CollectorRegistry` (not the process-global default), so several apps can be
+built in one process (tests) without "Duplicated timeseries" errors; `/metrics` renders that registry.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+# The classic text format (what `generate_latest` writes); prometheus-client's CONTENT_TYPE_LATEST is 1.0.0.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# Per-event work is sub-millisecond to tens of milliseconds; freshness spans queueing and catch-up too.
+_PROCESSING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        # prometheus-client appends `_total` to counter names.
+        self.events_consumed = Counter(
+            "streamrec_events_consumed", "Input records consumed", ["topic"], registry=r
+        )
+        self.events_rejected = Counter(
+            "streamrec_events_rejected", "Input records dead-lettered", ["topic", "reason"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "streamrec_events_duplicate", "Valid events already applied (same event_id)", ["topic"], registry=r
+        )
+        self.processing_seconds = Histogram(
+            "streamrec_processing_seconds",
+            "Wall time to handle one input record",
+            ["topic"],
+            buckets=_PROCESSING_BUCKETS,
+            registry=r,
+        )
+        self.freshness_seconds = Histogram(
+            "streamrec_freshness_seconds",
+            "Publish wall time minus the input record's Kafka timestamp",
+            buckets=_FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.lists_published = Counter(
+            "streamrec_lists_published", "Recommendation lists published", registry=r
+        )
+        self.ranking_seconds = Histogram(
+            "streamrec_ranking_seconds", "Wall time of one rank() call", buckets=_PROCESSING_BUCKETS, registry=r
+        )
+        self.table_keys = Gauge("streamrec_table_keys", "Keys in a local table", ["table"], registry=r)
+        self.catalog_items = Gauge("streamrec_catalog_items", "Items in this worker's catalog", registry=r)
+        self.model_info = Gauge("streamrec_model_info", "The item model in use (value 1)", ["model_version"], registry=r)
+        self.consumer_lag = Gauge(
+            "streamrec_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
+        )
+
+    def set_model(self, version: str) -> None:
+        """Exactly one `streamrec_model_info` series: the model in use."""
+        self.model_info.clear()
+        self.model_info.labels(model_version=version).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

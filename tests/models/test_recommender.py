@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+
+from models.events import CatalogItem, Play, Rating, Search
+from models.recommender import StreamParams, StreamRecommender
+
+DAY = 86_400_000
+
+
+def _system(items: list[CatalogItem], **params: object) -> StreamRecommender:
+    system = StreamRecommender(StreamParams(**params))  # type: ignore[arg-type]
+    for item in items:
+        system.add_item(item)
+    return system
+
+
+def _ids(system: StreamRecommender, user: str) -> list[str]:
+    return [r.item_id for r in system.rank(user)]
+
+
+def test_a_new_user_gets_a_full_list_with_reasons(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=5)
+    recs = system.rank("nobody")
+    assert len(recs) == 5
+    assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
+    assert all(r.reasons for r in recs)
+
+
+def test_watched_items_are_never_recommended_again(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=10)
+    system.learn_one(Rating("e1", "u", "1", 5.0, DAY))
+    system.learn_one(Play("e2", "u", "4", 4000.0, DAY + 1))
+    assert not {"1", "4"} & set(_ids(system, "u"))
+
+
+def test_a_duplicate_event_is_applied_once(items: list[CatalogItem]) -> None:
+    system = _system(items)
+    assert system.learn_one(Rating("e1", "u", "1", 5.0, DAY)) is True
+    assert system.learn_one(Rating("e1", "u", "1", 5.0, DAY)) is False
+    profile = system.profile("u")
+    assert profile is not None and profile.n_events == 1
+    assert system.cooccurrence.item_counts[system.catalog.row_of["1"]] == 1
+
+
+def test_co_watched_items_rise_for_the_next_viewer(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=3, calibration_weight=0.0)
+    for n, user in enumerate(["a", "b", "c"]):  # three viewers watch Casablanca then Heat
+        system.learn_one(Rating(f"{user}1", user, "10", 5.0, DAY + 10 * n))
+        system.learn_one(Rating(f"{user}2", user, "12", 5.0, DAY + 10 * n + 1))
+    system.learn_one(Rating("d1", "d", "10", 5.0, 2 * DAY))
+    recs = system.rank("d")
+    assert recs[0].item_id == "12"
+    watched = [r for r in recs[0].reasons if r.kind == "watched"]
+    assert watched and watched[0].evidence["item_id"] == "10"
+
+
+def test_a_search_for_title_words_moves_those_titles_up(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=12, calibration_weight=0.0)
+    system.learn_one(Rating("e1", "u", "4", 5.0, DAY))
+    before = _ids(system, "u")
+    system.learn_one(Search("e2", "u", "empire strikes", DAY + 1000))
+    after = system.rank("u")
+    assert after[0].item_id == "2"
+    assert before.index("2") > 0
+    assert any(r.kind == "search" and r.evidence["query"] == "empire strikes" for r in after[0].reasons)
+
+
+def test_a_search_fades_with_time(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=12, calibration_weight=0.0, search_half_life_ms=1000.0)
+    system.learn_one(Search("e1", "u", "casablanca", DAY))
+    system.learn_one(Rating("e2", "u", "4", 5.0, DAY + 60_000))  # a minute later: sixty half-lives
+    recs = system.rank("u")
+    assert not any(r.kind == "search" for rec in recs for r in rec.reasons)
+
+
+def test_a_new_catalog_item_is_recommendable_at_once(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=20)
+    system.learn_one(Search("e1", "u", "jedi", DAY))
+    system.add_item(CatalogItem("99", "Jedi Knights", ("Sci-Fi",), (), 6000, 2001), ts=DAY)
+    assert "99" in _ids(system, "u")[:2]
+
+
+def test_reasons_name_only_what_the_user_did(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=10)
+    for n, (user, item) in enumerate([("a", "1"), ("a", "2"), ("b", "1"), ("b", "3"), ("u", "1")]):
+        system.learn_one(Rating(f"e{n}", user, item, 4.0, DAY + n))
+    system.learn_one(Search("s", "u", "toy", DAY + 100))
+    for rec in system.rank("u"):
+        assert rec.reasons
+        for reason in rec.reasons:
+            if reason.kind == "watched":
+                assert reason.evidence["item_id"] == "1"
+            if reason.kind == "search":
+                assert reason.evidence["query"] == "toy"
+            if reason.kind == "creator":
+                assert reason.evidence["item_id"] == "1"
+
+
+def test_profiles_live_in_the_mapping_it_is_given(items: list[CatalogItem]) -> None:
+    store: dict[str, object] = {}
+    system = StreamRecommender(profiles=store)  # type: ignore[arg-type]
+    for item in items:
+        system.add_item(item)
+    system.learn_one(Rating("e1", "u", "1", 4.0, DAY))
+    assert set(store) == {"u"}
+
+
+@pytest.mark.parametrize("rating, sign", [(5.0, 1), (1.0, -1)])
+def test_ratings_are_centred(items: list[CatalogItem], rating: float, sign: int) -> None:
+    system = _system(items)
+    system.learn_one(Rating("e1", "u", "1", rating, DAY))
+    profile = system.profile("u")
+    assert profile is not None
+    assert profile.history[-1].weight * sign > 0
