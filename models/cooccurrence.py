@@ -38,7 +38,27 @@ class Cooccurrence:
             self.counts[item, with_items] += 1.0
             self.counts[with_items, item] += 1.0
 
-    def similar_to(self, items: npt.NDArray[np.intp], weights: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def seed(
+        self,
+        rows: npt.NDArray[np.intp],
+        neighbour_rows: npt.NDArray[np.intp],
+        counts: npt.NDArray[np.float32],
+        item_counts: npt.NDArray[np.float32],
+    ) -> None:
+        """Warm start from a batch snapshot: keep the larger of live and snapshot counts (never double-count)."""
+        if rows.size == 0:
+            return
+        self.ensure(int(max(rows.max(), neighbour_rows.max(initial=0))) + 1)
+        np.maximum.at(self.item_counts, rows, item_counts.astype(np.float64))
+        valid = neighbour_rows >= 0
+        a = np.broadcast_to(rows[:, None], neighbour_rows.shape)[valid]
+        b = neighbour_rows[valid]
+        np.maximum.at(self.counts, (a, b), counts[valid])
+        np.maximum.at(self.counts, (b, a), counts[valid])
+
+    def similar_to(
+        self, items: npt.NDArray[np.intp], weights: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
         """Per history item, cosine similarity to every item, weighted: (len(items) x n_items)."""
         n = self.n_items
         rows = self.counts[items, :n]

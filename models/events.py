@@ -238,7 +238,7 @@ def parse_catalog_item(raw: bytes, *, limits: Limits = Limits()) -> CatalogItem:
 
 def event_to_dict(event: UserEvent | CatalogItem) -> dict[str, Any]:
     """The JSON form producers send (used by replay and tests)."""
-    out: dict[str, Any] = {f: getattr(event, f) for f in event.__slots__}  # type: ignore[union-attr]
+    out: dict[str, Any] = {f: getattr(event, f) for f in event.__slots__}
     if isinstance(event, CatalogItem):
         out["genres"] = list(event.genres)
         out["creators"] = list(event.creators)

@@ -34,12 +34,17 @@ class Evidence:
 def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reason, ...]:
     ranked: list[tuple[float, Reason]] = []
     if ev.query is not None:
-        ranked.append((ev.query_share + 1.0, Reason("search", f"Matches your search '{ev.query}'", {"query": ev.query})))
+        ranked.append(
+            (ev.query_share + 1.0, Reason("search", f"Matches your search '{ev.query}'", {"query": ev.query}))
+        )
     if ev.neighbour_row is not None:
         title = catalog.title(ev.neighbour_row)
         item_id = catalog.items[ev.neighbour_row].item_id
         ranked.append(
-            (ev.neighbour_share, Reason("watched", f"Because you watched {title}", {"item_id": item_id, "title": title}))
+            (
+                ev.neighbour_share,
+                Reason("watched", f"Because you watched {title}", {"item_id": item_id, "title": title}),
+            )
         )
     if ev.shared_creator is not None:
         creator, row = ev.shared_creator
@@ -55,7 +60,9 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
             )
         )
     if ev.liked_genre is not None:
-        ranked.append((0.2, Reason("genre", f"{ev.liked_genre}, a genre you watch often", {"genre": ev.liked_genre})))
+        ranked.append(
+            (0.2, Reason("genre", f"{ev.liked_genre}, a genre you watch often", {"genre": ev.liked_genre}))
+        )
     if ev.trending_count > 0:
         days = ev.trending_window_days
         ranked.append(
@@ -71,7 +78,7 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
     added = catalog.added_ts[ev.row]
     if added > 0 and ev.as_of - added <= 14 * DAY_MS:
         days = max(1, -(-(ev.as_of - added) // DAY_MS))
-        ranked.append((0.15, Reason("new", f"New in the catalog this fortnight", {"days": str(days)})))
+        ranked.append((0.15, Reason("new", "New in the catalog this fortnight", {"days": str(days)})))
     ranked.sort(key=lambda pair: -pair[0])
     reasons = [reason for _, reason in ranked[:max_reasons]]
     if not reasons:

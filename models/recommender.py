@@ -20,7 +20,7 @@ from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
 from models.profile import HistoryEntry, SearchEntry, UserProfile
 from models.search_intent import intent_scores
-from models.text import hash64
+from models.text import genre_key, hash64
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +72,42 @@ class StreamRecommender(Recommender):
         self.cooccurrence = Cooccurrence()
         self.trending = TrendingCounter(self.params.trending_window_days * DAY_MS)
         self.profiles: MutableMapping[str, UserProfile] = profiles if profiles is not None else {}
-        self.item_model = item_model or content_only_model()
         self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
         self._vectors_version = -1
+        self.set_item_model(item_model or content_only_model())
 
     # -- item side ---------------------------------------------------------------------------------------
     def set_item_model(self, model: ItemModel) -> None:
+        """Swap in a new artifact: new item factors, and its co-occurrence snapshot as a warm start."""
         self.item_model = model
+        self._model_index = {item_id: pos for pos, item_id in enumerate(model.item_ids)}
         self._vectors_version = -1
+        self._seed_from_model()
+
+    def _seed_from_model(self, item_id: str | None = None) -> None:
+        """Seed counts for every model item in the catalog, or just for one that has just arrived."""
+        model = self.item_model
+        if model.item_counts.size == 0:
+            return
+        to_row = np.array([self.catalog.row_of.get(i, -1) for i in model.item_ids], dtype=np.intp)
+        sources = np.flatnonzero(to_row >= 0)
+        if item_id is not None:
+            sources = np.array([self._model_index[item_id]], dtype=np.intp)
+        if sources.size == 0:
+            return
+        neighbours = model.neighbours[sources]
+        neighbour_rows = np.where(neighbours >= 0, to_row[np.maximum(neighbours, 0)], -1)
+        self.cooccurrence.seed(
+            to_row[sources], neighbour_rows, model.neighbour_counts[sources], model.item_counts[sources]
+        )
 
     def add_item(self, item: CatalogItem, ts: int = 0) -> None:
+        is_new = item.item_id not in self.catalog
         row = self.catalog.upsert(item, ts)
         self.cooccurrence.ensure(row + 1)
         self.trending.ensure(row + 1)
+        if is_new and item.item_id in self._model_index:  # the artifact knew it before the catalog did
+            self._seed_from_model(item.item_id)
 
     @property
     def item_vectors(self) -> npt.NDArray[np.float32]:
@@ -267,10 +290,12 @@ class StreamRecommender(Recommender):
                     shared_creator = (creator, min(watched))
                     break
             weights = profile.genre_weights
-            liked = [(weights.get(g, 0.0), g) for g in (self.catalog.genres[c] for c in self.catalog.item_genre_cols[row])]
-            best = max(liked, default=(0.0, ""))
-            if best[0] >= 1.0:
-                liked_genre = best[1]
+            liked = [
+                (weights.get(g, 0.0), g) for g in (self.catalog.genres[c] for c in self.catalog.item_genre_cols[row])
+            ]
+            top_genre = max(liked, default=(0.0, ""))
+            if top_genre[0] >= 1.0:
+                liked_genre = top_genre[1]
         return Evidence(
             row=row,
             neighbour_row=neighbour,
@@ -302,15 +327,10 @@ def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.floa
     total = sum(profile.genre_weights.values())
     if total <= 0:
         return None
-    target = np.zeros(len(catalog.genres))
+    target = np.zeros(len(catalog.genres), dtype=np.float64)
     for name, weight in profile.genre_weights.items():
-        col = catalog.genre_col.get(_key(name))
+        col = catalog.genre_col.get(genre_key(name))
         if col is not None:
             target[col] = weight
-    return target / target.sum()
-
-
-def _key(name: str) -> str:
-    from models.text import genre_key
-
-    return genre_key(name)
+    mass = float(target.sum())
+    return target / mass if mass > 0 else None

@@ -23,7 +23,7 @@ def tokens(text: str) -> list[str]:
 
 
 def genre_key(genre: str) -> str:
-    """"Sci-Fi", "sci fi" and "SciFi" are one genre."""
+    """ "Sci-Fi", "sci fi" and "SciFi" are one genre."""
     return "".join(_WORD.findall(normalize(genre)))
 
 

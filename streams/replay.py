@@ -164,7 +164,7 @@ def stream_fingerprint(events: Sequence[UserEvent]) -> str:
     return digest.hexdigest()
 
 
-def _starting_point(
+def starting_point(
     previous: Checkpoint | None, fresh: Checkpoint, resume: bool | None, path: Path
 ) -> Checkpoint:
     """The checkpoint this run starts from (`fresh` = nothing sent yet)."""
@@ -222,7 +222,7 @@ async def replay(
         bootstrap_servers=bootstrap,
         topics=asdict(topics),
     )
-    checkpoint = _starting_point(Checkpoint.load(checkpoint_path), fresh, options.resume, checkpoint_path)
+    checkpoint = starting_point(Checkpoint.load(checkpoint_path), fresh, options.resume, checkpoint_path)
     total = min(len(events), options.limit) if options.limit is not None else len(events)
     start = min(checkpoint.acknowledged, total)
     if on_start:

@@ -1,9 +1,43 @@
-"""`streamrec worker`: placeholder until implemented."""
+"""`streamrec worker`: run the Faust worker in this process with the STREAMREC_* settings.
+
+SIGINT and SIGTERM stop it gracefully (Faust commits offsets, flushes the producer, leaves the consumer
+group and closes RocksDB); the process then exits with status 0. Also runnable as
+`python -m streams.cli.worker` (same options).
+"""
 
 from __future__ import annotations
 
 import typer
 
+_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def worker(
+    log_level: str = typer.Option("info", "--log-level", "-l", help=f"one of {', '.join(_LEVELS)}"),
+    web_port: int | None = typer.Option(None, "--web-port", min=1, max=65535, help="override STREAMREC_WEB_PORT"),
+) -> None:
+    """Consume ratings/plays/searches/catalog, keep profiles, publish lists to `recommendations`."""
+    import faust
+
+    from streams.app import create_app
+    from streams.settings import get_settings
+
+    level = log_level.lower()
+    if level not in _LEVELS:
+        raise typer.BadParameter(f"log level must be one of {', '.join(_LEVELS)}", param_hint="--log-level")
+    settings = get_settings()
+    if web_port is not None:
+        settings = settings.model_copy(update={"web_port": web_port})
+    app = create_app(settings)
+    # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
+    faust.Worker(app, loglevel=level, redirect_stdouts=False).execute_from_commandline()
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("worker")(worker)
+
+
+if __name__ == "__main__":
+    _cli = typer.Typer(add_completion=False)
+    register(_cli)
+    _cli()

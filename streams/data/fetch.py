@@ -49,7 +49,7 @@ def verify_sha256(path: Path, expected: str, *, remedy: str) -> None:
 def download_url(url: str, target: Path, *, timeout: float, show_progress: bool = True) -> None:
     """Stream `url` to `target` (written via a .part file, so a broken download never looks complete).
 
-    Raises OSError (urllib's URLError is one) if the server cannot be reached or the transfer fails.
+    Raises OSError (urllib's URLError is one) or http.client.HTTPException if the transfer fails.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")

@@ -16,6 +16,7 @@ both formats), sorted by (ts, row). The data is never committed: it lives in the
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import zipfile
 from collections import defaultdict
@@ -93,7 +94,7 @@ def fetch_movielens_100k(
     try:
         download_url(url, zip_path, timeout=timeout, show_progress=show_progress)
         return zip_path
-    except OSError:
+    except (OSError, http.client.HTTPException):
         pass  # GroupLens unreachable (e.g. only a package index is): use the copy in the RecBole wheel
     _fetch_recbole(cache_dir, show_progress=show_progress)
     return recbole_dir

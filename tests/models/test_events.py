@@ -99,7 +99,12 @@ REJECTIONS: list[tuple[str, Any, dict[str, Any], ErrorCode]] = [
     ("searches", SEARCH, {"item_exists": lambda i: i != "7"}, ErrorCode.UNKNOWN_ITEM),
     ("plays", with_(PLAY, pad="x" * 300), {"limits": Limits(max_event_bytes=256)}, ErrorCode.OVERSIZED),
     ("catalog", with_(ITEM, pad="x" * 300), {"limits": Limits(max_event_bytes=256)}, ErrorCode.OVERSIZED),
-    ("ratings", with_(RATING, ts=NOW_MS + 60_001), {"limits": Limits(max_future_skew_ms=60_000)}, ErrorCode.FUTURE_EVENT),
+    (
+        "ratings",
+        with_(RATING, ts=NOW_MS + 60_001),
+        {"limits": Limits(max_future_skew_ms=60_000)},
+        ErrorCode.FUTURE_EVENT,
+    ),
     ("plays", PLAY, {"key": b"u2"}, ErrorCode.KEY_MISMATCH),
 ]
 
@@ -149,7 +154,9 @@ def test_matching_or_absent_key_is_accepted(key: bytes | None) -> None:
     assert event("plays", PLAY, key=key).user_id == "u1"
 
 
-@pytest.mark.parametrize(("kind", "doc"), [("ratings", RATING), ("plays", PLAY), ("searches", SEARCH), ("catalog", ITEM)])
+@pytest.mark.parametrize(
+    ("kind", "doc"), [("ratings", RATING), ("plays", PLAY), ("searches", SEARCH), ("catalog", ITEM)]
+)
 def test_event_to_dict_round_trips_and_matches_schema(kind: str, doc: dict[str, Any]) -> None:
     event = parse(kind, doc)
     as_dict = event_to_dict(event)

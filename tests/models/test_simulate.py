@@ -36,7 +36,13 @@ def many_ratings(n: int, seed: int = 1) -> list[Rating]:
     rng = np.random.default_rng(seed)
     ts = 1_000_000_000_000 + np.cumsum(rng.integers(1_000, 60_000, n))
     return [
-        Rating(f"t:r:{i}", f"u{rng.integers(50)}", str(rng.integers(1, 10)), float(rng.integers(1, 6)), int(ts[i]))
+        Rating(
+            f"t:r:{i}",
+            f"u{rng.integers(50)}",
+            str(rng.integers(1, 10)),
+            float(rng.integers(1, 6)),
+            int(ts[i]),
+        )
         for i in range(n)
     ]
 

@@ -26,7 +26,7 @@ def write_latest(folder: Path, *, tags: bool = True) -> Path:
         [
             ["1", "Toy Story (1995)", "Adventure|Animation|Children|Comedy|Fantasy"],
             ["11", "American President, The (1995)", "Comedy|Drama|Romance"],
-            ["30", 'Shanghai Triad (Yao a yao yao dao waipo qiao) (1995)', "Crime|Drama"],
+            ["30", "Shanghai Triad (Yao a yao yao dao waipo qiao) (1995)", "Crime|Drama"],
             ["99", "Hellboy: The Seeds of Creation (2004)", "(no genres listed)"],
         ],
     )
@@ -80,7 +80,7 @@ def test_tags_are_optional(tmp_path: Path) -> None:
 def test_missing_ratings_file_is_a_clear_error(tmp_path: Path) -> None:
     folder = write_latest(tmp_path / "small")
     (folder / "ratings.csv").unlink()
-    with pytest.raises(DatasetError, match="no ratings.csv in .*MovieLens 'latest' folder"):
+    with pytest.raises(DatasetError, match=r"no ratings\.csv in .*MovieLens 'latest' folder"):
         load_movielens_latest(folder)
 
 

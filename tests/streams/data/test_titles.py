@@ -10,7 +10,11 @@ from streams.data.titles import clean_genres, parse_year, split_title_year
     [
         ("Toy Story (1995)", "Toy Story", 1995),
         ("Usual Suspects, The (1995)", "The Usual Suspects", 1995),
-        ("Horseman on the Roof, The (Hussard sur le toit, Le) (1995)", "The Horseman on the Roof (Hussard sur le toit, Le)", 1995),
+        (
+            "Horseman on the Roof, The (Hussard sur le toit, Le) (1995)",
+            "The Horseman on the Roof (Hussard sur le toit, Le)",
+            1995,
+        ),
         ("Appartement, L' (1996)", "L'Appartement", 1996),
         ("Seven (Se7en) (1995)", "Seven (Se7en)", 1995),
         ("Babylon 5 (1993–1998) ", "Babylon 5", 1993),
@@ -31,4 +35,7 @@ def test_parse_year_rejects_implausible_years() -> None:
 
 
 def test_clean_genres_drops_placeholders_and_duplicates() -> None:
-    assert clean_genres(["Drama", "unknown", " Drama", "(no genres listed)", "Comedy", ""]) == ("Drama", "Comedy")
+    assert clean_genres(["Drama", "unknown", " Drama", "(no genres listed)", "Comedy", ""]) == (
+        "Drama",
+        "Comedy",
+    )

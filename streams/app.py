@@ -1,0 +1,231 @@
+"""The Faust app factory: topics, tables, the recommender, the catalog feed, agents, timers and web views.
+
+`create_app(settings)` builds one self-contained app (nothing is registered at import time), so tests and
+tools can build several. `runtime(app)` returns the pieces (recommender, feed, metrics, ...) of an app.
+
+Checked against the embedded noida-db 0.2.3 broker (see docs in streams/broker.py): Faust's consumer group
+with its own assignor protocol, rebalancing between two workers, changelog and internal topic creation,
+record headers, table recovery from changelogs (after a restart and after deleting the local RocksDB
+state) and `table_route` between two workers all work. What needed care:
+- topics auto-created by the broker get 1 partition, so the rekeyed topic is declared by Faust (internal,
+  `settings.partitions`), and input/output topics must exist (`streamrec topics create`) before the worker;
+- compaction never runs on noida-db, so table recovery from an empty state dir reads every version ever
+  written to the changelogs (correct, only slower than on a real cluster);
+- a worker killed with SIGKILL stays in its group until the broker restarts, and the next rebalance waits for
+  it: stop workers with SIGTERM/SIGINT (`streamrec worker` shuts down cleanly on both).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import mode
+
+from models.events import CatalogItem, Limits
+from models.fairness import ExposureCaps
+from models.item_model import ItemModel, content_only_model
+from models.recommender import StreamParams, StreamRecommender
+from streams import tables
+from streams.agents import EventProcessor, register_agents, rekeyed_topic_name
+from streams.catalog_feed import CatalogFeed
+from streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES
+from streams.model_store import ModelStore
+from streams.observability import Metrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_CHECK_INTERVAL_S = 30.0
+TABLE_KEYS_INTERVAL_S = 15.0
+LAG_INTERVAL_S = 10.0
+_EXACT_COUNT_LIMIT = 100_000  # count table keys exactly below this estimate, else report the estimate
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    recommender: StreamRecommender
+    metrics: Metrics
+    feed: CatalogFeed
+    processor: EventProcessor
+    models: ModelStore
+    profiles: tables.ProfileStore
+    lists: Any  # faust Table
+    model_path: Path | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+_RUNTIMES: dict[int, Runtime] = {}
+
+
+def runtime(app: Any) -> Runtime:
+    return _RUNTIMES[id(app)]
+
+
+def create_app(settings: Settings) -> Any:
+    """A Faust app wired to `settings`; run it with `streams.cli.worker` (or `faust.Worker(app).execute...`)."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level of its datadir
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
+        store="rocksdb://",
+        datadir=str(data_dir / settings.app_id),
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{_advertised_host(settings.web_host)}:{settings.web_port}",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+    )
+    metrics = Metrics()
+    params = StreamParams(
+        top_n=settings.top_n,
+        calibration_weight=settings.calibration_weight,
+        caps=ExposureCaps(settings.max_genre_share, settings.max_creator_share),
+    )
+    profiles_table = tables.profiles_table(app, settings)
+    lists_table = tables.lists_table(app, settings)
+    profiles = tables.ProfileStore(profiles_table)
+    models = ModelStore(settings.model_dir)
+    loaded = models.load_latest_with_path()
+    model_path, model = loaded if loaded else (None, content_only_model())
+    recommender = StreamRecommender(params, model, profiles)
+    metrics.set_model(model.version)
+    log.info("item model: %s (%s)", model.version, model_path or "no artifact, content only")
+
+    def add_item(item: CatalogItem, ts: int) -> None:
+        recommender.add_item(item, ts)
+        metrics.catalog_items.set(len(recommender.catalog))
+
+    limits = Limits(max_event_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms)
+    feed = CatalogFeed(settings.bootstrap_servers, CATALOG, add_item, limits=limits,
+                       client_id=f"{settings.app_id}-catalog-feed")
+    raw = {"key_type": bytes, "value_type": bytes}
+    input_topics = app.topic(RATINGS, PLAYS, SEARCHES, **raw)
+    rekeyed = app.topic(rekeyed_topic_name(settings.app_id), partitions=settings.partitions, internal=True, **raw)
+    catalog_topic = app.topic(CATALOG, **raw)
+    dlq_topic = app.topic(settings.dlq_topic, **raw)
+    processor = EventProcessor(
+        recommender=recommender,
+        feed=feed,
+        metrics=metrics,
+        lists=lists_table,
+        dlq_topic=dlq_topic,
+        rekeyed_topic=rekeyed,
+        limits=limits,
+    )
+    register_agents(app, processor, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
+    rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, lists_table, model_path)
+    _RUNTIMES[id(app)] = rt
+
+    # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
+    app.add_dependency(_FeedService(feed))
+    _register_timers(app, rt, profiles_table, lists_table)
+    from streams.views import register_views  # views import app-level helpers; avoid an import cycle
+
+    register_views(app, rt)
+    return app
+
+
+class _FeedService(mode.Service):  # type: ignore[misc]
+    """Runs the catalog feed for as long as the app runs."""
+
+    def __init__(self, feed: CatalogFeed, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feed = feed
+
+    async def on_start(self) -> None:
+        await self.feed.start()
+
+    async def on_stop(self) -> None:
+        await self.feed.stop()
+
+
+def _register_timers(app: Any, rt: Runtime, profiles_table: Any, lists_table: Any) -> None:
+    @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[misc]
+    async def refresh_model() -> None:
+        check_for_new_model(rt)
+
+    @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[misc]
+    async def count_table_keys() -> None:
+        for name, table in ((tables.PROFILES_TABLE, profiles_table), (tables.LISTS_TABLE, lists_table)):
+            rt.metrics.table_keys.labels(table=name).set(count_keys(table))
+
+    @app.timer(LAG_INTERVAL_S)  # type: ignore[misc]
+    async def consumer_lag() -> None:
+        update_consumer_lag(app, rt)
+
+
+def check_for_new_model(rt: Runtime) -> bool:
+    """Hot-swap the item model if a newer artifact was saved; True if swapped."""
+    latest = rt.models.latest_path()
+    if latest is None or latest == rt.model_path:
+        return False
+    try:
+        model: ItemModel = rt.models.load(latest)
+    except Exception:
+        log.exception("cannot load model artifact %s; keeping %s", latest, rt.recommender.item_model.version)
+        rt.model_path = latest  # don't retry the same broken file every interval
+        return False
+    rt.recommender.set_item_model(model)
+    rt.model_path = latest
+    rt.metrics.set_model(model.version)
+    log.info("item model hot-swapped to %s (%s)", model.version, latest)
+    return True
+
+
+def count_keys(table: Any) -> int:
+    """Keys in the local RocksDB partitions (active + standby): RocksDB's estimate when large, else exact."""
+    dbs = getattr(table.data, "_dbs", None)  # faust's RocksDB store: partition -> rocksdict.Rdict
+    if not dbs:
+        return 0
+    estimate = 0
+    for db in dbs.values():
+        try:
+            estimate += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+        except Exception:
+            estimate = 0
+            break
+    if estimate > _EXACT_COUNT_LIMIT:
+        return estimate
+    offset_key = b"__faust\0offset__"  # faust keeps each partition's changelog offset under this key
+    return sum(1 for db in dbs.values() for key in db.keys() if key != offset_key)
+
+
+def update_consumer_lag(app: Any, rt: Runtime) -> None:
+    consumer = getattr(app, "consumer", None)
+    if consumer is None:
+        return
+    rt.metrics.consumer_lag.clear()
+    for tp in consumer.assignment():
+        last = rt.processor.last_offsets.get((tp.topic, tp.partition))
+        if tp.topic not in _LAG_TOPICS and not tp.topic.endswith("-rekeyed-events"):
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:
+            continue
+        if highwater is None:
+            continue
+        lag = highwater - (last + 1) if last is not None else highwater
+        rt.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(lag, 0))
+
+
+_LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
+
+
+def _advertised_host(web_host: str) -> str:
+    # table_route forwards to the owner's canonical URL; a wildcard bind address is not reachable.
+    return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
+

@@ -1,0 +1,78 @@
+"""Web views of a worker (Faust's aiohttp server on settings.web_host:web_port).
+
+- `GET /users/{user_id}/recommendations`: the last list published for the user, byte for byte as on the
+  `recommendations` topic; 404 JSON for a user without one. `table_route` forwards the request to the worker
+  that owns the user's partition, so any worker can be asked (503 while partitions are being reassigned).
+- `GET /users/{user_id}/profile`: a read-only summary of the stored profile (operators, tests); includes
+  `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
+- `GET /metrics`: Prometheus text format 0.0.4.
+- `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
+  503 `{"status": "starting", ...}` before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from models.profile import UserProfile
+from streams.observability import CONTENT_TYPE
+from streams.tables import PROFILES_TABLE
+
+if TYPE_CHECKING:
+    from streams.app import Runtime
+
+
+def register_views(app: Any, rt: Runtime) -> None:
+    lists = rt.lists
+    profiles_table = rt.profiles.table
+
+    @app.page("/users/{user_id}/recommendations")  # type: ignore[misc]
+    @app.table_route(table=lists, match_info="user_id")  # type: ignore[misc]
+    async def user_recommendations(web: Any, request: Any, user_id: str) -> Any:
+        raw = lists.get(user_id.encode())
+        if raw is None:
+            return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
+        return web.bytes(bytes(raw), content_type="application/json")
+
+    @app.page("/users/{user_id}/profile")  # type: ignore[misc]
+    @app.table_route(table=app.tables[PROFILES_TABLE], match_info="user_id")  # type: ignore[misc]
+    async def user_profile(web: Any, request: Any, user_id: str) -> Any:
+        raw = profiles_table.get(user_id.encode())
+        if raw is None:
+            return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
+        return web.json(profile_summary(bytes(raw)))
+
+    @app.page("/metrics")  # type: ignore[misc]
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    @app.page("/health")  # type: ignore[misc]
+    async def health(web: Any, request: Any) -> Any:
+        recovery = getattr(app.tables, "recovery", None)
+        recovered = bool(recovery is not None and recovery.completed.is_set())
+        ready = rt.feed.ready and recovered
+        body = {
+            "status": "ok" if ready else "starting",
+            "catalog_ready": rt.feed.ready,
+            "tables_recovered": recovered,
+            "catalog_items": len(rt.recommender.catalog),
+            "model_version": rt.recommender.item_model.version,
+        }
+        return web.json(body, status=200 if ready else 503)
+
+
+def profile_summary(raw: bytes) -> dict[str, Any]:
+    profile = UserProfile.from_bytes(raw)
+    return {
+        "user_id": profile.user_id,
+        "n_events": profile.n_events,
+        "last_ts": profile.last_ts,
+        "history": [{"item_id": h.item_id, "weight": h.weight, "ts": h.ts} for h in profile.history],
+        "searches": [{"query": s.query, "ts": s.ts} for s in profile.searches],
+        "watched_count": len(profile.watched),
+        "genre_weights": profile.genre_weights,
+        "rating_count": profile.rating_count,
+        "embedding_dims": int(profile.embedding.shape[0]),
+        "bytes_sha256": hashlib.sha256(raw).hexdigest(),
+    }
