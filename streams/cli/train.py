@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,20 +12,21 @@ from streams.settings import get_settings
 
 
 def train(
-    dataset: Annotated[str, typer.Option(help="ml-100k, or a folder in MovieLens 'latest' CSV format")] = "ml-100k",
+    dataset: Annotated[str, typer.Option(help="a named dataset (ml-100k)")] = "ml-100k",
+    path: Annotated[Path | None, typer.Option(help="a MovieLens 'latest' CSV folder instead")] = None,
     factors: Annotated[int, typer.Option(min=2, max=512, help="ALS latent factors")] = 32,
     iterations: Annotated[int, typer.Option(min=1, max=100)] = 15,
     regularization: Annotated[float, typer.Option(min=0.0)] = 0.05,
 ) -> None:
     """Train ALS item factors on a dataset's ratings and save a new versioned artifact in the model dir."""
     from models.item_model import train_item_model
-    from streams.data.movielens import load_dataset
+    from streams.data import load_dataset
     from streams.model_store import ModelStore
 
     console = Console()
     settings = get_settings()
-    with console.status(f"loading {dataset}"):
-        data = load_dataset(dataset, settings.cache_dir)
+    with console.status(f"loading {path or dataset}"):
+        data = load_dataset(name=dataset, path=path, cache_dir=settings.cache_dir)
     with console.status(f"training ALS on {len(data.ratings):,} ratings ({factors} factors)"):
         model = train_item_model(
             ((r.user_id, r.item_id, r.rating) for r in data.ratings),
