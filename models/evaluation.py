@@ -211,6 +211,10 @@ class GroundTruth:
             return {}
         return {g: float(vec[i]) for g, i in self._genre_index.items() if vec[i] > 0.0}
 
+    def clock(self, default: int) -> int:
+        """The stream time: the latest event ts observed so far (`default` before the first event)."""
+        return self.last_ts if self.last_ts is not None else default
+
     def added_ts(self, item_id: str) -> int | None:
         """When the item entered the catalog (the initial catalog: the first event's ts); None if unknown."""
         if item_id not in self._added_ts:
@@ -460,12 +464,13 @@ def prequential(
                     n_points += 1
                     _evaluate_point(runs, truth, user, event.item_id, event.ts, k, n_list, alpha)
                 truth.observe(event)
+                now = truth.clock(event.ts)
                 for run in runs:
                     t0 = time.perf_counter()
                     run.system.learn_one(event)
                     recs = run.system.rank(user, n_list)
                     run.seconds += time.perf_counter() - t0
-                    run.held[user] = _Held(recs, event.ts, truth.seq)
+                    run.held[user] = _Held(recs, now, truth.seq)
             if n_events % sample_every == 0:
                 for run in runs:
                     run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
@@ -520,7 +525,7 @@ def _evaluate_point(
             t0 = time.perf_counter()
             recs = run.system.rank(user, n_list)
             run.seconds += time.perf_counter() - t0
-            held = _Held(recs, ts, truth.seq)
+            held = _Held(recs, truth.clock(ts), truth.seq)
         recs = [r for r in held.recs if r.item_id not in history][:n_list]
         ids = [r.item_id for r in recs]
         rank = rank_of(item_id, ids)

@@ -204,11 +204,13 @@ def _str_list(obj: dict[str, Any], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
-def parse_catalog_item(raw: bytes, *, limits: Limits = Limits()) -> CatalogItem:
-    """Validate one `catalog` record. Raises `Rejected`."""
+def parse_catalog_item(raw: bytes, *, key: bytes | None = None, limits: Limits = Limits()) -> CatalogItem:
+    """Validate one `catalog` record (key = item id, as the compacted topic needs). Raises `Rejected`."""
     obj = _loads(raw, limits)
     item_id = _id(obj, "item_id")
     assert item_id is not None
+    if key and key.decode("utf-8", "replace") != item_id:
+        raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from item_id {item_id!r}")
     title = obj.get("title")
     if title is None:
         raise Rejected(ErrorCode.MISSING_FIELD, "'title' is required")
@@ -216,7 +218,8 @@ def parse_catalog_item(raw: bytes, *, limits: Limits = Limits()) -> CatalogItem:
         raise Rejected(ErrorCode.WRONG_TYPE, "'title' must be a string")
     if not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
         raise Rejected(ErrorCode.OUT_OF_RANGE, f"'title' must be 1..{MAX_TITLE_CHARS} characters")
-    duration = obj.get("duration_seconds", 0)
+    duration = obj.get("duration_seconds")
+    duration = 0 if duration is None else duration
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         raise Rejected(ErrorCode.WRONG_TYPE, "'duration_seconds' must be a number")
     if not 0 <= duration <= 7 * 24 * 3600:

@@ -6,6 +6,7 @@ Stored in a changelogged RocksDB table, so it has a compact, versioned binary fo
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,3 +93,27 @@ class UserProfile:
             rating_sum=rating_sum,
             rating_count=rating_count,
         )
+
+
+class EncodedProfiles(MutableMapping[str, UserProfile]):
+    """Profiles kept encoded in any bytes mapping (the worker's RocksDB table, or a dict in the evaluator),
+    so every path sees exactly what a round trip through the changelog gives.
+    """
+
+    def __init__(self, backing: MutableMapping[bytes, bytes] | None = None) -> None:
+        self.backing: MutableMapping[bytes, bytes] = backing if backing is not None else {}
+
+    def __getitem__(self, user_id: str) -> UserProfile:
+        return UserProfile.from_bytes(self.backing[user_id.encode()])
+
+    def __setitem__(self, user_id: str, profile: UserProfile) -> None:
+        self.backing[user_id.encode()] = profile.to_bytes()
+
+    def __delitem__(self, user_id: str) -> None:
+        del self.backing[user_id.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key in self.backing)
+
+    def __len__(self) -> int:
+        return len(self.backing)

@@ -1,8 +1,10 @@
 """Seeded simulation of the signals MovieLens lacks: plays (watch time), searches and film runtimes.
 
-Pure and deterministic: the same inputs and seed give the same events on every machine. `event_stream` is the
-single source of the time-ordered input stream; the Kafka replay and the in-process evaluator both consume it,
-so they see identical events.
+Pure and deterministic: the same inputs and seed give the same events on every machine. Every random draw is a
+keyed hash of (seed, event id), so a rating's play and search do not depend on which other ratings are simulated
+with it (a prefix, a tail or the whole dataset give it the same content). `event_stream` is the single source of
+the time-ordered input stream; the Kafka replay and the in-process evaluator both consume it, so they see
+identical events.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+import numpy.typing as npt
+from scipy.special import betaincinv
 
 from models.dataset import Dataset
 from models.events import MAX_QUERY_CHARS, CatalogItem, Play, Rating, Search, UserEvent
@@ -74,9 +78,17 @@ def completion_mean(rating: float) -> float:
     return min(max(PLAY_BASE_MEAN + PLAY_MEAN_PER_STAR * (rating - 1.0), 0.05), 0.95)
 
 
-def _rng(seed: int, stream: int) -> np.random.Generator:
-    # Separate streams keep plays and searches independent: turning one on never changes the other.
-    return np.random.default_rng([seed, stream])
+def event_uniforms(seed: int, event_ids: Sequence[str], purpose: str, k: int) -> npt.NDArray[np.float64]:
+    """k uniforms in (0, 1) per event, a keyed hash of (seed, purpose, event id): an event's draws depend on
+    nothing else, so any subset, prefix or reordering of the ratings simulates each one the same way (same id,
+    same content), and plays and searches (different purposes) are independent."""
+    key = seed.to_bytes(16, "big", signed=True)
+    person = purpose.encode()[:16]
+    digests = b"".join(
+        hashlib.blake2b(event_id.encode(), digest_size=8 * k, key=key, person=person).digest() for event_id in event_ids
+    )
+    words = np.frombuffer(digests, dtype=">u8").reshape(len(event_ids), k)
+    return ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
 
 
 def _durations(items: Iterable[CatalogItem]) -> dict[str, int]:
@@ -95,7 +107,9 @@ def derive_plays(ratings: Sequence[Rating], items: Iterable[CatalogItem], seed: 
         return []
     durations = _durations(items)
     mean = np.array([completion_mean(r.rating) for r in ratings])
-    completion = _rng(seed, 1).beta(mean * PLAY_CONCENTRATION, (1.0 - mean) * PLAY_CONCENTRATION)
+    uniform = event_uniforms(seed, [r.event_id for r in ratings], "play", 1)[:, 0]
+    # Inverse-CDF sampling: one uniform per event gives its Beta draw.
+    completion = np.asarray(betaincinv(mean * PLAY_CONCENTRATION, (1.0 - mean) * PLAY_CONCENTRATION, uniform))
     plays = []
     for rating, share in zip(ratings, completion.tolist(), strict=True):
         duration = durations.get(rating.item_id) or synthetic_duration_seconds(rating.item_id)
@@ -124,7 +138,7 @@ class _QueryVocabulary:
     """Per item: its distinctive title words and genre names, as a user would type them."""
 
     words: dict[str, tuple[str, ...]]  # distinctive title words, in title order
-    rarest: dict[str, tuple[str, ...]]  # the same words, rarest in the catalog first (ties: title order)
+    rarest: dict[str, tuple[str, ...]]  # the same words, rarest in the catalog first (ties: words, then title order)
     genres: dict[str, tuple[str, ...]]
     titles: dict[str, str]
 
@@ -146,11 +160,10 @@ class _QueryVocabulary:
                 and (len(word) > 1 or word.isdigit())
             )
 
-        words = {
-            item_id: tuple(w for w in dict.fromkeys(ws) if distinctive(w)) for item_id, ws in tokens.items()
-        }
+        words = {item_id: tuple(w for w in dict.fromkeys(ws) if distinctive(w)) for item_id, ws in tokens.items()}
         rarest = {
-            item_id: tuple(sorted(ws, key=document_frequency.__getitem__)) for item_id, ws in words.items()
+            item_id: tuple(sorted(ws, key=lambda w: (document_frequency[w], w.isdigit())))
+            for item_id, ws in words.items()
         }
         genres = {item.item_id: tuple(g.casefold() for g in item.genres) for item in catalog}
         titles = {item.item_id: item.title.casefold()[:MAX_QUERY_CHARS] for item in catalog}
@@ -181,7 +194,8 @@ def simulate_searches(
     otherwise (probability 0.25, the vaguer query) one of its genre names. A title without distinctive words
     falls back to a genre, an item without genres to its whole title.
     ts = rating ts - gap, gap = 1 ms + Exponential(mean 20 s) capped at 2 min, and no further back than the
-    user's previous rating when there is room (the search belongs to this watch). Id `<rating id>:search`.
+    user's previous rating among `ratings` when there is room (the search belongs to this watch; the only
+    part of a search that depends on the other ratings given). Id `<rating id>:search`.
     `clicked_item_id` stays empty: the watch that follows is the outcome, and naming it in the search would
     leak the next item to whoever learns from the search before the watch.
     Ratings of items missing from `items` get no search.
@@ -198,14 +212,13 @@ def _indexed_searches(
     if not ratings:
         return []
     vocabulary = _QueryVocabulary.build(items)
-    rng = _rng(seed, 2)
-    n = len(ratings)
-    # Drawn for every rating, used or not, so one rating's search never depends on another's draws.
-    searched = (rng.random(n) < rate).tolist()
-    vague = (rng.random(n) < VAGUE_QUERY_PROB).tolist()
-    two_words = (rng.random(n) < TWO_WORD_PROB).tolist()
-    pick = rng.random(n).tolist()
-    gaps = np.minimum(1 + np.floor(rng.exponential(SEARCH_GAP_MEAN_MS, n)), SEARCH_GAP_MAX_MS)
+    draws = event_uniforms(seed, [r.event_id for r in ratings], "search", 5)
+    searched = (draws[:, 0] < rate).tolist()
+    vague = (draws[:, 1] < VAGUE_QUERY_PROB).tolist()
+    two_words = (draws[:, 2] < TWO_WORD_PROB).tolist()
+    pick = draws[:, 3].tolist()
+    exponential = -SEARCH_GAP_MEAN_MS * np.log1p(-draws[:, 4])
+    gaps = np.minimum(1 + np.floor(exponential), SEARCH_GAP_MAX_MS)
 
     searches: list[tuple[int, Search]] = []
     previous_ts: dict[str, int] = {}

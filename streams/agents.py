@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import faust
 import orjson
+from faust.types import TopicT
 
 from models.base import Recommendation
 from models.events import (
@@ -41,6 +43,7 @@ from models.recommender import StreamRecommender
 from streams.catalog_feed import CatalogFeed
 from streams.dlq import INTERNAL_ERROR, Source, dead_letter, encode
 from streams.observability import Metrics
+from streams.tables import BytesTable
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +78,9 @@ class EventProcessor:
         recommender: StreamRecommender,
         feed: CatalogFeed,
         metrics: Metrics,
-        lists: Any,  # faust Table: user id bytes -> list JSON; changelog = recommendations
-        dlq_topic: Any,  # faust Topic (raw key/value)
-        rekeyed_topic: Any,  # faust Topic (raw key/value)
+        lists: BytesTable,  # user id bytes -> list JSON; changelog = recommendations
+        dlq_topic: TopicT,  # raw key/value
+        rekeyed_topic: TopicT,  # raw key/value
         limits: Limits,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
@@ -105,8 +108,9 @@ class EventProcessor:
             self.metrics.events_rejected.labels(topic=record.kind, reason=str(rejected.code)).inc()
             await self._dead_letter(record, str(rejected.code), rejected.message)
         except Exception as exc:
-            log.exception("internal error on %s[%d]@%d", record.source.topic, record.source.partition,
-                          record.source.offset)
+            log.exception(
+                "internal error on %s[%d]@%d", record.source.topic, record.source.partition, record.source.offset
+            )
             self.metrics.events_rejected.labels(topic=record.kind, reason=INTERNAL_ERROR).inc()
             await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
@@ -133,6 +137,7 @@ class EventProcessor:
             # The item may have been published a moment ago: catch up with the catalog's end, then retry.
             await self.feed.catch_up()
             event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+            log.info("%s %s: its item arrived while catching up with the catalog", record.kind, event.event_id)
         if not self.recommender.learn_one(event):
             self.metrics.events_duplicate.labels(topic=record.kind).inc()
             return
@@ -200,9 +205,7 @@ def incoming_from(message: Any) -> Incoming:
     """An input-topic record, or a re-keyed copy (origin taken from its headers)."""
     headers = _headers(message)
     if H_TOPIC in headers:
-        source = Source(
-            headers[H_TOPIC].decode(), int(headers[H_PARTITION].decode()), int(headers[H_OFFSET].decode())
-        )
+        source = Source(headers[H_TOPIC].decode(), int(headers[H_PARTITION].decode()), int(headers[H_OFFSET].decode()))
         return Incoming(source.topic, source, message.key, message.value, _ts_ms(message), rekeyed=True)
     return Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
 
@@ -219,7 +222,7 @@ def _source(message: Any) -> Source:
 
 def _ts_ms(message: Any) -> int:
     # Faust gives seconds as a float; the contracts use epoch milliseconds.
-    return int(round(float(message.timestamp) * 1000)) if message.timestamp else int(time.time() * 1000)
+    return round(float(message.timestamp) * 1000) if message.timestamp else int(time.time() * 1000)
 
 
 def _item_json(rec: Recommendation) -> dict[str, Any]:
@@ -231,7 +234,9 @@ def _item_json(rec: Recommendation) -> dict[str, Any]:
     }
 
 
-def register_agents(app: Any, processor: EventProcessor, *, input_topics: Any, rekeyed: Any, catalog: Any) -> None:
+def register_agents(
+    app: faust.App, processor: EventProcessor, *, input_topics: TopicT, rekeyed: TopicT, catalog: TopicT
+) -> None:
     """Three agents: input topics, re-keyed copies (both through `processor.handle`), catalog validation."""
 
     async def process(stream: Any) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES
 from streams.model_store import ModelStore
 from streams.observability import Metrics
 from streams.settings import Settings
+from streams.tables import BytesTable
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class Runtime:
     processor: EventProcessor
     models: ModelStore
     profiles: tables.ProfileStore
-    lists: Any  # faust Table
+    lists: BytesTable  # user id -> last list; changelog = recommendations
     model_path: Path | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -64,11 +67,11 @@ class Runtime:
 _RUNTIMES: dict[int, Runtime] = {}
 
 
-def runtime(app: Any) -> Runtime:
+def runtime(app: faust.App) -> Runtime:
     return _RUNTIMES[id(app)]
 
 
-def create_app(settings: Settings) -> Any:
+def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to `settings`; run it with `streams.cli.worker` (or `faust.Worker(app).execute...`)."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level of its datadir
@@ -109,13 +112,20 @@ def create_app(settings: Settings) -> Any:
         metrics.catalog_items.set(len(recommender.catalog))
 
     limits = Limits(max_event_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms)
-    feed = CatalogFeed(settings.bootstrap_servers, CATALOG, add_item, limits=limits,
-                       client_id=f"{settings.app_id}-catalog-feed")
-    raw = {"key_type": bytes, "value_type": bytes}
-    input_topics = app.topic(RATINGS, PLAYS, SEARCHES, **raw)
-    rekeyed = app.topic(rekeyed_topic_name(settings.app_id), partitions=settings.partitions, internal=True, **raw)
-    catalog_topic = app.topic(CATALOG, **raw)
-    dlq_topic = app.topic(settings.dlq_topic, **raw)
+    feed = CatalogFeed(
+        settings.bootstrap_servers, CATALOG, add_item, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
+    )
+    # Raw bytes in and out: events are validated by models.events, not by a Faust codec.
+    input_topics = app.topic(RATINGS, PLAYS, SEARCHES, key_type=bytes, value_type=bytes)
+    rekeyed = app.topic(
+        rekeyed_topic_name(settings.app_id),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        internal=True,  # Faust creates it with `partitions` (noida-db would auto-create it with 1)
+    )
+    catalog_topic = app.topic(CATALOG, key_type=bytes, value_type=bytes)
+    dlq_topic = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
     processor = EventProcessor(
         recommender=recommender,
         feed=feed,
@@ -138,7 +148,7 @@ def create_app(settings: Settings) -> Any:
     return app
 
 
-class _FeedService(mode.Service):  # type: ignore[misc]
+class _FeedService(mode.Service):
     """Runs the catalog feed for as long as the app runs."""
 
     def __init__(self, feed: CatalogFeed, **kwargs: Any) -> None:
@@ -152,19 +162,31 @@ class _FeedService(mode.Service):  # type: ignore[misc]
         await self.feed.stop()
 
 
-def _register_timers(app: Any, rt: Runtime, profiles_table: Any, lists_table: Any) -> None:
-    @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[misc]
+def _register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable, lists_table: BytesTable) -> None:
+    # An exception escaping a Faust timer crashes the whole app, hence the guards.
+    @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def refresh_model() -> None:
-        check_for_new_model(rt)
+        with _logged("model refresh"):
+            check_for_new_model(rt)
 
-    @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[misc]
+    @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def count_table_keys() -> None:
-        for name, table in ((tables.PROFILES_TABLE, profiles_table), (tables.LISTS_TABLE, lists_table)):
-            rt.metrics.table_keys.labels(table=name).set(count_keys(table))
+        with _logged("table key count"):
+            for name, table in ((tables.PROFILES_TABLE, profiles_table), (tables.LISTS_TABLE, lists_table)):
+                rt.metrics.table_keys.labels(table=name).set(count_keys(table))
 
-    @app.timer(LAG_INTERVAL_S)  # type: ignore[misc]
+    @app.timer(LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def consumer_lag() -> None:
-        update_consumer_lag(app, rt)
+        with _logged("consumer lag"):
+            update_consumer_lag(app, rt)
+
+
+@contextmanager
+def _logged(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("%s failed", what)
 
 
 def check_for_new_model(rt: Runtime) -> bool:
@@ -185,7 +207,7 @@ def check_for_new_model(rt: Runtime) -> bool:
     return True
 
 
-def count_keys(table: Any) -> int:
+def count_keys(table: BytesTable) -> int:
     """Keys in the local RocksDB partitions (active + standby): RocksDB's estimate when large, else exact."""
     dbs = getattr(table.data, "_dbs", None)  # faust's RocksDB store: partition -> rocksdict.Rdict
     if not dbs:
@@ -200,11 +222,12 @@ def count_keys(table: Any) -> int:
     if estimate > _EXACT_COUNT_LIMIT:
         return estimate
     offset_key = b"__faust\0offset__"  # faust keeps each partition's changelog offset under this key
-    return sum(1 for db in dbs.values() for key in db.keys() if key != offset_key)
+    # Rdict.__iter__ is refused in raw mode (faust opens the DBs raw); keys() works.
+    return sum(1 for db in dbs.values() for key in db.keys() if key != offset_key)  # noqa: SIM118
 
 
-def update_consumer_lag(app: Any, rt: Runtime) -> None:
-    consumer = getattr(app, "consumer", None)
+def update_consumer_lag(app: faust.App, rt: Runtime) -> None:
+    consumer = getattr(app, "_consumer", None)  # None until the worker has started its consumer
     if consumer is None:
         return
     rt.metrics.consumer_lag.clear()
@@ -228,4 +251,3 @@ _LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
 def _advertised_host(web_host: str) -> str:
     # table_route forwards to the owner's canonical URL; a wildcard bind address is not reachable.
     return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
-

@@ -20,6 +20,7 @@ noida-db 0.2.3 never compacts, so a start re-reads every version of every item (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -42,13 +43,13 @@ class CatalogFeed:
         topic: str,
         apply: Callable[[CatalogItem, int], None],
         *,
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         client_id: str = "streamrec-catalog-feed",
     ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap_servers
         self._apply = apply
-        self._limits = limits
+        self._limits = limits or Limits()
         self._client_id = client_id
         self._consumer: Any = None
         self._partitions: list[Any] = []
@@ -92,10 +93,8 @@ class CatalogFeed:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()

@@ -22,9 +22,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         # prometheus-client appends `_total` to counter names.
-        self.events_consumed = Counter(
-            "streamrec_events_consumed", "Input records consumed", ["topic"], registry=r
-        )
+        self.events_consumed = Counter("streamrec_events_consumed", "Input records consumed", ["topic"], registry=r)
         self.events_rejected = Counter(
             "streamrec_events_rejected", "Input records dead-lettered", ["topic", "reason"], registry=r
         )
@@ -44,15 +42,15 @@ class Metrics:
             buckets=_FRESHNESS_BUCKETS,
             registry=r,
         )
-        self.lists_published = Counter(
-            "streamrec_lists_published", "Recommendation lists published", registry=r
-        )
+        self.lists_published = Counter("streamrec_lists_published", "Recommendation lists published", registry=r)
         self.ranking_seconds = Histogram(
             "streamrec_ranking_seconds", "Wall time of one rank() call", buckets=_PROCESSING_BUCKETS, registry=r
         )
         self.table_keys = Gauge("streamrec_table_keys", "Keys in a local table", ["table"], registry=r)
         self.catalog_items = Gauge("streamrec_catalog_items", "Items in this worker's catalog", registry=r)
-        self.model_info = Gauge("streamrec_model_info", "The item model in use (value 1)", ["model_version"], registry=r)
+        self.model_info = Gauge(
+            "streamrec_model_info", "The item model in use (value 1)", ["model_version"], registry=r
+        )
         self.consumer_lag = Gauge(
             "streamrec_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
         )

@@ -1,7 +1,9 @@
 """Replay a dataset into Kafka: the catalog first, then `models.simulate.event_stream` in order.
 
 Records: catalog items to `catalog` (key item id), events to `ratings`/`plays`/`searches` (key user id,
-JSON via `event_to_dict`, record timestamp = event ts). Delivery is at-least-once and resumable: a small JSON
+JSON via `event_to_dict`; the event time travels in the payload's `ts`, while the record timestamp is the
+produce time — so time-based retention keeps replayed history, and the worker's freshness metric measures
+the pipeline, not the age of the dataset). Delivery is at-least-once and resumable: a small JSON
 checkpoint records the dataset, the stream options and how many events the broker acknowledged;
 `resume=True` continues after them. Events sent but not yet acknowledged when a run dies are sent again;
 the worker drops them as duplicates by event id.
@@ -95,11 +97,7 @@ class ReplayTopics:
     def specs(self, settings: Settings) -> list[TopicSpec]:
         """The project's topic specs (partitions, compaction) under these names."""
         renamed = {default: getattr(self, role) for role, default in asdict(ReplayTopics()).items()}
-        return [
-            replace(spec, name=renamed[spec.name])
-            for spec in default_topics(settings)
-            if spec.name in renamed
-        ]
+        return [replace(spec, name=renamed[spec.name]) for spec in default_topics(settings) if spec.name in renamed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +162,7 @@ def stream_fingerprint(events: Sequence[UserEvent]) -> str:
     return digest.hexdigest()
 
 
-def starting_point(
-    previous: Checkpoint | None, fresh: Checkpoint, resume: bool | None, path: Path
-) -> Checkpoint:
+def starting_point(previous: Checkpoint | None, fresh: Checkpoint, resume: bool | None, path: Path) -> Checkpoint:
     """The checkpoint this run starts from (`fresh` = nothing sent yet)."""
     if resume is False or previous is None:
         return fresh
@@ -222,7 +218,8 @@ async def replay(
         bootstrap_servers=bootstrap,
         topics=asdict(topics),
     )
-    checkpoint = starting_point(Checkpoint.load(checkpoint_path), fresh, options.resume, checkpoint_path)
+    previous = None if options.resume is False else Checkpoint.load(checkpoint_path)  # --from-start: not even read
+    checkpoint = starting_point(previous, fresh, options.resume, checkpoint_path)
     total = min(len(events), options.limit) if options.limit is not None else len(events)
     start = min(checkpoint.acknowledged, total)
     if on_start:
@@ -274,7 +271,7 @@ class _Sender:
 
 
 async def _send(producer: JsonProducer, topics: ReplayTopics, event: UserEvent) -> None:
-    await producer.send(topics.of(event), event_to_dict(event), key=event.user_id, timestamp_ms=event.ts)
+    await producer.send(topics.of(event), event_to_dict(event), key=event.user_id)
 
 
 async def _send_paced(

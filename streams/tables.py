@@ -28,17 +28,21 @@ JSON-encode them (`"u1"` with quotes), which would change the changelog keys, th
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+
+import faust
+from faust.types import TableT
 
 from models.profile import UserProfile
 from streams.kafka.admin import RECOMMENDATIONS
 from streams.settings import Settings
 
+BytesTable = TableT[bytes, bytes]  # keys and values are raw bytes (codec "raw")
+
 PROFILES_TABLE = "profiles"
 LISTS_TABLE = "lists"
 
 
-def profiles_table(app: Any, settings: Settings) -> Any:
+def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
     return app.Table(
         PROFILES_TABLE,
         key_type=bytes,
@@ -48,7 +52,7 @@ def profiles_table(app: Any, settings: Settings) -> Any:
     )
 
 
-def lists_table(app: Any, settings: Settings) -> Any:
+def lists_table(app: faust.App, settings: Settings) -> BytesTable:
     changelog = app.topic(
         RECOMMENDATIONS,
         key_type=bytes,
@@ -79,7 +83,7 @@ class ProfileStore(MutableMapping[str, UserProfile]):
     partition); reads work anywhere on the worker that owns the key.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: BytesTable) -> None:
         self.table = table
 
     def __getitem__(self, user_id: str) -> UserProfile:
@@ -102,7 +106,7 @@ class ProfileStore(MutableMapping[str, UserProfile]):
         return isinstance(user_id, str) and self.table.get(user_id.encode()) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (bytes(key).decode() for key in self.table.keys())
+        return (bytes(key).decode() for key in self.table)
 
     def __len__(self) -> int:
         return len(self.table)

@@ -7,7 +7,7 @@
   `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
 - `GET /metrics`: Prometheus text format 0.0.4.
 - `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
-  503 `{"status": "starting", ...}` before.
+  503 `{"status": "starting", ...}` before; `partitions` lists the input partitions this worker owns.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import faust
+
 from models.profile import UserProfile
+from streams.kafka.admin import RATINGS
 from streams.observability import CONTENT_TYPE
 from streams.tables import PROFILES_TABLE
 
@@ -23,31 +26,31 @@ if TYPE_CHECKING:
     from streams.app import Runtime
 
 
-def register_views(app: Any, rt: Runtime) -> None:
+def register_views(app: faust.App, rt: Runtime) -> None:
     lists = rt.lists
     profiles_table = rt.profiles.table
 
-    @app.page("/users/{user_id}/recommendations")  # type: ignore[misc]
-    @app.table_route(table=lists, match_info="user_id")  # type: ignore[misc]
+    @app.page("/users/{user_id}/recommendations")
+    @app.table_route(table=lists, match_info="user_id")
     async def user_recommendations(web: Any, request: Any, user_id: str) -> Any:
         raw = lists.get(user_id.encode())
         if raw is None:
             return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
-        return web.bytes(bytes(raw), content_type="application/json")
+        return web.bytes(bytes(raw), headers={"Content-Type": "application/json; charset=utf-8"})
 
-    @app.page("/users/{user_id}/profile")  # type: ignore[misc]
-    @app.table_route(table=app.tables[PROFILES_TABLE], match_info="user_id")  # type: ignore[misc]
+    @app.page("/users/{user_id}/profile")
+    @app.table_route(table=app.tables[PROFILES_TABLE], match_info="user_id")
     async def user_profile(web: Any, request: Any, user_id: str) -> Any:
         raw = profiles_table.get(user_id.encode())
         if raw is None:
             return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
         return web.json(profile_summary(bytes(raw)))
 
-    @app.page("/metrics")  # type: ignore[misc]
+    @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
-    @app.page("/health")  # type: ignore[misc]
+    @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         recovery = getattr(app.tables, "recovery", None)
         recovered = bool(recovery is not None and recovery.completed.is_set())
@@ -58,8 +61,20 @@ def register_views(app: Any, rt: Runtime) -> None:
             "tables_recovered": recovered,
             "catalog_items": len(rt.recommender.catalog),
             "model_version": rt.recommender.item_model.version,
+            "partitions": _active_partitions(app),
         }
         return web.json(body, status=200 if ready else 503)
+
+
+def _active_partitions(app: faust.App) -> list[int]:
+    """Partitions of the input topics this worker processes (the same numbers for every input topic)."""
+    consumer = getattr(app, "_consumer", None)  # don't create a consumer just to answer /health
+    if consumer is None:
+        return []
+    try:
+        return sorted({tp.partition for tp in consumer.assignment() if tp.topic == RATINGS})
+    except Exception:
+        return []
 
 
 def profile_summary(raw: bytes) -> dict[str, Any]:

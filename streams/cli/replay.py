@@ -35,7 +35,8 @@ class EventRateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         sent = task.completed - task.fields.get("already", 0)
         elapsed = task.finished_time if task.finished else task.elapsed
-        text = f"{sent / elapsed:,.0f} events/s" if elapsed and sent > 0 else "– events/s"
+        rate = sent / elapsed if elapsed and sent > 0 else None
+        text = "– events/s" if rate is None else f"{rate:,.{0 if rate >= 10 else 1}f} events/s"
         return Text(text, style="progress.data.speed")
 
 
@@ -47,9 +48,7 @@ def replay(
         None, "--limit", min=0, help="replay only the stream's first N events (counted from its start)"
     ),
     plays: bool = typer.Option(True, "--plays/--no-plays", help="derived plays (one per rating)"),
-    searches: bool = typer.Option(
-        False, "--searches/--no-searches", help="the dataset's tags and simulated searches"
-    ),
+    searches: bool = typer.Option(False, "--searches/--no-searches", help="the dataset's tags and simulated searches"),
     search_rate: float = typer.Option(
         DEFAULT_SEARCH_RATE, "--search-rate", min=0.0, max=1.0, help="share of watches preceded by a search"
     ),

@@ -1,8 +1,8 @@
 """`streamrec worker`: run the Faust worker in this process with the STREAMREC_* settings.
 
 SIGINT and SIGTERM stop it gracefully (Faust commits offsets, flushes the producer, leaves the consumer
-group and closes RocksDB); the process then exits with status 0. Also runnable as
-`python -m streams.cli.worker` (same options).
+group and closes RocksDB); the process then exits with status 0. `python -m streams.cli worker` is the same
+command without an installed `streamrec` script.
 """
 
 from __future__ import annotations
@@ -36,8 +36,3 @@ def worker(
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
 
-
-if __name__ == "__main__":
-    _cli = typer.Typer(add_completion=False)
-    register(_cli)
-    _cli()

@@ -27,6 +27,4 @@ def load_dataset(*, name: str | None = None, path: Path | None = None, cache_dir
         return load_movielens_latest(path)
     if name in (None, "ml-100k"):
         return load_movielens_100k(cache_dir)
-    raise DatasetError(
-        f"unknown dataset {name!r}: choose one of {', '.join(NAMED_DATASETS)} or pass a folder"
-    )
+    raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(NAMED_DATASETS)} or pass a folder")

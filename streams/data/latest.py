@@ -38,8 +38,7 @@ def load_movielens_latest(path: Path) -> Dataset:
     name = path.resolve().name or "movielens"
     prefix = name[:_PREFIX_CHARS]
     items = tuple(
-        _movie(row, fields, path / MOVIES)
-        for row, fields in _csv_rows(path / MOVIES, ("movieId", "title", "genres"))
+        _movie(row, fields, path / MOVIES) for row, fields in _csv_rows(path / MOVIES, ("movieId", "title", "genres"))
     )
     rows = _csv_rows(path / RATINGS, ("userId", "movieId", "rating", "timestamp"))
     ratings = parse_rating_rows(rows, source=str(path / RATINGS), prefix=prefix)

@@ -63,6 +63,7 @@ DIRECTED_BY = "film.film.directed_by"
 
 _ZIP_NAME = "ml-100k.zip"
 _RECBOLE_DIR = "ml-100k"
+_WHEEL_DIR = "wheels"
 
 
 def _remedy(cache_dir: Path) -> str:
@@ -85,8 +86,8 @@ def fetch_movielens_100k(
     cache_dir = Path(cache_dir)
     zip_path, recbole_dir = cache_dir / _ZIP_NAME, cache_dir / _RECBOLE_DIR
     if force:
-        remove_tree(zip_path)
-        remove_tree(recbole_dir)
+        for cached in (zip_path, recbole_dir, cache_dir / _WHEEL_DIR):
+            remove_tree(cached)
     if _recbole_complete(recbole_dir):
         return recbole_dir
     if zip_path.is_file():
@@ -105,9 +106,9 @@ def _recbole_complete(directory: Path) -> bool:
 
 
 def _fetch_recbole(cache_dir: Path, *, show_progress: bool) -> None:
-    wheel_dir = cache_dir / "wheels"
+    wheel_dir = cache_dir / _WHEEL_DIR
     wheel = pip_download(RECBOLE_REQUIREMENT, wheel_dir, show_progress=show_progress)
-    verify_sha256(wheel, RECBOLE_WHEEL_SHA256, remedy=f"delete {wheel} and fetch again")
+    verify_sha256(wheel, RECBOLE_WHEEL_SHA256, remedy="run `streamrec dataset fetch --force` to download it again")
     target = cache_dir / _RECBOLE_DIR
     target.mkdir(parents=True, exist_ok=True)
     try:
@@ -118,9 +119,7 @@ def _fetch_recbole(cache_dir: Path, *, show_progress: bool) -> None:
                 partial.write_bytes(archive.read(RECBOLE_MEMBER_DIR + name))
                 partial.replace(target / name)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise DatasetError(
-            f"{wheel} does not hold the ML-100K files ({exc}); delete it and fetch again"
-        ) from exc
+        raise DatasetError(f"{wheel} does not hold the ML-100K files ({exc}); delete it and fetch again") from exc
     for name, digest in RECBOLE_FILES_SHA256.items():
         verify_sha256(target / name, digest, remedy=_remedy(cache_dir))
 
@@ -161,12 +160,8 @@ def parse_grouplens_zip(path: Path, *, name: str = NAME, prefix: str = EVENT_PRE
 
             def read(member: str, encoding: str) -> list[str]:
                 if member not in members:
-                    raise DatasetError(
-                        f"{path} has no {member}: not a MovieLens 100K zip; {_redownload(path)}"
-                    )
-                return io.TextIOWrapper(
-                    io.BytesIO(archive.read(members[member])), encoding=encoding
-                ).readlines()
+                    raise DatasetError(f"{path} has no {member}: not a MovieLens 100K zip; {_redownload(path)}")
+                return io.TextIOWrapper(io.BytesIO(archive.read(members[member])), encoding=encoding).readlines()
 
             data, item_lines, genre_lines = (
                 read("u.data", "ascii"),
@@ -177,8 +172,7 @@ def parse_grouplens_zip(path: Path, *, name: str = NAME, prefix: str = EVENT_PRE
         raise DatasetError(f"cannot read {path} ({exc}); {_redownload(path)}") from exc
     genre_names = _grouplens_genres(genre_lines, source=f"{path}:u.genre")
     items = tuple(
-        _grouplens_item(row, fields, genre_names, source=f"{path}:u.item")
-        for row, fields in numbered(item_lines, "|")
+        _grouplens_item(row, fields, genre_names, source=f"{path}:u.item") for row, fields in numbered(item_lines, "|")
     )
     ratings = parse_rating_rows(numbered(data, "\t"), source=f"{path}:u.data", prefix=prefix)
     return Dataset(name=name, items=items, ratings=ratings)
@@ -243,9 +237,7 @@ def parse_recbole_dir(directory: Path, *, name: str = NAME, prefix: str = EVENT_
     directors = _recbole_directors(directory)
     items = tuple(
         _recbole_item(fields, directors)
-        for _, fields in _atomic_rows(
-            directory / "ml-100k.item", ("item_id", "movie_title", "release_year", "class")
-        )
+        for _, fields in _atomic_rows(directory / "ml-100k.item", ("item_id", "movie_title", "release_year", "class"))
     )
     rows = _atomic_rows(directory / "ml-100k.inter", ("user_id", "item_id", "rating", "timestamp"))
     ratings = parse_rating_rows(rows, source=str(directory / "ml-100k.inter"), prefix=prefix)

@@ -23,9 +23,7 @@ def numbered(lines: Iterable[str], separator: str) -> Iterator[tuple[int, list[s
             yield row, line.rstrip("\r\n").split(separator)
 
 
-def parse_rating_rows(
-    rows: Iterable[tuple[int, Sequence[str]]], *, source: str, prefix: str
-) -> tuple[Rating, ...]:
+def parse_rating_rows(rows: Iterable[tuple[int, Sequence[str]]], *, source: str, prefix: str) -> tuple[Rating, ...]:
     """(row, [user, item, rating, unix seconds]) -> Ratings sorted by (ts, row), ids `<prefix>:r:<row>`."""
     ratings = []
     for row, fields in rows:

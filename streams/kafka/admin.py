@@ -8,8 +8,9 @@ Admin APIs checked against the embedded noida-db 0.2.3 broker with aiokafka 0.14
   DeleteRecords, ListOffsets (earliest/latest/by time via the consumer), consumer groups (list, describe,
   committed offsets), idempotent and transactional producers, read_committed fetches, gzip.
 - gotchas: a Metadata request naming an unknown topic auto-creates it with 1 partition (aiokafka's
-  `describe_topics([...])` does this), so describing here fetches all topics and filters; retention.ms is
-  enforced by append time, not by record timestamp (a real Kafka deletes old-timestamped records).
+  `describe_topics([...])` does this), so describing here fetches all topics and filters; retention.ms
+  goes by record timestamp as in Kafka (records stamped years ago vanish within seconds), which is why
+  replays stamp records with the produce time and carry the event time in the payload.
 - not working: compaction never runs (the policy is stored and reported only); lz4, snappy and zstd need
   client libraries that aren't installed, so producers use gzip or no compression.
 """

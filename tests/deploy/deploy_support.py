@@ -112,7 +112,7 @@ def scan(expr: str) -> Usage:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ValueError(f"unexpected {text[pos:pos + 10]!r} in {expr!r}")
+            raise ValueError(f"unexpected {text[pos : pos + 10]!r} in {expr!r}")
         if m.lastgroup != "ws":
             tokens.append((m.lastgroup or "", m.group()))
         pos = m.end()

@@ -91,7 +91,7 @@ def test_streamrec_environment_is_valid_settings(name: str, monkeypatch: pytest.
     assert set(e) <= fields
     for key, value in e.items():
         monkeypatch.setenv(key, value)
-    Settings(_env_file=None)  # type: ignore[call-arg]
+    Settings(_env_file=None)
 
 
 def test_bind_mounts_exist() -> None:

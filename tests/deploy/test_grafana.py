@@ -7,8 +7,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from deploy_support import DEPLOY, ROOT, base_metric, compose, documented_metrics, expr_problems, load_json, load_yaml
-from deploy_support import mounts, scan
+from deploy_support import (
+    DEPLOY,
+    ROOT,
+    base_metric,
+    compose,
+    documented_metrics,
+    expr_problems,
+    load_json,
+    load_yaml,
+    mounts,
+    scan,
+)
 
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = load_json(GRAFANA / "dashboards" / "streamrec.json")
@@ -18,12 +28,13 @@ EXPRS = [t["expr"] for p in PANELS for t in p.get("targets", [])]
 
 def datasource() -> dict[str, Any]:
     (ds,) = load_yaml(GRAFANA / "provisioning" / "datasources" / "prometheus.yml")["datasources"]
-    assert ds["type"] == "prometheus"
+    assert isinstance(ds, dict) and ds["type"] == "prometheus"
     return ds
 
 
 def service(image_prefix: str) -> dict[str, Any]:
-    (svc,) = [s for s in compose()["services"].values() if str(s.get("image", "")).startswith(image_prefix)]
+    services: dict[str, dict[str, Any]] = compose()["services"]
+    (svc,) = [s for s in services.values() if str(s.get("image", "")).startswith(image_prefix)]
     return svc
 
 

@@ -48,7 +48,7 @@ def test_configmap_is_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(CONFIG) <= {f"STREAMREC_{f.upper()}" for f in Settings.model_fields}
     for key, value in CONFIG.items():
         monkeypatch.setenv(key, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.web_host == "0.0.0.0"
 
 
@@ -96,8 +96,10 @@ def test_headless_service_and_selectors_match_the_pods() -> None:
     assert matches(STS["spec"]["selector"]["matchLabels"], labels)
     assert matches(pdb["spec"]["selector"]["matchLabels"], labels)
     port_names = {p["name"] for p in CONTAINER["ports"]}
-    assert all(p["targetPort"] in port_names or p["targetPort"] in {pp["containerPort"] for pp in CONTAINER["ports"]}
-               for p in service["spec"]["ports"])
+    assert all(
+        p["targetPort"] in port_names or p["targetPort"] in {pp["containerPort"] for pp in CONTAINER["ports"]}
+        for p in service["spec"]["ports"]
+    )
 
 
 def test_pdb_leaves_a_worker_running() -> None:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.profile import HistoryEntry, SearchEntry, UserProfile
+from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile
 
 ids = st.text(min_size=1, max_size=64)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -63,3 +63,16 @@ def test_rating_mean_is_shrunk_towards_the_global_prior() -> None:
     assert profile.rating_mean == pytest.approx(3.5)
     profile.rating_sum, profile.rating_count = 5.0, 1
     assert 3.5 < profile.rating_mean < 5.0
+
+
+def test_encoded_profiles_store_bytes_and_give_back_equal_profiles() -> None:
+    backing: dict[bytes, bytes] = {}
+    store = EncodedProfiles(backing)
+    profile = UserProfile.new("ü", 4)
+    profile.history.append(HistoryEntry("42", 0.5, 9))
+    store["ü"] = profile
+    assert isinstance(backing["ü".encode()], bytes)
+    assert store["ü"].history == profile.history
+    assert list(store) == ["ü"] and len(store) == 1
+    del store["ü"]
+    assert "ü" not in store

@@ -192,3 +192,22 @@ def test_event_stream_options() -> None:
     # Turning searches on does not change the plays (independent random streams).
     plays_with = [e for e in event_stream(dataset, searches=True, search_rate=1.0) if isinstance(e, Play)]
     assert plays_with == [e for e in with_plays if isinstance(e, Play)]
+
+
+def test_each_rating_is_simulated_the_same_whatever_else_is_simulated() -> None:
+    """Same event id, same content: a tail or a reordered subset of the ratings gives each one the same play
+    and the same search decision and query (the search's gap may only shrink to stay after the user's
+    previous rating, which a subset may lack)."""
+    full_plays = {p.event_id: p for p in derive_plays(RATINGS, CATALOG, seed=9)}
+    tail = RATINGS[4_000:][::-1]
+    assert all(full_plays[p.event_id] == p for p in derive_plays(tail, CATALOG, seed=9))
+
+    full_searches = {s.event_id: s for s in simulate_searches(RATINGS, CATALOG, seed=9)}
+    tail_searches = {s.event_id: s for s in simulate_searches(RATINGS[4_000:], CATALOG, seed=9)}
+    assert set(tail_searches) == {i for i in full_searches if int(i.split(":")[2]) >= 4_000}
+    assert all(s.query == full_searches[i].query and s.ts <= full_searches[i].ts for i, s in tail_searches.items())
+
+
+def test_negative_and_large_seeds_work() -> None:
+    assert len(derive_plays(RATINGS[:10], CATALOG, seed=-1)) == 10
+    assert derive_plays(RATINGS[:10], CATALOG, seed=2**63) != derive_plays(RATINGS[:10], CATALOG, seed=-1)

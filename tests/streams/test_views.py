@@ -1,0 +1,129 @@
+"""Web views with two workers of one app: any worker answers for any user (table_route forwards to the owner)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helper importable
+
+from worker_proc import (
+    DEADLINE_S,
+    WorkerProcess,
+    get_json_until,
+    http_get,
+    next_matching,
+    play,
+    publish_catalog,
+    run_sync,
+    send,
+    user_id,
+    worker_settings,
+)
+
+from streams.kafka import tail
+from streams.kafka.admin import RECOMMENDATIONS
+from streams.settings import Settings
+
+PARTITIONS = 4
+
+
+def partition_of(user: str) -> int:
+    return int(DefaultPartitioner()(user.encode(), list(range(PARTITIONS)), list(range(PARTITIONS))))
+
+
+def one_user_per_partition() -> dict[int, str]:
+    users: dict[int, str] = {}
+    while len(users) < PARTITIONS:
+        user = user_id("view")
+        users.setdefault(partition_of(user), user)
+    return users
+
+
+@pytest.fixture(scope="module")
+def workers(
+    broker_settings: Settings, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
+    app_id = f"views-{uuid.uuid4().hex[:6]}"
+    root = tmp_path_factory.mktemp("views")
+    a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id), root / "a.log")
+    b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id), root / "b.log")
+    run_sync(publish_catalog(kafka_bootstrap))
+    try:
+        a.start()
+        run_sync(a.wait_healthy())
+        b.start()
+        run_sync(wait_for_split(a, b))
+        yield a, b
+    finally:
+        codes = (b.stop(), a.stop())
+        assert codes == (0, 0), f"workers did not stop cleanly {codes}:\n{a.log_tail()}\n{b.log_tail()}"
+
+
+async def wait_for_split(a: WorkerProcess, b: WorkerProcess) -> None:
+    """Both healthy and owning disjoint, non-empty partition sets that cover every partition."""
+    deadline = time.monotonic() + DEADLINE_S
+    last: Any = None
+    while time.monotonic() < deadline:
+        answers = [await http_get(f"{w.base_url}/health") for w in (a, b)]
+        if all(status == 200 for status, _, _ in answers):
+            owned = [set(orjson.loads(body)["partitions"]) for _, _, body in answers]
+            last = owned
+            if all(owned) and not owned[0] & owned[1] and owned[0] | owned[1] == set(range(PARTITIONS)):
+                return
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"partitions never split between the workers (last {last}):\n{a.log_tail()}\n{b.log_tail()}")
+
+
+async def test_any_worker_serves_any_users_list(
+    workers: tuple[WorkerProcess, WorkerProcess], kafka_bootstrap: str
+) -> None:
+    users = one_user_per_partition()
+    events = {user: play(user, f"syn-{10 + p:02d}") for p, user in users.items()}
+    async with tail(kafka_bootstrap, RECOMMENDATIONS) as records:
+        for user, event in events.items():
+            await send(kafka_bootstrap, "plays", event, key=user)
+        wanted = {event["event_id"] for event in events.values()}
+        found = await next_matching(records, lambda r: r.json().get("trigger_event_id") in wanted, count=len(events))
+    published = {record.key.decode(): record.value for record in found if record.key}
+    assert set(published) == set(users.values())
+
+    for worker in workers:
+        for user, value in published.items():
+            # 503 is possible while partitions move; poll until the owner answers.
+            await get_json_until(f"{worker.base_url}/users/{user}/recommendations", lambda s, _: s == 200)
+            status, headers, body = await http_get(f"{worker.base_url}/users/{user}/recommendations")
+            assert status == 200 and headers["Content-Type"].startswith("application/json")
+            assert body == value, f"{worker.base_url} served a different list for {user}"
+            _, profile = await get_json_until(f"{worker.base_url}/users/{user}/profile", lambda s, _: s == 200)
+            assert profile["user_id"] == user and [h["item_id"] for h in profile["history"]] == [
+                events[user]["item_id"]
+            ]
+
+
+async def test_unknown_user_is_404_on_every_worker(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+    for _ in range(PARTITIONS * 2):  # unknown users on either worker's partitions
+        user = f"nobody-{uuid.uuid4().hex}"
+        for worker in workers:
+            status, body = await get_json_until(
+                f"{worker.base_url}/users/{user}/recommendations", lambda s, _: s in (200, 404)
+            )
+            assert status == 404 and body == {"error": "unknown_user", "user_id": user}
+
+
+async def test_health_and_metrics_on_both(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+    for worker in workers:
+        status, health = await get_json_until(f"{worker.base_url}/health", lambda s, _: s == 200)
+        assert health["status"] == "ok" and health["catalog_ready"] and health["catalog_items"] >= 20
+        status, headers, text = await http_get(f"{worker.base_url}/metrics")
+        assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert b"streamrec_catalog_items" in text
