@@ -123,8 +123,12 @@ class _Base(Recommender):
         idx = self._item_index.get(item.item_id)
         if idx is not None:
             self._titles[idx] = item.title
+            self._on_title_change(idx)
             return
         self._register(item.item_id, item.title)
+
+    def _on_title_change(self, idx: int) -> None:
+        """Hook for subclasses that cache text built from titles."""
 
     def _register(self, item_id: str, title: str) -> int:
         idx = len(self._item_ids)
@@ -217,9 +221,7 @@ class _ALSBase(_Base):
         num_threads: int = ALSParams.num_threads,
     ) -> None:
         super().__init__()
-        params = ALSParams(
-            every, factors, regularization, alpha, iterations, rating_weight, seed, num_threads
-        )
+        params = ALSParams(every, factors, regularization, alpha, iterations, rating_weight, seed, num_threads)
         if params.every < 1:
             raise ValueError("every must be >= 1")
         self.params = params
@@ -231,6 +233,8 @@ class _ALSBase(_Base):
         self._item_unit: FloatArray | None = None  # the same, L2-normalised, for explanations
         self._fit_user_factors: FloatArray | None = None
         self._fit_users = 0
+        self._row: scipy.sparse.csr_matrix | None = None
+        self._watched_reasons: dict[int, Reason] = {}  # per watched item: its (immutable) reason
 
     def confidence(self, event: Rating | Play) -> float:
         """alpha * value (implicit's alpha is applied here, so the model itself runs with alpha = 1)."""
@@ -249,14 +253,21 @@ class _ALSBase(_Base):
             self.retrain()
 
     def _user_row(self, user_id: str, n_cols: int) -> scipy.sparse.csr_matrix:
+        """The user's confidences as a 1 x n_cols CSR row (only items known to the model)."""
         history = self._history.get(user_id, _NO_HISTORY)
         cols, data = history.items(), history.weights()
         if cols.size and int(cols.max()) >= n_cols:
             keep = cols < n_cols
             cols, data = cols[keep], data[keep]
-        order = np.argsort(cols, kind="stable")
-        indptr = np.array([0, cols.size], dtype=np.int32)
-        return scipy.sparse.csr_matrix((data[order], cols[order].astype(np.int32), indptr), shape=(1, n_cols))
+        row = self._row
+        if row is None or row.shape[1] != n_cols:
+            row = self._row = scipy.sparse.csr_matrix((1, n_cols), dtype=np.float32)
+        # Swap the arrays of one reused matrix: building a csr_matrix validates its input and costs more than
+        # the fold-in itself. recalculate_user reads only indptr/indices/data (order-free) and shape.
+        row.data = data.astype(np.float32, copy=True)
+        row.indices = cols.astype(np.int32)
+        row.indptr = np.array([0, cols.size], dtype=np.int32)
+        return row
 
     def retrain(self) -> None:
         """Fit ALS on every interaction so far (confidence = the pair's current weight)."""
@@ -297,6 +308,14 @@ class _ALSBase(_Base):
     def _after_retrain(self) -> None:
         """Hook for subclasses."""
 
+    def _on_title_change(self, idx: int) -> None:
+        self._watched_reasons.pop(idx, None)
+
+    def _watched_reason(self, j: int) -> Reason:
+        reason = Reason("watched", f"because you watched {self._titles[j]}", {"item_id": self._item_ids[j]})
+        self._watched_reasons[j] = reason
+        return reason
+
     def _user_vector(self, user_id: str) -> FloatArray | None:
         raise NotImplementedError
 
@@ -318,13 +337,13 @@ class _ALSBase(_Base):
             nearest = known[np.argmax(sims, axis=1)].tolist()
         else:
             nearest = [-1] * top.size
-        ids, titles, counts = self._item_ids, self._titles, self._counts
+        ids, counts = self._item_ids, self._counts
         recs: list[Recommendation] = []
         for r, (i, j) in enumerate(zip(top.tolist(), nearest, strict=True), start=1):
             if j < 0 or i >= n_fit:
                 reason = popularity_reason(int(counts[i]))
             else:
-                reason = Reason("watched", f"because you watched {titles[j]}", {"item_id": ids[j]})
+                reason = self._watched_reasons.get(j) or self._watched_reason(j)
             recs.append(Recommendation(ids[i], r, float(scores[i]), (reason,)))
         return recs
 
@@ -374,9 +393,7 @@ class ALSFoldIn(_ALSBase):
 
     def _after_retrain(self) -> None:
         assert self._fit_user_factors is not None
-        self._vectors = {
-            u: self._fit_user_factors[i] for u, i in self._user_index.items() if i < self._fit_users
-        }
+        self._vectors = {u: self._fit_user_factors[i] for u, i in self._user_index.items() if i < self._fit_users}
 
     def _on_interaction(self, user_id: str, idx: int, new_pair: bool) -> None:
         before = self.retrains

@@ -46,10 +46,21 @@ def calibrated_rerank(
     calibrate = target is not None and weight > 0 and float(target.sum()) > 0
     if calibrate:
         assert target is not None
-        mask = target > 0  # KL(p || q~) only sums over the user's genres
-        p = target[mask]
-        log_p = np.log(p)
-        gd = genre_dist[:, mask].astype(np.float64)
+        # Only the candidate's own genres change q~ when it is added, so KL(p || q~) for every candidate is
+        # sum_g p log p - sum_g p log base - sum_{g of candidate} p_g log1p(c w_g / base_g).
+        width = max((len(c) for c in genre_cols), default=1) or 1
+        gidx = np.zeros((m, width), dtype=np.intp)
+        gw = np.zeros((m, width))
+        for pos, cols in enumerate(genre_cols):
+            if cols:
+                gidx[pos, : len(cols)] = cols
+                gw[pos, : len(cols)] = 1.0 / len(cols)
+        p = np.zeros(max(target.shape[0], int(gidx.max()) + 1))
+        p[: target.shape[0]] = target
+        pg = p[gidx] * (gw > 0)
+        support = p > 0
+        p_s = p[support]
+        p_log_p = float(np.sum(p_s * np.log(p_s)))
         list_mix = np.zeros(p.shape[0])
     ledger = ExposureLedger(caps, n)
     taken = np.zeros(m, dtype=bool)
@@ -57,8 +68,12 @@ def calibrated_rerank(
     rel_sum = 0.0
     for k in range(n):
         if calibrate:
-            q_tilde = (1 - ALPHA) / (k + 1) * (list_mix[None, :] + gd) + ALPHA * p[None, :]
-            kl = (p[None, :] * (log_p[None, :] - np.log(q_tilde))).sum(axis=1)
+            c = (1 - ALPHA) / (k + 1)
+            base = c * list_mix + ALPHA * p
+            base_at = base[gidx]
+            np.maximum(base_at, 1e-12, out=base_at)
+            gain = (pg * np.log1p(c * gw / base_at)).sum(axis=1)
+            kl = p_log_p - float(np.sum(p_s * np.log(base[support]))) - gain
             objective = (1 - weight) * (rel_sum + rel) - weight * kl
         else:
             objective = rel.copy()
@@ -78,6 +93,6 @@ def calibrated_rerank(
         chosen.append(pick)
         ledger.add(genre_cols[pick], creators[pick])
         if calibrate:
-            list_mix += gd[pick]
+            np.add.at(list_mix, gidx[pick], gw[pick])
         rel_sum += rel[pick]
     return chosen

@@ -28,16 +28,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from models.base import Reason, Recommendation, Recommender
 from models.events import CatalogItem, Search, UserEvent
 from models.metrics import (
     CALIBRATION_ALPHA,
-    FloatArray,
     hit_at_k,
-    miscalibration_vec,
+    miscalibration,
     ndcg_at_k,
     rank_of,
     reciprocal_rank,
@@ -99,13 +97,10 @@ class GroundTruth:
         self._ordered = True  # event timestamps never decreased (enables bisect on timestamps)
         self._history: dict[str, set[str]] = {}
         self._queries: dict[str, set[str]] = {}
-        # genre mixes as dense vectors: one row of 1/|genres| shares per item, one running sum per user
-        self._genre_index: dict[str, int] = {}
-        self._item_row: dict[str, int] = {}
-        self._shares: FloatArray = np.zeros((0, 0), dtype=np.float64)
-        self._user_genre_sum: dict[str, FloatArray] = {}
+        # Steck genre mixes: per item its (genre, 1/|genres|) shares; per user the running sum over history
+        self._item_shares: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._user_genre_sum: dict[str, dict[str, float]] = {}
         self._user_genre_items: dict[str, int] = {}  # history items with at least one genre
-        self._user_genre_set: dict[str, set[str]] = {}
         self._item_seqs: dict[str, list[int]] = {}
         self._item_ts: dict[str, list[int]] = {}
         for item in items:
@@ -118,22 +113,7 @@ class GroundTruth:
             self._added_ts[item.item_id] = ts
         self.items[item.item_id] = item
         genres = tuple(dict.fromkeys(item.genres))
-        for g in genres:
-            if g not in self._genre_index:
-                self._genre_index[g] = len(self._genre_index)
-        row = self._item_row.get(item.item_id)
-        if row is None:
-            row = self._item_row[item.item_id] = len(self._item_row)
-        rows, cols = self._shares.shape
-        if row >= rows or len(self._genre_index) > cols:
-            grown = np.zeros(
-                (max(rows * 2, row + 1, 64), max(cols, len(self._genre_index))), dtype=np.float64
-            )
-            grown[:rows, :cols] = self._shares
-            self._shares = grown
-        self._shares[row] = 0.0
-        for g in genres:
-            self._shares[row, self._genre_index[g]] = 1.0 / len(genres)
+        self._item_shares[item.item_id] = tuple((g, 1.0 / len(genres)) for g in genres)
 
     def observe(self, event: UserEvent) -> bool:
         """Record one event; True if it is an interaction (first event about its user-item pair)."""
@@ -152,19 +132,12 @@ class GroundTruth:
         self.seq += 1
         self._item_seqs.setdefault(event.item_id, []).append(self.seq)
         self._item_ts.setdefault(event.item_id, []).append(event.ts)
-        item = self.items.get(event.item_id)
-        if item is not None and item.genres:
-            user = event.user_id
-            shares = self._shares[self._item_row[item.item_id]]
-            total = self._user_genre_sum.get(user)
-            if total is None or total.size < shares.size:
-                grown = np.zeros(shares.size, dtype=np.float64)
-                if total is not None:
-                    grown[: total.size] = total
-                total = grown
-            self._user_genre_sum[user] = total + shares
-            self._user_genre_items[user] = self._user_genre_items.get(user, 0) + 1
-            self._user_genre_set.setdefault(user, set()).update(item.genres)
+        shares = self._item_shares.get(event.item_id)
+        if shares:
+            totals = self._user_genre_sum.setdefault(event.user_id, {})
+            for g, share in shares:
+                totals[g] = totals.get(g, 0.0) + share
+            self._user_genre_items[event.user_id] = self._user_genre_items.get(event.user_id, 0) + 1
         return True
 
     # -- queries ---------------------------------------------------------------------------------------
@@ -177,39 +150,24 @@ class GroundTruth:
     def queries(self, user_id: str) -> set[str]:
         return self._queries.get(user_id, set())
 
-    def user_genre_vector(self, user_id: str) -> FloatArray | None:
-        """Steck's p(g|u) over the user's history (uniform item weights) as a dense vector over
-        `genres()`; None when no history item has a genre."""
+    def user_genre_mix(self, user_id: str) -> dict[str, float]:
+        """Steck's p(g|u) over the user's history (uniform item weights); empty when no item has a genre."""
         n = self._user_genre_items.get(user_id, 0)
         if n == 0:
-            return None
-        total = self._user_genre_sum[user_id]
-        out = np.zeros(self._shares.shape[1], dtype=np.float64)
-        out[: total.size] = total / n
-        return out
-
-    def list_genre_vector(self, item_ids: Sequence[str]) -> FloatArray:
-        """Steck's q(g) of a list (uniform weights over its items that have genres); zeros if none."""
-        rows = [self._item_row[i] for i in item_ids if i in self._item_row]
-        out = np.zeros(self._shares.shape[1], dtype=np.float64)
-        if rows:
-            shares = self._shares[rows]
-            with_genres = shares.any(axis=1)
-            n = int(with_genres.sum())
-            if n:
-                out = shares.sum(axis=0) / n
-        return out
-
-    def genres(self) -> list[str]:
-        """The genre vocabulary, in the order of the dense genre vectors."""
-        return list(self._genre_index)
-
-    def user_genre_mix(self, user_id: str) -> dict[str, float]:
-        """`user_genre_vector` as a {genre: share} mapping (empty without genres)."""
-        vec = self.user_genre_vector(user_id)
-        if vec is None:
             return {}
-        return {g: float(vec[i]) for g, i in self._genre_index.items() if vec[i] > 0.0}
+        return {g: v / n for g, v in self._user_genre_sum[user_id].items()}
+
+    def list_genre_mix(self, item_ids: Iterable[str]) -> dict[str, float]:
+        """Steck's q(g) of a list (uniform weights over its items with genres); empty when none has one."""
+        totals: dict[str, float] = {}
+        n = 0
+        for item_id in item_ids:
+            shares = self._item_shares.get(item_id)
+            if shares:
+                n += 1
+                for g, share in shares:
+                    totals[g] = totals.get(g, 0.0) + share
+        return {g: v / n for g, v in totals.items()} if n else {}
 
     def clock(self, default: int) -> int:
         """The stream time: the latest event ts observed so far (`default` before the first event)."""
@@ -250,9 +208,7 @@ class GroundTruth:
         return sum(1 for ts in stamps[:hi] if lo_ts < ts <= now_ts)
 
     # -- verification ----------------------------------------------------------------------------------
-    def verify(
-        self, reason: Reason, user_id: str, item_id: str, now_ts: int, as_of: int | None = None
-    ) -> bool:
+    def verify(self, reason: Reason, user_id: str, item_id: str, now_ts: int, as_of: int | None = None) -> bool:
         """Is `reason`, given for recommending `item_id` to `user_id` at `now_ts`, checkably true?"""
         ev = reason.evidence
         kind = reason.kind
@@ -278,7 +234,7 @@ class GroundTruth:
                 genre is not None
                 and target is not None
                 and genre in target.genres
-                and genre in self._user_genre_set.get(user_id, ())
+                and genre in self._user_genre_sum.get(user_id, ())
             )
         if kind == "popular":
             claimed = _as_int(ev.get("count"))
@@ -518,7 +474,7 @@ def _evaluate_point(
 ) -> None:
     """Score every system's held list for `user` against the interaction with `item_id` at `ts`."""
     history = truth.history(user)
-    p = truth.user_genre_vector(user)
+    p = truth.user_genre_mix(user)
     for run in runs:
         held = run.held.get(user)
         if held is None:  # no event of this user yet: the new-user list, computed now (before learning)
@@ -546,6 +502,6 @@ def _evaluate_point(
                 ok = ok and good
             run.items_checked += 1
             run.items_true += int(ok)
-        if p is not None:
-            run.miscal_sum += miscalibration_vec(p, truth.list_genre_vector(ids[:k]), alpha)
+        if p:
+            run.miscal_sum += miscalibration(p, truth.list_genre_mix(ids[:k]), alpha)
             run.miscal_points += 1

@@ -10,11 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-import numpy as np
-import numpy.typing as npt
-
-FloatArray = npt.NDArray[np.float64]
-
 CALIBRATION_ALPHA = 0.01  # Steck's smoothing: q~ = (1 - alpha) q + alpha p
 
 
@@ -107,13 +102,3 @@ def miscalibration(p: Mapping[str, float], q: Mapping[str, float], alpha: float 
     if not seen:
         raise ValueError("p is empty: miscalibration needs a user history with genres")
     return max(total, 0.0)
-
-
-def miscalibration_vec(p: FloatArray, q: FloatArray, alpha: float = CALIBRATION_ALPHA) -> float:
-    """`miscalibration` on dense genre vectors (same genre order), for the evaluation hot path."""
-    mask = p > 0.0
-    if not mask.any():
-        raise ValueError("p is empty: miscalibration needs a user history with genres")
-    pm = p[mask]
-    qm = (1.0 - alpha) * q[mask] + alpha * pm
-    return max(float(np.sum(pm * np.log(pm / qm))), 0.0)

@@ -26,7 +26,7 @@ from models.text import genre_key, hash64
 @dataclass(frozen=True, slots=True)
 class StreamParams:
     top_n: int = 20
-    calibration_weight: float = 0.3
+    calibration_weight: float = 0.6
     caps: ExposureCaps = field(default_factory=ExposureCaps)
     history_size: int = 50  # entries kept in the profile
     scoring_window: int = 10  # most recent entries that drive the co-occurrence score
@@ -244,71 +244,79 @@ class StreamRecommender(Recommender):
             [self.catalog.items[r].creators for r in candidates],
         )
         chosen = candidates[order]
-        return [
-            Recommendation(
-                item_id=self.catalog.items[row].item_id,
-                rank=rank,
-                score=round(float(scores[row]), 6),
-                reasons=explain(
-                    self.catalog,
-                    self._evidence(int(row), profile, history_rows, contributions, per_query, scores, now),
-                ),
-            )
-            for rank, row in enumerate(chosen.tolist(), start=1)
-        ]
+        return self._explained(chosen, scores, profile, history_rows, contributions, per_query)
 
-    def _evidence(
+    def _explained(
         self,
-        row: int,
+        chosen: npt.NDArray[np.intp],
+        scores: npt.NDArray[np.float32],
         profile: UserProfile | None,
         history_rows: npt.NDArray[np.intp],
         contributions: npt.NDArray[np.float32],
         per_query: list[tuple[str, dict[int, float]]],
-        scores: npt.NDArray[np.float32],
-        now: int,
-    ) -> Evidence:
-        neighbour, neighbour_share = None, 0.0
-        if history_rows.size:
-            column = contributions[:, row]
-            best = int(np.argmax(column))
-            if column[best] > 0:
-                neighbour = int(history_rows[best])
-                neighbour_share = float(column[best] / max(column.sum(), 1e-9))
-        query, query_share = None, 0.0
-        for q, matches in reversed(per_query):  # the most recent matching query
-            if row in matches:
-                query, query_share = q, matches[row]
-                break
-        shared_creator = None
-        liked_genre = None
-        if profile is not None:
-            item = self.catalog.items[row]
-            hashes = self.catalog.hashes
-            for creator in item.creators:
-                watched = [r for r in self.catalog.creator_rows.get(creator, ()) if hashes[r] in profile.watched]
-                if watched:
-                    shared_creator = (creator, min(watched))
+    ) -> list[Recommendation]:
+        """Attach reasons: the evidence is gathered for the whole list at once, then worded per item."""
+        n = chosen.shape[0]
+        neighbours: list[int | None] = [None] * n
+        shares = [0.0] * n
+        if history_rows.size and n:
+            columns = contributions[:, chosen]  # (history x chosen)
+            best = np.argmax(columns, axis=0)
+            top = columns[best, np.arange(n)]
+            totals = np.maximum(columns.sum(axis=0), 1e-9)
+            for pos in np.flatnonzero(top > 0).tolist():
+                neighbours[pos] = int(history_rows[best[pos]])
+                shares[pos] = float(top[pos] / totals[pos])
+        trending = self.trending.counts
+        counts = self.cooccurrence.item_counts
+        recs = []
+        for pos, row in enumerate(chosen.tolist()):
+            query, query_share = None, 0.0
+            for q, matches in reversed(per_query):  # the most recent matching query
+                if row in matches:
+                    query, query_share = q, matches[row]
                     break
-            weights = profile.genre_weights
-            liked = [
-                (weights.get(g, 0.0), g) for g in (self.catalog.genres[c] for c in self.catalog.item_genre_cols[row])
-            ]
-            top_genre = max(liked, default=(0.0, ""))
-            if top_genre[0] >= 1.0:
-                liked_genre = top_genre[1]
-        return Evidence(
-            row=row,
-            neighbour_row=neighbour,
-            neighbour_share=neighbour_share,
-            query=query,
-            query_share=query_share,
-            shared_creator=shared_creator,
-            liked_genre=liked_genre,
-            trending_count=int(self.trending.counts[row]) if row < self.trending.counts.shape[0] else 0,
-            trending_window_days=self.params.trending_window_days,
-            total_count=int(self.cooccurrence.item_counts[row]),
-            as_of=self.trending.now,
+            shared_creator, liked_genre = self._taste_links(row, profile)
+            evidence = Evidence(
+                row=row,
+                neighbour_row=neighbours[pos],
+                neighbour_share=shares[pos],
+                query=query,
+                query_share=query_share,
+                shared_creator=shared_creator,
+                liked_genre=liked_genre,
+                trending_count=int(trending[row]),
+                trending_window_days=self.params.trending_window_days,
+                total_count=int(counts[row]),
+                as_of=self.trending.now,
+            )
+            recs.append(
+                Recommendation(
+                    item_id=self.catalog.items[row].item_id,
+                    rank=pos + 1,
+                    score=round(float(scores[row]), 6),
+                    reasons=explain(self.catalog, evidence),
+                )
+            )
+        return recs
+
+    def _taste_links(self, row: int, profile: UserProfile | None) -> tuple[tuple[str, int] | None, str | None]:
+        """A creator the item shares with something watched, and the item's genre the user watches most."""
+        if profile is None:
+            return None, None
+        shared_creator = None
+        hashes = self.catalog.hashes
+        for creator in self.catalog.items[row].creators:
+            watched = [r for r in self.catalog.creator_rows.get(creator, ()) if hashes[r] in profile.watched]
+            if watched:
+                shared_creator = (creator, min(watched))
+                break
+        weights = profile.genre_weights
+        genres = self.catalog.genres
+        top_weight, top_genre = max(
+            ((weights.get(genres[c], 0.0), genres[c]) for c in self.catalog.item_genre_cols[row]), default=(0.0, "")
         )
+        return shared_creator, (top_genre if top_weight >= 1.0 else None)
 
 
 def _unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

@@ -29,10 +29,13 @@ def worker(
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
     app = create_app(settings)
+    runner = faust.Worker(app, loglevel=level, redirect_stdouts=False)
+    # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
+    # on every record: every aiokafka debug record is then built (measured: ~30 per event). No spinner.
+    runner.spinner = None
     # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
-    faust.Worker(app, loglevel=level, redirect_stdouts=False).execute_from_commandline()
+    runner.execute_from_commandline()
 
 
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
-

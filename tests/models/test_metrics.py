@@ -1,0 +1,107 @@
+"""Metric functions against hand-computed values, plus their invariants as properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.metrics import (
+    catalog_coverage,
+    genre_mix,
+    hit_at_k,
+    hit_rate,
+    mean_ndcg,
+    mean_reciprocal_rank,
+    miscalibration,
+    ndcg_at_k,
+    rank_of,
+    reciprocal_rank,
+)
+
+ranks = st.one_of(st.none(), st.integers(min_value=1, max_value=50))
+
+
+def test_rank_of() -> None:
+    assert rank_of("b", ["a", "b", "c"]) == 2
+    assert rank_of("z", ["a", "b"]) is None
+    assert rank_of("a", []) is None
+
+
+def test_hit_ndcg_rr_by_hand() -> None:
+    assert hit_at_k(1, 10) == 1.0
+    assert hit_at_k(10, 10) == 1.0
+    assert hit_at_k(11, 10) == 0.0
+    assert hit_at_k(None, 10) == 0.0
+    assert ndcg_at_k(1, 10) == 1.0
+    assert ndcg_at_k(3, 10) == pytest.approx(0.5)  # 1/log2(4)
+    assert ndcg_at_k(7, 10) == pytest.approx(1 / 3)  # 1/log2(8)
+    assert ndcg_at_k(11, 10) == 0.0
+    assert reciprocal_rank(4) == 0.25
+    assert reciprocal_rank(None) == 0.0
+    with pytest.raises(ValueError):
+        hit_at_k(1, 0)
+    with pytest.raises(ValueError):
+        reciprocal_rank(0)
+
+
+def test_aggregates_by_hand() -> None:
+    rs = [1, 3, None, 12]
+    assert hit_rate(rs, 10) == 0.5
+    assert mean_ndcg(rs, 10) == pytest.approx((1.0 + 0.5) / 4)
+    assert mean_reciprocal_rank(rs) == pytest.approx((1 + 1 / 3 + 0 + 1 / 12) / 4)
+    assert hit_rate([], 10) == 0.0
+
+
+def test_coverage() -> None:
+    assert catalog_coverage(["a", "b", "a"], 4) == 0.5
+    assert catalog_coverage([], 4) == 0.0
+    assert catalog_coverage(["a"], 0) == 0.0
+
+
+def test_genre_mix_by_hand() -> None:
+    mix = genre_mix([("Action", "Comedy"), ("Action",), ()])
+    assert mix == pytest.approx({"Action": 0.75, "Comedy": 0.25})
+    assert genre_mix([]) == {}
+    assert genre_mix([("Drama", "Drama")]) == {"Drama": 1.0}  # duplicate genres count once
+
+
+def test_miscalibration_by_hand() -> None:
+    p = {"Action": 0.5, "Comedy": 0.5}
+    q = {"Action": 1.0}
+    # q~ = 0.99 q + 0.01 p: Action 0.995, Comedy 0.005
+    expected = 0.5 * math.log(0.5 / 0.995) + 0.5 * math.log(0.5 / 0.005)
+    assert miscalibration(p, q) == pytest.approx(expected)
+    assert miscalibration(p, p) == pytest.approx(0.0)
+    assert miscalibration({"Action": 1.0}, {}) == pytest.approx(math.log(100))  # a list without genres
+    with pytest.raises(ValueError):
+        miscalibration({}, q)
+
+
+@given(ranks, st.integers(min_value=1, max_value=30))
+def test_hit_and_ndcg_bounds(rank: int | None, k: int) -> None:
+    hit, ndcg = hit_at_k(rank, k), ndcg_at_k(rank, k)
+    assert 0.0 <= ndcg <= hit <= 1.0
+    assert 0.0 <= reciprocal_rank(rank) <= 1.0
+
+
+@given(st.lists(ranks, max_size=40), st.integers(min_value=1, max_value=30))
+def test_aggregate_bounds(rs: list[int | None], k: int) -> None:
+    hr = hit_rate(rs, k)
+    assert 0.0 <= hr <= 1.0
+    assert mean_ndcg(rs, k) <= hr + 1e-12
+
+
+GENRES = ["Action", "Comedy", "Drama", "Horror", "Sci-Fi"]
+mixes = st.lists(st.lists(st.sampled_from(GENRES), min_size=1, max_size=3), min_size=1, max_size=8).map(genre_mix)
+
+
+@given(mixes, mixes)
+def test_kl_nonnegative_and_zero_iff_equal(p: dict[str, float], q: dict[str, float]) -> None:
+    kl = miscalibration(p, q)
+    assert kl >= 0.0
+    assert miscalibration(p, p) == pytest.approx(0.0, abs=1e-12)
+    differs = max(abs(p.get(g, 0.0) - q.get(g, 0.0)) for g in GENRES) > 1e-6
+    assert (kl > 1e-12) == differs
