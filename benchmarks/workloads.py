@@ -105,8 +105,8 @@ def zipf_weights(n: int, exponent: float) -> npt.NDArray[np.float64]:
     """Probabilities proportional to 1 / rank**exponent for ranks 1..n (sums to 1)."""
     if n <= 0:
         raise ValueError("n must be positive")
-    weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
-    return weights / weights.sum()
+    weights: npt.NDArray[np.float64] = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
+    return weights / float(weights.sum())
 
 
 def synthetic_catalog(n_items: int, seed: int = 0) -> tuple[CatalogItem, ...]:
@@ -120,15 +120,17 @@ def synthetic_catalog(n_items: int, seed: int = 0) -> tuple[CatalogItem, ...]:
     years = rng.integers(1930, 2026, size=n_items)
     shapes = rng.integers(0, 4, size=n_items)
     words = rng.integers(0, 1 << 30, size=(n_items, 4))
+    # Genres without replacement, weighted, for all items at once (Gumbel top-k: sort log p + Gumbel noise).
+    keys = np.log(genre_probs)[None, :] + rng.gumbel(size=(n_items, len(GENRES)))
+    genre_ranks = np.argsort(-keys, axis=1)[:, :3].tolist()
     items: list[CatalogItem] = []
     for i in range(n_items):
         item_id = f"syn-{i:06d}"
-        genre_rows = rng.choice(len(GENRES), size=int(n_genres[i]), replace=False, p=genre_probs)
         items.append(
             CatalogItem(
                 item_id=item_id,
                 title=_title(int(shapes[i]), words[i]),
-                genres=tuple(GENRES[g] for g in genre_rows),
+                genres=tuple(GENRES[g] for g in genre_ranks[i][: int(n_genres[i])]),
                 creators=(creator_name(int(creator_of[i])),),
                 duration_seconds=synthetic_duration_seconds(item_id),
                 year=int(years[i]),
@@ -158,12 +160,19 @@ def creator_name(index: int) -> str:
     return f"{first} {last}" if generation == 0 else f"{first} {last} {generation + 1}"
 
 
+def movielens_cached(cache_dir: Path) -> bool:
+    """Whether `streamrec dataset fetch` has put ML-100K into `cache_dir` (the RecBole folder or the zip)."""
+    return (cache_dir / "ml-100k").is_dir() or (cache_dir / "ml-100k.zip").is_file()
+
+
 def movielens_catalog(cache_dir: Path) -> tuple[CatalogItem, ...] | None:
-    """The real ML-100K items if the dataset is in `cache_dir` (never downloads), else None."""
+    """The real ML-100K items if the dataset is already in `cache_dir` (this never downloads), else None."""
     from streams.data import DatasetError, load_movielens_100k
 
+    if not movielens_cached(cache_dir):
+        return None
     try:
-        return load_movielens_100k(cache_dir).items
+        return load_movielens_100k(cache_dir, show_progress=False).items
     except (DatasetError, OSError):
         return None
 

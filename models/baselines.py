@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from models.base import Reason, Recommendation, Recommender
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
@@ -71,12 +71,15 @@ class _UserHistory:
         self.idx: IntArray = np.empty(16, dtype=np.int64)
         self.weight: FloatArray = np.empty(16, dtype=np.float32)
 
-    def add(self, item: int, weight: float) -> bool:
-        """Record an interaction; True if the item is new for this user (else keep the larger weight)."""
+    def add(self, item: int, weight: float) -> tuple[bool, bool]:
+        """Record an interaction (a repeated item keeps the larger weight): (the item is new for this user,
+        the user's row changed)."""
         at = self.pos.get(item)
         if at is not None:
-            self.weight[at] = max(float(self.weight[at]), weight)
-            return False
+            if weight <= float(self.weight[at]):
+                return False, False
+            self.weight[at] = weight
+            return False, True
         if self.n == self.idx.size:
             self.idx = np.concatenate([self.idx, np.empty(self.n, dtype=np.int64)])
             self.weight = np.concatenate([self.weight, np.empty(self.n, dtype=np.float32)])
@@ -84,7 +87,7 @@ class _UserHistory:
         self.weight[self.n] = weight
         self.pos[item] = self.n
         self.n += 1
-        return True
+        return True, True
 
     def items(self) -> IntArray:
         return self.idx[: self.n]
@@ -158,14 +161,14 @@ class _Base(Recommender):
         history = self._history.get(event.user_id)
         if history is None:
             history = self._history[event.user_id] = _UserHistory()
-        new_pair = history.add(idx, self.confidence(event))
+        new_pair, changed = history.add(idx, self.confidence(event))
         if new_pair:
             self._counts[idx] += 1
-        self._on_interaction(event.user_id, idx, new_pair)
+        self._on_interaction(event.user_id, idx, new_pair, changed)
         return True
 
-    def _on_interaction(self, user_id: str, idx: int, new_pair: bool) -> None:
-        """Hook for subclasses, called after the interaction was recorded."""
+    def _on_interaction(self, user_id: str, idx: int, new_pair: bool, changed: bool) -> None:
+        """Hook for subclasses, called after the interaction was recorded (`changed`: the user's row did)."""
 
     # -- ranking ---------------------------------------------------------------------------------------
     def _popular(self, user_id: str, n: int) -> list[Recommendation]:
@@ -236,6 +239,20 @@ class _ALSBase(_Base):
         self._row: scipy.sparse.csr_matrix | None = None
         self._watched_reasons: dict[int, Reason] = {}  # per watched item: its (immutable) reason
 
+    @classmethod
+    def from_params(cls, params: ALSParams) -> Self:
+        p = params
+        return cls(
+            p.every,
+            p.factors,
+            regularization=p.regularization,
+            alpha=p.alpha,
+            iterations=p.iterations,
+            rating_weight=p.rating_weight,
+            seed=p.seed,
+            num_threads=p.num_threads,
+        )
+
     def confidence(self, event: Rating | Play) -> float:
         """alpha * value (implicit's alpha is applied here, so the model itself runs with alpha = 1)."""
         value = 1.0
@@ -243,7 +260,7 @@ class _ALSBase(_Base):
             value += self.params.rating_weight * (event.rating - 1.0) / 4.0
         return self.params.alpha * value
 
-    def _on_interaction(self, user_id: str, idx: int, new_pair: bool) -> None:
+    def _on_interaction(self, user_id: str, idx: int, new_pair: bool, changed: bool) -> None:
         if not new_pair:
             return
         if user_id not in self._user_index:
@@ -358,7 +375,8 @@ class ALSRetrained(_ALSBase):
         uidx = self._user_index.get(user_id)
         if uidx is None or uidx >= self._fit_users or self._fit_user_factors is None:
             return None
-        return self._fit_user_factors[uidx]
+        vector: FloatArray = self._fit_user_factors[uidx]
+        return vector
 
 
 class ALSFoldIn(_ALSBase):
@@ -390,22 +408,28 @@ class ALSFoldIn(_ALSBase):
             num_threads=num_threads,
         )
         self._vectors: dict[str, FloatArray] = {}
+        self._stale: set[str] = set()  # users whose row changed since their vector was computed
 
     def _after_retrain(self) -> None:
         assert self._fit_user_factors is not None
         self._vectors = {u: self._fit_user_factors[i] for u, i in self._user_index.items() if i < self._fit_users}
+        self._stale.clear()  # the fit saw every interaction so far
 
-    def _on_interaction(self, user_id: str, idx: int, new_pair: bool) -> None:
+    def _on_interaction(self, user_id: str, idx: int, new_pair: bool, changed: bool) -> None:
         before = self.retrains
-        super()._on_interaction(user_id, idx, new_pair)
-        if self._model is None or self.retrains != before:
-            return  # no model yet, or just retrained on this very interaction
-        assert self._item_factors is not None
-        row = self._user_row(user_id, self._item_factors.shape[0])
-        if row.nnz == 0:
-            return
-        vec = self._model.recalculate_user(0, row)
-        self._vectors[user_id] = np.asarray(vec, dtype=np.float32)
+        super()._on_interaction(user_id, idx, new_pair, changed)
+        if changed and self._model is not None and self.retrains == before:
+            self._stale.add(user_id)  # (a retrain on this very interaction already gave a fresh vector)
 
     def _user_vector(self, user_id: str) -> FloatArray | None:
+        """The fold-in is computed when the vector is next needed; nothing else reads the row in between, so
+        this is the vector recalculate_user gives right after the event, without solving for lists that are
+        never asked for."""
+        if user_id in self._stale:
+            self._stale.discard(user_id)
+            assert self._item_factors is not None
+            row = self._user_row(user_id, self._item_factors.shape[0])
+            if row.nnz:
+                vec = self._model.recalculate_user(0, row)
+                self._vectors[user_id] = np.asarray(vec, dtype=np.float32)
         return self._vectors.get(user_id)

@@ -2,20 +2,22 @@
 
 Protocol, for every interaction (u, i, t) in stream order:
 
-* an *interaction* is the first rating or play of the pair (u, i); later events about the pair and searches are
-  never evaluation points, but every event is fed to every system;
+* an *interaction* is the first rating or play of the pair (u, i); later events about the pair and searches
+  are never evaluation points, but every event is fed to every system;
 * the list that counts is the one the system held for u just before t: the list it computed right after u's
   previous event (a real system refreshes a user's list on that user's events only). A user with no event yet
   gets what the system shows a new user, computed at t, before the event is learned;
-* items u already interacted with are excluded from the list (the systems exclude them; the evaluator drops any
-  that slip through); the held list is `list_length` long, and i is a hit if it is in the first k;
+* items u already interacted with are excluded from the list (the systems exclude them; the evaluator drops
+  any that slip through); the held list is `list_length` long, and i is a hit if it is in the first k;
 * after all systems learned the event, each computes and stores u's next list.
 
 Metrics per system: HR@k, NDCG@k, MRR over the whole held list (MRR@list_length; 0 when i is absent), catalog
 coverage (distinct items in the top-k of the held lists at evaluation points / catalog size), Steck's
 miscalibration KL(p || q~) (p: genre mix of u's history at t, q: of the top-k list; averaged over evaluation
 points whose user has a history with genres) and the share of top-k recommended items whose reasons are all
-verifiably true (`verify_reasons`, checked against the true state when the list was computed).
+verifiably true (`verify_reasons`), checked against the true state when the list was computed: the
+interactions observed by then and the stream time then (the latest event ts seen; for a new user's list, the
+ts of the event before t, as `rank` has no clock of its own).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import math
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from models.base import Reason, Recommendation, Recommender
 from models.events import CatalogItem, Search, UserEvent
@@ -295,7 +297,10 @@ class EvalResult:
     reasons_true: float  # share of top-k recommended items (at evaluation points) whose reasons all verify
     recommended_items: int  # top-k recommended items checked for reasons
     reason_kinds: Mapping[str, tuple[int, int]]  # kind -> (verified, given)
-    seconds: float  # time spent inside the system (add_item, learn_one, rank)
+    seconds: float  # wall-clock time spent inside the system (add_item, learn_one, rank)
+    cpu_seconds: float  # the same in CPU time (the evaluation is single-threaded)
+    lists: int  # lists computed (rank calls)
+    rolling_window: int  # evaluation points behind each `HRPoint.rolling`
     hr_over_time: tuple[HRPoint, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -329,6 +334,8 @@ class _SystemRun:
         self.system = system
         self.held: dict[str, _Held] = {}
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        self.lists = 0  # rank calls made
         self.hits = 0.0
         self.ndcg = 0.0
         self.rr = 0.0
@@ -342,6 +349,11 @@ class _SystemRun:
         self.items_true = 0
         self.kinds: dict[str, list[int]] = {}
         self.series: list[HRPoint] = []
+
+    def charge(self, wall0: float, cpu0: float) -> None:
+        """Add the time since (wall0, cpu0) to this system's account."""
+        self.seconds += time.perf_counter() - wall0
+        self.cpu_seconds += time.process_time() - cpu0
 
     def cumulative_hr(self) -> float:
         return self.hits / self.points if self.points else 0.0
@@ -369,26 +381,34 @@ def prequential(
     rolling_window: int = 5000,
     progress_every: int = 500,
     alpha: float = CALIBRATION_ALPHA,
+    skip_unused_lists: bool = True,
 ) -> dict[str, EvalResult]:
     """Run every system over the same events in one pass (see the module docstring for the protocol).
 
     `items` is the initial catalog, added to every system before the first event; `CatalogItem`s inside
     `events` are added when they come (at the stream time of the previous event). `list_length` (default k)
     is the length of the held list: HR and NDCG look at its first k items, MRR at all of it.
+
+    With `skip_unused_lists`, a list is not computed after an event when it can never be consulted: the
+    user's next event is not an evaluation point (a rating right after the play of the same item, a search) or
+    there is none, so it is replaced before it is used. `rank` is pure, so the results are the same.
     """
     if k < 1:
         raise ValueError("k must be >= 1")
     n_list = max(k, list_length or k)
-    total = len(events) if isinstance(events, Sized) else None
+    stream: Sequence[UserEvent | CatalogItem] = events if isinstance(events, Sequence) else list(events)
+    total = len(stream)
+    needed = _lists_needed(stream) if skip_unused_lists else None
+    users_seen: set[str] = set()
     truth = GroundTruth(items)
     runs = [_SystemRun(name, system, rolling_window) for name, system in systems.items()]
     started = time.perf_counter()
     with threadpool_limits(limits=1, user_api="blas"):
         for run in runs:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for item in items:
                 run.system.add_item(item)
-            run.seconds += time.perf_counter() - t0
+            run.charge(t0, c0)
 
         n_events = 0
         n_points = 0
@@ -406,27 +426,35 @@ def prequential(
                 )
 
         report()
-        for event in events:
+        for position, event in enumerate(stream):
             n_events += 1
             if isinstance(event, CatalogItem):
                 truth.add_item(event, truth.last_ts)
                 for run in runs:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     run.system.add_item(event)
-                    run.seconds += time.perf_counter() - t0
+                    run.charge(t0, c0)
             else:
                 user = event.user_id
                 if not isinstance(event, Search) and not truth.has_interacted(user, event.item_id):
                     n_points += 1
-                    _evaluate_point(runs, truth, user, event.item_id, event.ts, k, n_list, alpha)
+                    new_user = user not in users_seen
+                    _evaluate_point(runs, truth, user, event.item_id, event.ts, k, n_list, alpha, new_user)
+                users_seen.add(user)
                 truth.observe(event)
                 now = truth.clock(event.ts)
+                keep = needed is None or needed[position]
                 for run in runs:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     run.system.learn_one(event)
-                    recs = run.system.rank(user, n_list)
-                    run.seconds += time.perf_counter() - t0
-                    run.held[user] = _Held(recs, now, truth.seq)
+                    if keep:
+                        recs = run.system.rank(user, n_list)
+                        run.lists += 1
+                    run.charge(t0, c0)
+                    if keep:
+                        run.held[user] = _Held(recs, now, truth.seq)
+                    else:
+                        run.held.pop(user, None)
             if n_events % sample_every == 0:
                 for run in runs:
                     run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
@@ -457,9 +485,35 @@ def prequential(
             recommended_items=run.items_checked,
             reason_kinds={kind: (v[0], v[1]) for kind, v in sorted(run.kinds.items())},
             seconds=run.seconds,
+            cpu_seconds=run.cpu_seconds,
+            lists=run.lists,
+            rolling_window=rolling_window,
             hr_over_time=tuple(run.series),
         )
     return results
+
+
+def _lists_needed(stream: Sequence[UserEvent | CatalogItem]) -> list[bool]:
+    """Per position: will the list computed after this event be consulted (the user's next event is an
+    evaluation point)? Catalog items get False."""
+    is_point: list[bool] = []
+    pairs: set[tuple[str, str]] = set()
+    for event in stream:
+        if isinstance(event, CatalogItem | Search):
+            is_point.append(False)
+            continue
+        pair = (event.user_id, event.item_id)
+        is_point.append(pair not in pairs)
+        pairs.add(pair)
+    needed = [False] * len(stream)
+    next_is_point: dict[str, bool] = {}
+    for position in range(len(stream) - 1, -1, -1):
+        event = stream[position]
+        if isinstance(event, CatalogItem):
+            continue
+        needed[position] = next_is_point.get(event.user_id, False)
+        next_is_point[event.user_id] = is_point[position]
+    return needed
 
 
 def _evaluate_point(
@@ -471,6 +525,7 @@ def _evaluate_point(
     k: int,
     n_list: int,
     alpha: float,
+    new_user: bool,
 ) -> None:
     """Score every system's held list for `user` against the interaction with `item_id` at `ts`."""
     history = truth.history(user)
@@ -478,9 +533,12 @@ def _evaluate_point(
     for run in runs:
         held = run.held.get(user)
         if held is None:  # no event of this user yet: the new-user list, computed now (before learning)
-            t0 = time.perf_counter()
+            if not new_user:
+                raise RuntimeError(f"no held list for {user!r}, who already had events")
+            t0, c0 = time.perf_counter(), time.process_time()
             recs = run.system.rank(user, n_list)
-            run.seconds += time.perf_counter() - t0
+            run.lists += 1
+            run.charge(t0, c0)
             held = _Held(recs, truth.clock(ts), truth.seq)
         recs = [r for r in held.recs if r.item_id not in history][:n_list]
         ids = [r.item_id for r in recs]

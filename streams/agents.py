@@ -68,7 +68,11 @@ class Incoming:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int  # Kafka timestamp of the original record (producer time)
-    rekeyed: bool = False
+    rekeyed: bool = False  # a copy from the re-keyed topic: the original record had no key
+
+    @property
+    def source_key(self) -> bytes | None:
+        return None if self.rekeyed else self.key
 
 
 class EventProcessor:
@@ -95,6 +99,17 @@ class EventProcessor:
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
 
     # -- user events -------------------------------------------------------------------------------------
+    async def handle_message(self, message: Any) -> None:
+        """One record of an input topic or of the re-keyed topic; never raises (except cancellation)."""
+        try:
+            record = incoming_from(message)
+        except Exception as exc:  # unreadable origin headers on the internal topic: still a dead letter
+            log.exception("cannot read %s[%d]@%d", message.topic, message.partition, message.offset)
+            record = Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
+            await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        await self.handle(record)
+
     async def handle(self, record: Incoming) -> None:
         """Handle one record completely; never raises (except cancellation)."""
         if not self.feed.ready:
@@ -108,9 +123,8 @@ class EventProcessor:
             self.metrics.events_rejected.labels(topic=record.kind, reason=str(rejected.code)).inc()
             await self._dead_letter(record, str(rejected.code), rejected.message)
         except Exception as exc:
-            log.exception(
-                "internal error on %s[%d]@%d", record.source.topic, record.source.partition, record.source.offset
-            )
+            src = record.source
+            log.exception("internal error on %s[%d]@%d", src.topic, src.partition, src.offset)
             self.metrics.events_rejected.labels(topic=record.kind, reason=INTERNAL_ERROR).inc()
             await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
@@ -187,15 +201,20 @@ class EventProcessor:
 
     # -- dead letters --------------------------------------------------------------------------------------
     async def _dead_letter(self, record: Incoming, code: str, message: str) -> None:
+        """Never raises: if even the dead letter can't be queued, the record is logged in full instead."""
         letter = dead_letter(
             record.source,
             error_code=code,
             error_message=message,
-            key=record.key,
+            key=record.source_key,
             payload=record.value,
             rejected_at_ms=self.clock_ms(),
         )
-        await self.dlq_topic.send(key=record.key, value=encode(letter))
+        try:
+            # Keyed like the source (a re-keyed copy: by user id), so one user's dead letters stay in order.
+            await self.dlq_topic.send(key=record.key, value=encode(letter))
+        except Exception:
+            log.exception("could not dead-letter %s", letter)
 
     def note_offset(self, topic: str, partition: int, offset: int) -> None:
         self.last_offsets[(topic, partition)] = offset
@@ -244,14 +263,7 @@ def register_agents(
             message = event.message
             processor.metrics.events_consumed.labels(topic=message.topic).inc()
             started = time.perf_counter()
-            try:
-                record = incoming_from(message)
-            except Exception as exc:  # malformed headers on the internal topic: still dead-letter it
-                log.exception("cannot read %s[%d]@%d", message.topic, message.partition, message.offset)
-                record = Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
-                await processor._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-            else:
-                await processor.handle(record)
+            await processor.handle_message(message)
             processor.metrics.processing_seconds.labels(topic=message.topic).observe(time.perf_counter() - started)
             processor.note_offset(message.topic, message.partition, message.offset)
 
@@ -260,9 +272,11 @@ def register_agents(
 
     async def validate(stream: Any) -> None:
         async for event in stream.events():
+            message = event.message
             try:
-                await processor.validate_catalog(event.message)
-            except Exception:  # a dead-letter send failing must not stop validation
-                log.exception("catalog validation failed for offset %s", event.message.offset)
+                await processor.validate_catalog(message)
+            except Exception:  # validation must go on; the feed applies valid items independently
+                log.exception("catalog validation failed for offset %s", message.offset)
+            processor.note_offset(message.topic, message.partition, message.offset)
 
     app.agent(catalog, name="streamrec.catalog_validation")(validate)

@@ -12,17 +12,23 @@ state) and `table_route` between two workers all work. What needed care:
 - compaction never runs on noida-db, so table recovery from an empty state dir reads every version ever
   written to the changelogs (correct, only slower than on a real cluster);
 - a worker killed with SIGKILL stays in its group until the broker restarts, and the next rebalance waits for
-  it: stop workers with SIGTERM/SIGINT (`streamrec worker` shuts down cleanly on both).
+  it: stop workers with SIGTERM/SIGINT (`streamrec worker` shuts down cleanly on both);
+- an offset commit sent while the group rebalances is answered with IllegalGeneration (a real broker accepts
+  it while the rebalance is being prepared). aiokafka then drops its member id and rejoins as a new member,
+  the join waits the rebalance timeout (60 s) for the old id, and under load the group was seen to wedge
+  (re-joining every 60 s, no leader ever syncing). Faust commits on every partition revocation, so on
+  noida-db add or remove workers while they are idle (nothing left to commit), or restart them all.
+  Static membership (STREAMREC_FAUST_CONSUMER_GROUP_INSTANCE_ID, unique per worker) avoids the wedge, but
+  then a stopped worker never leaves the group on noida-db and its partitions are never taken over.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +67,6 @@ class Runtime:
     profiles: tables.ProfileStore
     lists: BytesTable  # user id -> last list; changelog = recommendations
     model_path: Path | None = None
-    started_at: float = field(default_factory=time.time)
 
 
 _RUNTIMES: dict[int, Runtime] = {}
@@ -90,6 +95,10 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,
+        # Faust lets environment variables override these arguments (WEB_PORT, BROKER_URL, TIMEZONE, ...), which
+        # would silently beat the STREAMREC_* settings; with a prefix only STREAMREC_FAUST_* variables do, and
+        # they stay available for tuning (e.g. STREAMREC_FAUST_BROKER_REBALANCE_TIMEOUT=20).
+        env_prefix="STREAMREC_FAUST_",
     )
     metrics = Metrics()
     params = StreamParams(
@@ -227,22 +236,27 @@ def count_keys(table: BytesTable) -> int:
 
 
 def update_consumer_lag(app: faust.App, rt: Runtime) -> None:
+    """Lag per owned input partition: the high watermark of the last fetch minus the next offset to handle
+    (after the last handled record, else the committed offset). Uses what the consumer already knows: no
+    broker round trip; partitions not fetched from yet have no series."""
     consumer = getattr(app, "_consumer", None)  # None until the worker has started its consumer
     if consumer is None:
         return
+    committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
     rt.metrics.consumer_lag.clear()
     for tp in consumer.assignment():
-        last = rt.processor.last_offsets.get((tp.topic, tp.partition))
-        if tp.topic not in _LAG_TOPICS and not tp.topic.endswith("-rekeyed-events"):
+        if tp.topic not in _LAG_TOPICS and tp.topic != rekeyed_topic_name(rt.settings.app_id):
             continue
         try:
             highwater = consumer.highwater(tp)
         except Exception:
             continue
+        last = rt.processor.last_offsets.get((tp.topic, tp.partition))
+        # Nothing handled or committed yet: a new group starts at the log start (0 unless retention deleted some).
+        next_offset = last + 1 if last is not None else committed.get(tp) or 0
         if highwater is None:
             continue
-        lag = highwater - (last + 1) if last is not None else highwater
-        rt.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(lag, 0))
+        rt.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - next_offset, 0))
 
 
 _LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})

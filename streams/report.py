@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from models.evaluation import EvalResult
 
@@ -36,7 +37,9 @@ same events:
   computed right after u's previous event (of any kind; a real system refreshes a user's list on that user's
   events only). A user with no event yet gets what the system shows a new user, computed at t before the
   event is learned. Items u already interacted with are excluded (the systems exclude them; the evaluator
-  drops any that slip through).
+  drops any that slip through). A list that can never be consulted (u's next event is not an evaluation
+  point, e.g. the rating right after the play of the same item) is not computed; ranking is pure, so this
+  changes no result.
 - **Accuracy.** HR@k: i is in the first k items of the held list. NDCG@k: 1/log2(rank + 1) within the top k
   (one relevant item, ideal DCG 1). MRR: 1/rank of i in the whole held list (its length is given below), 0
   when absent.
@@ -46,7 +49,8 @@ same events:
   top-k list. Averaged over evaluation points whose user already has a history with genres.
 - **Reasons.** Share of the top-k recommended items at evaluation points whose reasons are all verifiably
   true (an item without reasons counts as false), checked against what really happened up to the moment the
-  list was computed (the stream time then: the latest event ts seen): `watched` names an item u interacted
+  list was computed (the interactions observed by then, and the stream time then: the latest event ts seen,
+  which for a new user's list is the ts of the event before t): `watched` names an item u interacted
   with; `search` a query u made (case and spacing ignored); `creator` a watched item sharing that creator
   with the recommended item; `genre` a genre of the item that is in u's history; `popular` the item's true
   interaction count so far; `trending` its true count within `window_days` before that time; `new` an item
@@ -101,18 +105,19 @@ def render_markdown(
         f"{info.events:,} events, {points:,} evaluation points (interactions), top {k}. "
         f"Run time {info.seconds:.1f} s wall-clock ({info.cpu_seconds:.1f} s CPU).",
         "",
-        f"| system | HR@{k} | NDCG@{k} | MRR@{n_list} | coverage | miscalibration | reasons true | time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| system | HR@{k} | NDCG@{k} | MRR@{n_list} | coverage | miscalibration | reasons true | CPU s | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | {_fmt(r.hr)} | {_fmt(r.ndcg)} | {_fmt(r.mrr)} | {_fmt(r.coverage, 3)} | "
-            f"{_fmt(r.miscalibration, 3)} | {_fmt(r.reasons_true, 3)} | {r.seconds:.1f} |"
+            f"{_fmt(r.miscalibration, 3)} | {_fmt(r.reasons_true, 3)} | {r.cpu_seconds:.1f} | {r.seconds:.1f} |"
         )
     lines += [
         "",
-        f"MRR is over the whole held list of {n_list} items; time is spent inside each system (learning and "
-        "ranking); the evaluator's own bookkeeping is the rest of the run time.",
+        f"MRR is over the whole held list of {n_list} items. Times are spent inside each system (learning and "
+        "ranking; CPU time is what the machine's load does not inflate); the evaluator's own bookkeeping is the "
+        "rest of the run time.",
         "",
         "![HR over time](hr_over_time.png)",
         "",
@@ -155,6 +160,12 @@ def render_markdown(
     return "\n".join(lines)
 
 
+def _thousands(value: float, _pos: int | None = None) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    return f"{value / 1_000:g}k" if abs(value) >= 1_000 else f"{value:g}"
+
+
 def plot_hr_over_time(results: Mapping[str, EvalResult], path: Path) -> None:
     """Cumulative and rolling HR@k against events processed, one line per system."""
     fig = Figure(figsize=(10, 4.5), layout="constrained")
@@ -164,9 +175,11 @@ def plot_hr_over_time(results: Mapping[str, EvalResult], path: Path) -> None:
         xs = [p.events for p in r.hr_over_time]
         cumulative.plot(xs, [p.cumulative for p in r.hr_over_time], label=name)
         rolling.plot(xs, [p.rolling for p in r.hr_over_time], label=name)
+    window = next(iter(results.values())).rolling_window if results else 0
     cumulative.set_title(f"cumulative HR@{k}")
-    rolling.set_title(f"rolling HR@{k} (recent evaluation points)")
+    rolling.set_title(f"rolling HR@{k} (last {window:,} evaluation points)")
     for ax in (cumulative, rolling):
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.set_xlabel("events processed")
         ax.set_ylabel(f"HR@{k}")
         ax.grid(alpha=0.3)

@@ -7,6 +7,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,14 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models.base import Recommender
+
+if TYPE_CHECKING:
+    from models.baselines import ALSParams
 from models.dataset import Dataset
-from models.events import UserEvent
 from models.evaluation import EvalResult, ProgressInfo, prequential
+from models.events import UserEvent
 from streams.settings import get_settings
 
 console = Console()
-
-DEFAULT_ALS_EVERY = 5000
 
 
 # ==============================================================================================================
@@ -86,8 +88,7 @@ def build_systems(
     weights: list[float],
     searches: bool,
     top_n: int,
-    als_every: int,
-    als_factors: int,
+    als: ALSParams,
     factory: Callable[..., Recommender] | None = None,
 ) -> tuple[dict[str, Recommender], dict[float, str]]:
     """Baselines and one streamrec per calibration weight; returns the systems and weight -> system name."""
@@ -96,8 +97,8 @@ def build_systems(
     systems: dict[str, Recommender] = {}
     if baselines:
         systems["popularity"] = IncrementalPopularity()
-        systems["als-retrained"] = ALSRetrained(every=als_every, factors=als_factors)
-        systems["als-foldin"] = ALSFoldIn(every=als_every, factors=als_factors)
+        systems["als-retrained"] = ALSRetrained.from_params(als)
+        systems["als-foldin"] = ALSFoldIn.from_params(als)
     swept: dict[float, str] = {}
     make = factory or build_streamrec
     for weight in weights:
@@ -111,7 +112,7 @@ def _summary_table(results: dict[str, EvalResult]) -> Table:
     any_result = next(iter(results.values()))
     k, n_list = any_result.k, any_result.list_length
     table = Table(title=f"prequential evaluation: {any_result.eval_points:,} evaluation points")
-    for column in ("system", f"HR@{k}", f"NDCG@{k}", f"MRR@{n_list}", "coverage", "miscal.", "reasons", "s"):
+    for column in ("system", f"HR@{k}", f"NDCG@{k}", f"MRR@{n_list}", "coverage", "miscal.", "reasons", "CPU s"):
         table.add_column(column, justify="left" if column == "system" else "right")
     for name, r in results.items():
         table.add_row(
@@ -122,37 +123,63 @@ def _summary_table(results: dict[str, EvalResult]) -> Table:
             f"{r.coverage:.3f}",
             "n/a" if r.miscalibration is None else f"{r.miscalibration:.3f}",
             f"{r.reasons_true:.3f}",
-            f"{r.seconds:.1f}",
+            f"{r.cpu_seconds:.1f}",
         )
     return table
 
 
+OUT_OPTION = typer.Option(Path(".streamrec/evaluation"), "--out", help="where the report files go")
+DATASET_OPTION = typer.Option("ml-100k", "--dataset", help="a dataset that can be fetched by name: ml-100k")
+PATH_OPTION = typer.Option(
+    None, "--path", exists=True, file_okay=False, help="a MovieLens 'latest' CSV folder (overrides --dataset)"
+)
+K_OPTION = typer.Option(10, "--k", min=1, help="HR/NDCG cut-off")
+LIST_LENGTH_OPTION = typer.Option(
+    None, "--list-length", min=1, help="length of the held list (the MRR cut-off); default STREAMREC_TOP_N"
+)
+WEIGHTS_OPTION = typer.Option(
+    None,
+    "--calibration-weights",
+    help="comma-separated streamrec calibration weights, one streamrec run each (e.g. 0,0.1,0.3,0.5,0.9); "
+    "default STREAMREC_CALIBRATION_WEIGHT",
+)
+PLAYS_OPTION = typer.Option(True, "--plays/--no-plays", help="add the simulated plays to the ratings")
+SEARCHES_OPTION = typer.Option(False, "--searches/--no-searches", help="add the (simulated) searches")
+SEED_OPTION = typer.Option(0, "--seed", help="simulation seed")
+BASELINES_OPTION = typer.Option(True, "--baselines/--no-baselines", help="evaluate the baselines too")
+STREAMREC_OPTION = typer.Option(True, "--streamrec/--no-streamrec", help="evaluate streamrec")
+ALS_EVERY_OPTION = typer.Option(
+    None, "--als-every", min=1, help="ALS retrain period in interactions [default: models.baselines.ALSParams]"
+)
+ALS_FACTORS_OPTION = typer.Option(
+    None, "--als-factors", min=1, help="ALS latent factors [default: models.baselines.ALSParams]"
+)
+LIMIT_OPTION = typer.Option(None, "--limit", min=1, help="only the first N events (a quick look)")
+
+
 def evaluate(
-    out: Path = typer.Option(Path(".streamrec/evaluation"), "--out", help="where the report files go"),
-    dataset_name: str = typer.Option("ml-100k", "--dataset", help="a dataset that can be fetched by name"),
-    path: Path | None = typer.Option(
-        None, "--path", exists=True, file_okay=False, help="a MovieLens 'latest' CSV folder (overrides --dataset)"
-    ),
-    k: int = typer.Option(10, "--k", min=1, help="HR/NDCG cut-off"),
-    list_length: int | None = typer.Option(
-        None, "--list-length", min=1, help="length of the held list (MRR cut-off); default STREAMREC_TOP_N"
-    ),
-    calibration_weights: str | None = typer.Option(
-        None,
-        "--calibration-weights",
-        help="comma-separated streamrec calibration weights, one streamrec run each (e.g. 0,0.1,0.3,0.5,0.9); "
-        "default STREAMREC_CALIBRATION_WEIGHT",
-    ),
-    plays: bool = typer.Option(True, "--plays/--no-plays", help="add the simulated plays to the ratings"),
-    searches: bool = typer.Option(False, "--searches/--no-searches", help="add (simulated) searches"),
-    seed: int = typer.Option(0, "--seed", help="simulation seed"),
-    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="evaluate the baselines too"),
-    streamrec: bool = typer.Option(True, "--streamrec/--no-streamrec", help="evaluate streamrec"),
-    als_every: int = typer.Option(DEFAULT_ALS_EVERY, "--als-every", min=1, help="ALS retrain period"),
-    als_factors: int = typer.Option(64, "--als-factors", min=1, help="ALS factors"),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N events (a quick look)"),
+    out: Path = OUT_OPTION,
+    dataset_name: str = DATASET_OPTION,
+    path: Path | None = PATH_OPTION,
+    k: int = K_OPTION,
+    list_length: int | None = LIST_LENGTH_OPTION,
+    calibration_weights: str | None = WEIGHTS_OPTION,
+    plays: bool = PLAYS_OPTION,
+    searches: bool = SEARCHES_OPTION,
+    seed: int = SEED_OPTION,
+    baselines: bool = BASELINES_OPTION,
+    streamrec: bool = STREAMREC_OPTION,
+    als_every: int | None = ALS_EVERY_OPTION,
+    als_factors: int | None = ALS_FACTORS_OPTION,
+    limit: int | None = LIMIT_OPTION,
 ) -> None:
     """Prequential evaluation of streamrec and the baselines; writes report.md, plots and results.json."""
+    from models.baselines import ALSParams
+
+    als = ALSParams(
+        every=als_every if als_every is not None else ALSParams.every,
+        factors=als_factors if als_factors is not None else ALSParams.factors,
+    )
     settings = get_settings()
     n_list = max(k, list_length or settings.top_n)
     weights = parse_weights(calibration_weights) if calibration_weights else [settings.calibration_weight]
@@ -182,8 +209,7 @@ def evaluate(
         weights=weights,
         searches=searches,
         top_n=n_list,
-        als_every=als_every,
-        als_factors=als_factors,
+        als=als,
     )
     console.print(
         f"{dataset.name}: {len(events):,} events, {len(dataset.items):,} items; systems: {', '.join(systems)}"
@@ -214,10 +240,8 @@ def evaluate(
         )
     seconds, cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
 
-    from models.baselines import ALSParams
     from streams.report import CalibrationPoint, RunInfo, write_report
 
-    als = ALSParams(every=als_every, factors=als_factors)
     run_settings: dict[str, object] = {
         "dataset": dataset.name,
         "events": f"ratings{' + simulated plays' if plays else ''}{' + searches' if searches else ''} (seed {seed})",
@@ -225,10 +249,9 @@ def evaluate(
         "held list length (MRR cut-off)": n_list,
         "calibration weights": ", ".join(f"{w:g}" for w in weights) or "(streamrec not run)",
         "ALS (both variants)": (
-            f"implicit {_implicit_version()} CPU, factors {als.factors}, regularization {als.regularization}, "
-            f"iterations {als.iterations}, confidence {als.alpha:g} x (1 + {als.rating_weight:g} x "
-            f"(rating - 1) / 4) per rated/played pair, retrained on all interactions every {als.every:,} "
-            "interactions, 1 BLAS thread"
+            f"implicit {_implicit_version()} (CPU, conjugate gradient), factors {als.factors}, regularization "
+            f"{als.regularization:g}, iterations {als.iterations}, confidence {_confidence_text(als)}; retrained "
+            f"on all interactions so far every {als.every:,} new interactions; 1 BLAS thread"
         ),
         "limit": limit if limit is not None else "none",
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
@@ -245,9 +268,15 @@ def evaluate(
     files = write_report(out, results, info, calibration)
     console.print(_summary_table(results))
     console.print(
-        f"[green]✔[/green] {len(events):,} events in {seconds:.1f} s; wrote {files.report}, {files.hr_over_time.name}, "
-        f"{files.calibration_tradeoff.name}, {files.results.name}"
+        f"[green]✔[/green] {len(events):,} events in {seconds:.1f} s ({cpu_seconds:.1f} s CPU); wrote "
+        f"{files.report}, {files.hr_over_time.name}, {files.calibration_tradeoff.name}, {files.results.name}"
     )
+
+
+def _confidence_text(als: ALSParams) -> str:
+    if als.rating_weight == 0:
+        return f"{als.alpha:g} per interacted pair (ratings and plays alike)"
+    return f"{als.alpha:g} x (1 + {als.rating_weight:g} x (rating - 1) / 4) per rated pair, {als.alpha:g} per play"
 
 
 def _implicit_version() -> str:

@@ -3,11 +3,25 @@
 SIGINT and SIGTERM stop it gracefully (Faust commits offsets, flushes the producer, leaves the consumer
 group and closes RocksDB); the process then exits with status 0. `python -m streams.cli worker` is the same
 command without an installed `streamrec` script.
+
+If Faust's consumer thread is still stuck in a group join when everything else has stopped (seen on noida-db:
+a rebalance can stall for the rebalance timeout, and the thread is not a daemon), the process exits anyway
+after a short grace period instead of hanging; everything that matters (offsets, producer, RocksDB) is done.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
+import time
+from typing import NoReturn
+
 import typer
+
+log = logging.getLogger(__name__)
+_THREAD_GRACE_S = 10.0
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -33,8 +47,30 @@ def worker(
     # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
     # on every record: every aiokafka debug record is then built (measured: ~30 per event). No spinner.
     runner.spinner = None
-    # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
-    runner.execute_from_commandline()
+    try:
+        # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
+        runner.execute_from_commandline()
+    except SystemExit as stopped:
+        code = stopped.code
+        _exit(0 if code is None else code if isinstance(code, int) else 1)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`, giving leftover non-daemon threads a short grace period instead of waiting forever."""
+    deadline = time.monotonic() + _THREAD_GRACE_S
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if stuck:
+        log.warning("worker stopped; not waiting for stuck threads %s", stuck)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def register(app: typer.Typer) -> None:

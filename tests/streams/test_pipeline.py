@@ -500,3 +500,16 @@ async def test_unkeyed_event_is_forwarded_keyed_by_user_not_applied() -> None:
     # An unkeyed record that is broken is dead-lettered where it is, not forwarded.
     await processor.handle(incoming("plays", b"{oops", None))
     assert len(rekeyed.sent) == 1 and orjson.loads(dlq.sent[0]["value"])["key"] is None
+
+
+async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
+    from streams.agents import Incoming
+
+    processor, lists, dlq, _, _ = make_processor()
+    copy = Incoming("plays", Source("plays", 3, 99), b"u4", orjson.dumps(play("u4", "not-in-catalog")), 1, rekeyed=True)
+    await processor.handle(copy)
+    [sent] = dlq.sent
+    letter = orjson.loads(sent["value"])
+    assert (letter["source_topic"], letter["partition"], letter["offset"]) == ("plays", 3, 99)
+    assert letter["error_code"] == "unknown_item" and letter["key"] is None  # the producer sent no key
+    assert sent["key"] == b"u4" and not lists

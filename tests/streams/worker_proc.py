@@ -118,6 +118,7 @@ class WorkerProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     _log: Any = field(default=None, repr=False)
+    _terminated: bool = field(default=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -148,14 +149,26 @@ class WorkerProcess:
             await asyncio.sleep(0.5)
         raise TimeoutError(f"worker not healthy after {timeout_s:.0f} s (last {last!r}); log:\n{self.log_tail()}")
 
-    def stop(self, timeout_s: float = 60.0) -> int:
-        """SIGTERM, then wait; a second SIGTERM if it hangs; SIGKILL only as the very last resort."""
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting (to stop several workers at once; then call `stop`)."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
+    def stop(self, timeout_s: float = 150.0) -> int:
+        """SIGTERM, then wait; a second SIGTERM if it hangs; SIGKILL only as the very last resort.
+
+        The wait is long on purpose: on noida-db a worker stopping during a rebalance can need the group's
+        rebalance timeout (60 s) before its consumer leaves (see streams/app.py).
+        """
         proc = self.proc
         if proc is None:
             return 0
         try:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                # Only one SIGTERM: a second one arriving after the worker closed its loop (and with it the
+                # signal handlers) would kill it mid-shutdown.
+                self.terminate()
                 try:
                     proc.wait(timeout_s)
                 except subprocess.TimeoutExpired:
@@ -168,6 +181,7 @@ class WorkerProcess:
             return int(proc.returncode)
         finally:
             self.proc = None
+            self._terminated = False
             if self._log is not None:
                 self._log.close()
                 self._log = None

@@ -1,0 +1,207 @@
+"""Freshness at a fixed offered load: event produced -> its recommendation list seen on `recommendations`.
+
+A new worker (its own app id, its group pre-committed at the current end of the input topics so it only sees
+this phase's events) gets `rate` events/s for `duration_s`, paced in 10 ms ticks; each event's produce time is
+stamped here, and a tail on `recommendations` (started before the first event) records when the list whose
+`trigger_event_id` is that event arrives. Latencies are end to end as a client sees them (same clock, this
+process). Lists still missing after the grace period count as infinitely late (`censored_percentiles`).
+Consumer lag (end offsets minus the worker group's committed offsets) is sampled every second; `lag_grew`
+is the least-squares verdict of `report.lag_trend`.
+
+The producer, the tail and the worker share the machine's cores: at high rates the bench itself takes CPU
+from the worker, and `offered_per_s` reports the rate actually achieved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import infra
+from benchmarks.report import Sample, censored_percentiles, lag_trend
+from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
+from streams.kafka import JsonProducer, tail
+from streams.kafka.admin import RECOMMENDATIONS
+from streams.kafka.groups import OffsetsProbe, commit_offsets
+from streams.settings import Settings
+
+_TRIGGER = b'"trigger_event_id":"'
+TICK_S = 0.01
+
+
+def trigger_of(value: bytes | None) -> str | None:
+    """The list's `trigger_event_id`, found without parsing the whole (several KB) list."""
+    if not value:
+        return None
+    start = value.find(_TRIGGER)
+    if start < 0:
+        return None
+    start += len(_TRIGGER)
+    end = value.find(b'"', start)
+    return value[start:end].decode() if end > start else None
+
+
+class ListWatcher:
+    """Reads `recommendations` from its end and notes the arrival time of each trigger event id."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.arrivals: dict[str, float] = {}
+        self._tail = tail(bootstrap, RECOMMENDATIONS)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._tail.start()  # positions pinned at the end now: every list from here on is seen
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for record in self._tail:
+            trigger = trigger_of(record.value)
+            if trigger is not None and trigger not in self.arrivals:
+                self.arrivals[trigger] = time.time()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._tail.stop()
+
+
+async def _send_paced(
+    producer: JsonProducer,
+    records: list[EventRecord],
+    rate: float,
+    sent_at: dict[str, float],
+    on_progress: Callable[[int], None] | None,
+) -> float:
+    """Send `records` at `rate`/s; returns the seconds it took (so the achieved rate can be reported)."""
+    started = time.monotonic()
+    index = 0
+    next_report = 0.0
+    while index < len(records):
+        due = min(int((time.monotonic() - started) * rate) + 1, len(records))
+        while index < due:
+            record = records[index]
+            sent_at[record.event_id] = time.time()
+            await producer.send(record.topic, record.value, key=record.key)
+            index += 1
+        elapsed = time.monotonic() - started
+        if on_progress is not None and elapsed >= next_report:
+            on_progress(index)
+            next_report = elapsed + 0.5
+        await asyncio.sleep(max(TICK_S - (time.monotonic() - started - elapsed), 0.0))
+    return time.monotonic() - started
+
+
+async def freshness(
+    base: Settings,
+    spec: CatalogSpec,
+    root: Path,
+    *,
+    rate: float,
+    duration_s: float,
+    grace_s: float,
+    warmup_events: int,
+    start_timeout_s: float,
+    memory_limit_bytes: int | None,
+    exact_catalog: bool,
+    seed: int = 0,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    app_id = f"bench-fresh-{uuid.uuid4().hex[:8]}"
+    settings = infra.worker_settings(base, root / app_id, app_id)
+    bootstrap = base.bootstrap_servers
+    async with OffsetsProbe(bootstrap, infra.INPUT_TOPICS) as probe:
+        await commit_offsets(bootstrap, app_id, await probe.end_offsets())  # start at the end: only our events
+    total = int(rate * duration_s)
+    users = max(total // 20, 1_000)
+    generator = EventGenerator(spec.items, n_users=users, seed=seed + 7, id_prefix="fresh")
+    warmup = generator.events(warmup_events, start=total) if warmup_events else []
+    records = generator.events(total)
+    run, _ = await infra.launch_worker(
+        settings,
+        root / "logs" / f"{app_id}.log",
+        catalog_size=spec.size,
+        exact_catalog=exact_catalog,
+        timeout_s=start_timeout_s,
+        memory_limit_bytes=memory_limit_bytes,
+    )
+    watcher = ListWatcher(bootstrap)
+    sent_at: dict[str, float] = {}
+    lag_samples: list[Sample] = []
+    result: dict[str, Any] = {"app_id": app_id, "rate": rate, "duration_s": duration_s, "events": total}
+    try:
+        await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.process.alive, what="/health 200")
+        await watcher.start()
+        async with JsonProducer(bootstrap, client_id="streamrec-bench-fresh") as producer:
+            if warmup:
+                for record in warmup:
+                    await producer.send(record.topic, record.value, key=record.key)
+                await producer.flush()
+                warm_ids = {record.event_id for record in warmup}
+
+                async def warmed() -> bool:
+                    return warm_ids.issubset(watcher.arrivals)
+
+                try:
+                    result["warmup_s"] = await infra.wait_for(
+                        warmed, timeout_s=120.0, alive=run.process.alive, what="warm-up lists"
+                    )
+                except TimeoutError:
+                    result["warmup_s"] = None  # go on: the run itself shows how far behind it is
+            async with OffsetsProbe(bootstrap, infra.INPUT_TOPICS) as lag_probe:
+
+                async def lag() -> float:
+                    return float(await lag_probe.lag(app_id))
+
+                sampler = infra.Sampler(lag, 1.0).start()
+                try:
+                    sending_s = await _send_paced(
+                        producer,
+                        records,
+                        rate,
+                        sent_at,
+                        None if on_progress is None else (lambda n: on_progress("paced producer", n, total)),
+                    )
+                    await producer.flush()
+                finally:
+                    lag_samples = await sampler.stop()
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and len(watcher.arrivals.keys() & sent_at.keys()) < len(sent_at):
+            if on_progress is not None:
+                on_progress("waiting for the last lists", len(watcher.arrivals.keys() & sent_at.keys()), total)
+            await asyncio.sleep(0.5)
+        final = await run.metrics()
+    finally:
+        await watcher.stop()
+        code = await run.stop()
+    latencies = [
+        watcher.arrivals[event_id] - sent for event_id, sent in sent_at.items() if event_id in watcher.arrivals
+    ]
+    trend = lag_trend(lag_samples, rate)
+    worker_sum = infra.metric_sum(final, "streamrec_freshness_seconds_sum")
+    worker_count = infra.metric_sum(final, "streamrec_freshness_seconds_count")
+    result.update(
+        {
+            "status": "ok" if code == 0 else f"exit code {code}",
+            "offered_per_s": len(sent_at) / sending_s if sending_s > 0 else None,
+            "delivered": len(latencies),
+            "delivered_share": len(latencies) / max(len(sent_at), 1),
+            "latency_s": censored_percentiles(latencies, len(sent_at)),
+            "latency_delivered_only_s": censored_percentiles(latencies, len(latencies)),
+            "worker_mean_freshness_s": (worker_sum / worker_count) if worker_sum and worker_count else None,
+            "lag_grew": trend.grew,
+            "lag_slope_per_s": trend.slope_per_s,
+            "lag_first": trend.first,
+            "lag_last": trend.last,
+            "lag_peak": trend.peak,
+            "lag_samples": [[round(s.t - lag_samples[0].t, 2), s.value] for s in lag_samples] if lag_samples else [],
+            "exit_code": code,
+        }
+    )
+    return result

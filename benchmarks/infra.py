@@ -1,0 +1,498 @@
+"""What the benchmark phases share: the broker, producing records, subprocesses (workers, the null agent,
+py-spy), HTTP and Prometheus scraping, and sampling a value over time.
+
+Rules from the embedded broker's gaps (streams/broker.py): subprocess consumers are always stopped with
+SIGTERM and waited for (a SIGKILLed consumer stays in its group until the broker restarts); the broker is
+stopped with `noida-db down`, never killed; topics are created explicitly (4 partitions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from benchmarks.report import Sample, parse_prometheus
+from benchmarks.workloads import EventRecord
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+Metrics = dict[str, list[tuple[dict[str, str], float]]]  # name -> [(labels, value)]
+STOP_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def memory_available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def dir_bytes(path: Path) -> int:
+    """Total size of the regular files under `path` (0 if it does not exist)."""
+    if not path.exists():
+        return 0
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+
+
+# -- the broker ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchBroker:
+    """The embedded noida-db broker the bench owns (port + data dir), or an external cluster it only uses.
+
+    `fresh()` gives a phase an empty broker (embedded only: stop, delete the data dir, start), which is how
+    phases stay independent although the worker's topic names are fixed; on an external cluster it only makes
+    sure the topics exist.
+    """
+
+    settings: Settings
+    embedded: bool
+    started: bool = False
+
+    @classmethod
+    def embedded_at(cls, port: int, root: Path, partitions: int) -> BenchBroker:
+        settings = Settings(
+            _env_file=None,
+            bootstrap_servers=f"127.0.0.1:{port}",
+            broker_dir=root / "broker",
+            partitions=partitions,
+        )
+        return cls(settings, embedded=True)
+
+    @classmethod
+    def external(cls, bootstrap: str, partitions: int) -> BenchBroker:
+        settings = Settings(_env_file=None, bootstrap_servers=bootstrap, partitions=partitions)
+        return cls(settings, embedded=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.bootstrap_servers
+
+    async def fresh(self) -> None:
+        if self.embedded:
+            await asyncio.to_thread(self._restart_empty)
+        else:
+            from streams.kafka import wait_for_broker
+
+            await wait_for_broker(self.bootstrap, timeout_s=30.0)
+        await self.ensure_topics()
+
+    def _restart_empty(self) -> None:
+        from streams import broker
+
+        broker.down(self.settings)
+        shutil.rmtree(self.settings.broker_dir, ignore_errors=True)
+        broker.up(self.settings, timeout_s=60.0)
+        self.started = True
+
+    async def ensure_topics(self) -> None:
+        from streams.kafka import create_topics, default_topics
+
+        await create_topics(self.bootstrap, default_topics(self.settings))
+
+    def stop(self) -> None:
+        """Stop the embedded broker gracefully (`noida-db down`) and delete its data; no-op if external."""
+        if not self.embedded or not self.started:
+            return
+        from streams import broker
+
+        broker.down(self.settings)
+        shutil.rmtree(self.settings.broker_dir, ignore_errors=True)
+        self.started = False
+
+
+# -- producing -------------------------------------------------------------------------------------------------
+
+
+async def produce(
+    bootstrap: str,
+    records: Sequence[EventRecord],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 5_000,
+) -> float:
+    """Send every record (acks=all), flushing per chunk; returns the seconds it took."""
+    from streams.kafka import JsonProducer
+
+    started = time.perf_counter()
+    async with JsonProducer(bootstrap, linger_ms=20, client_id="streamrec-bench") as producer:
+        for begin in range(0, len(records), chunk):
+            for record in records[begin : begin + chunk]:
+                await producer.send(record.topic, record.value, key=record.key)
+            await producer.flush()
+            if on_progress is not None:
+                on_progress(min(begin + chunk, len(records)))
+    return time.perf_counter() - started
+
+
+async def produce_catalog(bootstrap: str, records: Sequence[tuple[str, bytes]]) -> None:
+    from streams.kafka import JsonProducer
+
+    async with JsonProducer(bootstrap, linger_ms=20, client_id="streamrec-bench") as producer:
+        for key, value in records:
+            await producer.send("catalog", value, key=key)
+
+
+# -- subprocesses ----------------------------------------------------------------------------------------------
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a subprocess see `settings` (STREAMREC_*) and import this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    for name, value in settings.model_dump().items():
+        env[f"STREAMREC_{name.upper()}"] = str(value)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _limit_address_space(limit_bytes: int | None) -> Callable[[], None] | None:
+    if limit_bytes is None:
+        return None
+
+    def apply() -> None:  # runs in the child between fork and exec
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+@dataclass
+class ManagedProcess:
+    """A subprocess with its output in a log file; `stop()` is SIGTERM and wait (SIGKILL only as a last resort,
+    reported in `killed`)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    memory_limit_bytes: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    killed: bool = False
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_limit_address_space(self.memory_limit_bytes),
+        )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        self.killed = True
+                        proc.kill()
+                        proc.wait()
+            return proc.returncode
+        finally:
+            self.proc = None
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    async def stop_async(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        return await asyncio.to_thread(self.stop, timeout_s)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def worker_process(settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> ManagedProcess:
+    """The real streamrec worker: `python -m streams.cli worker` with `settings` in its environment."""
+    argv = [sys.executable, "-m", "streams.cli", "worker", "--log-level", "warning"]
+    return ManagedProcess(argv, settings_env(settings), log_path, memory_limit_bytes)
+
+
+# -- HTTP and metrics ------------------------------------------------------------------------------------------
+
+
+async def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """(status, body); status 0 when nothing answers."""
+
+    def fetch() -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), bytes(error.read())
+        except (urllib.error.URLError, OSError):
+            return 0, b""
+
+    return await asyncio.to_thread(fetch)
+
+
+async def scrape(base_url: str) -> Metrics | None:
+    """The worker's /metrics, parsed; None when it does not answer."""
+    status, body = await http_get(f"{base_url}/metrics")
+    if status != 200:
+        return None
+    return parse_prometheus(body.decode("utf-8", "replace"))
+
+
+def metric_sum(metrics: Metrics | None, name: str, **labels: str) -> float | None:
+    """Sum of the series of `name` whose labels include `labels`; None if there is no such series."""
+    if metrics is None or name not in metrics:
+        return None
+    values = [value for series, value in metrics[name] if all(series.get(k) == v for k, v in labels.items())]
+    return sum(values) if values else None
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    timeout_s: float,
+    interval_s: float = 0.25,
+    alive: Callable[[], bool] | None = None,
+    what: str = "condition",
+) -> float:
+    """Poll `check` until it is true; returns the seconds waited. Raises TimeoutError, or RuntimeError if
+    `alive()` turns false (the process we wait for died)."""
+    started = time.perf_counter()
+    while True:
+        if await check():
+            return time.perf_counter() - started
+        if alive is not None and not alive():
+            raise RuntimeError(f"the process died while waiting for {what}")
+        if time.perf_counter() - started > timeout_s:
+            raise TimeoutError(f"{what} not reached in {timeout_s:.0f} s")
+        await asyncio.sleep(interval_s)
+
+
+class Sampler:
+    """Calls `probe()` every `interval_s` in a background task and keeps (monotonic seconds, value) samples."""
+
+    def __init__(self, probe: Callable[[], Awaitable[float | None]], interval_s: float) -> None:
+        self._probe = probe
+        self._interval_s = interval_s
+        self.samples: list[Sample] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> Sampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            began = time.monotonic()
+            try:
+                value = await self._probe()
+            except Exception:  # a missed sample is not fatal; the gap shows in the samples
+                value = None
+            if value is not None:
+                self.samples.append(Sample(time.monotonic(), float(value)))
+            await asyncio.sleep(max(self._interval_s - (time.monotonic() - began), 0.0))
+
+    async def stop(self) -> list[Sample]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        return self.samples
+
+    @property
+    def last(self) -> float | None:
+        return self.samples[-1].value if self.samples else None
+
+
+# -- profiling -------------------------------------------------------------------------------------------------
+
+
+def py_spy_binary() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("py-spy")
+
+
+def start_py_spy(pid: int, out: Path, duration_s: int, log_path: Path) -> ManagedProcess | None:
+    """`py-spy record` (raw collapsed stacks) on `pid` for `duration_s`; None if py-spy is not installed."""
+    binary = py_spy_binary()
+    if binary is None:
+        return None
+    argv = [
+        binary,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(duration_s),
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(out),
+    ]
+    return ManagedProcess(argv, dict(os.environ), log_path).start()
+
+
+async def wait_exit(process: ManagedProcess, timeout_s: float) -> int | None:
+    """Wait for a process that ends by itself (py-spy); stop it if it overruns."""
+    deadline = time.monotonic() + timeout_s
+    while process.alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+    code = process.returncode()
+    await process.stop_async(10.0)
+    return code
+
+
+def clean_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def describe(process: ManagedProcess, what: str) -> str:
+    return f"{what} exited with {process.returncode()}; log {process.log_path}:\n{process.log_tail(25)}"
+
+
+# -- the worker ------------------------------------------------------------------------------------------------
+
+INPUT_TOPICS = ("ratings", "plays", "searches")
+CONSUMED = "streamrec_events_consumed_total"
+
+
+def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
+    """Size of the worker's dense float32 item-item co-occurrence matrix once `n_items` items have arrived one
+    by one (`models.cooccurrence.Cooccurrence.ensure` doubles its capacity): capacity² × 4 bytes."""
+    capacity = initial_capacity
+    while capacity < n_items:
+        capacity *= 2  # items arrive one by one: `ensure(count)` grows to max(count, 2 × size) = 2 × size
+    return capacity * capacity * 4
+
+
+def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | None:
+    """None if a worker can hold a catalog of `n_items` within the budget, else why not."""
+    needed = cooccurrence_bytes(n_items)
+    if memory_budget_bytes is not None and needed > memory_budget_bytes:
+        return (
+            f"the worker's dense co-occurrence matrix (models/cooccurrence.py) would need {needed / 2**30:,.1f} GiB "
+            f"for {n_items:,} items (float32 capacity² after doubling), over the budget of "
+            f"{memory_budget_bytes / 2**30:,.1f} GiB (half the available memory; --memory-budget-gb overrides)"
+        )
+    return None
+
+
+@dataclass
+class WorkerRun:
+    process: ManagedProcess
+    settings: Settings
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    async def metrics(self) -> Metrics | None:
+        return await scrape(self.base_url)
+
+    async def consumed(self) -> float | None:
+        """Input-topic records the worker has taken in (catalog validation excluded)."""
+        metrics = await self.metrics()
+        if metrics is None:
+            return None
+        return sum(metric_sum(metrics, CONSUMED, topic=topic) or 0.0 for topic in INPUT_TOPICS)
+
+    async def healthy(self) -> bool:
+        status, _ = await http_get(f"{self.base_url}/health")
+        return status == 200
+
+    async def stop(self) -> int | None:
+        return await self.process.stop_async()
+
+
+def worker_settings(base: Settings, root: Path, app_id: str, *, model_dir: Path | None = None) -> Settings:
+    return base.model_copy(
+        update={
+            "app_id": app_id,
+            "data_dir": root / "data",
+            "model_dir": model_dir if model_dir is not None else root / "models",
+            "cache_dir": root / "cache",
+            "web_port": free_port(),
+        }
+    )
+
+
+async def launch_worker(
+    settings: Settings,
+    log_path: Path,
+    *,
+    catalog_size: int,
+    exact_catalog: bool,
+    timeout_s: float,
+    memory_limit_bytes: int | None,
+) -> tuple[WorkerRun, float]:
+    """Start the worker and wait until /metrics shows the whole catalog (`streamrec_catalog_items`); returns it
+    with the seconds that took. On failure the worker is stopped and the error carries its log tail."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    run = WorkerRun(worker_process(settings, log_path, memory_limit_bytes=memory_limit_bytes).start(), settings)
+
+    async def catalog_loaded() -> bool:
+        items = metric_sum(await run.metrics(), "streamrec_catalog_items")
+        if items is None:
+            return False
+        return items == catalog_size if exact_catalog else items >= catalog_size
+
+    try:
+        waited = await wait_for(
+            catalog_loaded, timeout_s=timeout_s, interval_s=0.25, alive=run.process.alive, what="catalog loaded"
+        )
+    except (TimeoutError, RuntimeError) as error:
+        await run.stop()
+        raise RuntimeError(f"{error}; {describe(run.process, 'worker')}") from error
+    return run, waited

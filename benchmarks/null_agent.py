@@ -1,0 +1,84 @@
+"""A Faust worker whose only agent does nothing: `async for _ in stream` over the input topics.
+
+Run as a subprocess by `benchmarks.throughput.faust_null`:
+    python -m benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
+        [--topics ratings,plays,searches] [--partitions 4]
+It counts events (one integer increment per event) and serves the count at GET /count, so its throughput is
+read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
+SIGTERM/SIGINT stop it gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def build_app(
+    app_id: str, bootstrap: str, topics: Sequence[str], web_port: int, data_dir: Path, partitions: int
+) -> Any:
+    import faust
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()],
+        store="memory://",
+        datadir=str(data_dir / app_id),
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        topic_partitions=partitions,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+    )
+    topic = app.topic(*topics, key_type=bytes, value_type=bytes)
+    counter = [0]
+
+    async def null(stream: Any) -> None:
+        async for _ in stream:
+            counter[0] += 1
+
+    app.agent(topic, name="bench.null")(null)
+
+    async def count(web: Any, request: Any) -> Any:
+        return web.json({"count": counter[0]})
+
+    app.page("/count")(count)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Faust null agent for streamrec bench")
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--web-port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--topics", default="ratings,plays,searches")
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args(argv)
+    import faust
+
+    app = build_app(
+        args.app_id,
+        args.bootstrap,
+        [t for t in args.topics.split(",") if t],
+        args.web_port,
+        args.data_dir,
+        args.partitions,
+    )
+    sys.argv = sys.argv[:1]  # Faust's Worker reads no options of ours
+    runner = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
+    # As in streams/cli/worker.py: at WARNING Faust's terminal spinner turns the root logger to DEBUG, so every
+    # aiokafka debug record would be built; the null agent must not pay a cost the real worker does not.
+    runner.spinner = None
+    runner.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

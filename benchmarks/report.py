@@ -1,0 +1,349 @@
+"""The measurement math and the output: rates from sampled counters, censored latency percentiles, lag trend,
+ratios, Prometheus text parsing, py-spy stack summaries, and the JSON + markdown results.
+
+Everything here is pure (no I/O except `write_results`), so it is unit-tested (tests/benchmarks/test_report.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # monotonic seconds
+    value: float
+
+
+# -- rates -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    per_s: float | None  # None when there were fewer than two samples with progress
+    events: float  # counted within the window
+    window_s: float
+    reached_total: bool
+
+
+def rate_from_samples(samples: Sequence[Sample], total: float | None = None) -> Rate:
+    """Throughput of a monotonic counter sampled over time, measured from the outside.
+
+    The window starts at the first sample showing progress over the first sample (start-up, group join and
+    catalog loading are excluded) and ends at the first sample at or above `total` (else the last sample).
+    """
+    if len(samples) < 2:
+        return Rate(None, 0.0, 0.0, False)
+    baseline = samples[0].value
+    start = next((i for i, sample in enumerate(samples) if sample.value > baseline), None)
+    if start is None:
+        return Rate(None, 0.0, 0.0, False)
+    end = len(samples) - 1
+    reached = False
+    if total is not None:
+        done = next((i for i in range(start, len(samples)) if samples[i].value >= total), None)
+        if done is not None:
+            end, reached = done, True
+    events = samples[end].value - samples[start].value
+    window = samples[end].t - samples[start].t
+    if end <= start or window <= 0:
+        return Rate(None, events, window, reached)
+    return Rate(events / window, events, window, reached)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+# -- latency ---------------------------------------------------------------------------------------------------
+
+
+def censored_percentiles(
+    latencies_s: Iterable[float], n_offered: int, percentiles: Sequence[int] = PERCENTILES
+) -> dict[str, float | None]:
+    """Nearest-rank percentiles over all `n_offered` events, where an event without a measured latency (its
+    list never arrived) counts as infinitely late: a percentile that falls among those is None, not a
+    flattering number computed from the lists that did arrive."""
+    values = sorted(latencies_s)
+    if len(values) > n_offered:
+        raise ValueError(f"{len(values)} latencies for {n_offered} offered events")
+    out: dict[str, float | None] = {}
+    for p in percentiles:
+        if n_offered == 0:
+            out[f"p{p}"] = None
+            continue
+        rank = max(math.ceil(p / 100 * n_offered), 1)  # 1-based nearest rank
+        out[f"p{p}"] = values[rank - 1] if rank <= len(values) else None
+    return out
+
+
+# -- consumer lag ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LagTrend:
+    slope_per_s: float  # least-squares growth of the lag, events per second
+    first: float
+    last: float
+    peak: float
+    grew: bool
+
+
+def lag_trend(samples: Sequence[Sample], offered_per_s: float, threshold_share: float = 0.05) -> LagTrend:
+    """Did the consumer fall behind? Lag sampled from committed offsets saw-tooths with the commit interval,
+    so the verdict is the least-squares slope: growth above `threshold_share` of the offered rate means the
+    worker processes less than is offered."""
+    if not samples:
+        return LagTrend(0.0, 0.0, 0.0, 0.0, False)
+    values = [s.value for s in samples]
+    slope = 0.0
+    if len(samples) >= 2:
+        t0 = samples[0].t
+        ts = [s.t - t0 for s in samples]
+        mean_t = sum(ts) / len(ts)
+        mean_v = sum(values) / len(values)
+        var_t = sum((t - mean_t) ** 2 for t in ts)
+        if var_t > 0:
+            slope = sum((t - mean_t) * (v - mean_v) for t, v in zip(ts, values, strict=True)) / var_t
+    return LagTrend(slope, values[0], values[-1], max(values), slope > threshold_share * offered_per_s)
+
+
+# -- Prometheus text format ------------------------------------------------------------------------------------
+
+_SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
+_LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Prometheus text format 0.0.4 -> {series name: [(labels, value)]} (comments skipped)."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SERIES.match(line)
+        if match is None:
+            continue
+        try:
+            value = float(match["value"])
+        except ValueError:
+            continue
+        labels = {
+            m["key"]: m["value"].replace('\\"', '"').replace("\\\\", "\\")
+            for m in _LABEL.finditer(match["labels"] or "")
+        }
+        out.setdefault(match["name"], []).append((labels, value))
+    return out
+
+
+# -- py-spy ----------------------------------------------------------------------------------------------------
+
+_LINE_NO = re.compile(r":\d+\)$")
+
+
+def summarize_stacks(collapsed: str, top: int = 15) -> dict[str, Any]:
+    """Top functions by own ("self", leaf frame) and total (anywhere in the stack) share of samples, from
+    py-spy's raw collapsed-stack output ("frame;frame;... count" per line). Idle threads are left out."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_LINE_NO.sub(")", frame.strip()) for frame in stack.split(";")]
+        if frames and ("(idle)" in frames[0]):
+            continue
+        frames = frames[1:] if frames and frames[0].startswith(("process ", "thread ")) else frames
+        if not frames:
+            continue
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+
+    def shares(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [{"frame": frame, "share": round(n / samples, 4)} for frame, n in counter.most_common(top)]
+
+    return {"samples": samples, "self": shares(own) if samples else [], "total": shares(total) if samples else []}
+
+
+# -- output ----------------------------------------------------------------------------------------------------
+
+
+def _fmt_rate(value: Any) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _fmt_ratio(value: Any) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def _fmt_seconds(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _get(data: Mapping[str, Any], *path: str) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _phase_cell(scenario: Mapping[str, Any], phase: str, key: str, fmt: Any) -> str:
+    part = scenario.get(phase)
+    if not isinstance(part, Mapping):
+        return "not run"
+    status = part.get("status")
+    if status == "time-capped" and part.get(key) is not None:
+        return f"{fmt(part.get(key))} (time-capped)"
+    if status not in (None, "ok"):
+        return f"{status}"
+    return str(fmt(part.get(key)))
+
+
+def _freshness_cell(scenario: Mapping[str, Any], phase: str = "freshness") -> str:
+    part = scenario.get(phase)
+    if not isinstance(part, Mapping):
+        return "not run"
+    if part.get("status") not in (None, "ok"):
+        return str(part.get("status"))
+    latency = part.get("latency_s") or {}
+    cells = " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
+    delivered = f"{part.get('delivered_share', 0) * 100:.1f}% delivered"
+    if phase == "freshness":
+        return f"{cells} ({delivered}; {_fmt_rate(part.get('offered_per_s'))}/s achieved)"
+    return f"{cells} ({delivered})"
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The short human summary of one run: a table per section, with the command and caveats."""
+    meta = results.get("meta", {})
+    scenarios: list[Mapping[str, Any]] = list(results.get("scenarios", []))
+    lines = [
+        "# streamrec benchmark",
+        "",
+        f"Run {meta.get('started_at', '?')} — `{meta.get('command', 'streamrec bench')}` — "
+        f"{_fmt_rate(meta.get('events'))} events over {meta.get('partitions', '?')} partitions, "
+        f"broker: {meta.get('broker', '?')}, {meta.get('cpu_count', '?')} cores "
+        f"(load average {meta.get('loadavg_start', '?')} at start). Rates in events/s are from this run on a "
+        "shared machine; compare the ratios, which were measured side by side.",
+        "",
+    ]
+    if scenarios:
+        header = "| measurement | " + " | ".join(
+            f"{s.get('catalog')} ({s.get('catalog_items', 0):,} items, {s.get('catalog_source')})" for s in scenarios
+        )
+        lines += [header + " |", "|---" * (len(scenarios) + 1) + "|"]
+        rows: list[tuple[str, Any]] = [
+            ("raw aiokafka getmany + orjson.loads (ev/s)", lambda s: _phase_cell(s, "raw", "events_per_s", _fmt_rate)),
+            (
+                "raw + numpy SGD of a 64-d user vector (ev/s)",
+                lambda s: _phase_cell(s, "raw_sgd", "events_per_s", _fmt_rate),
+            ),
+            (
+                "Faust null agent, worker subprocess (ev/s)",
+                lambda s: _phase_cell(s, "faust_null", "events_per_s", _fmt_rate),
+            ),
+            ("streamrec worker, full pipeline (ev/s)", lambda s: _phase_cell(s, "pipeline", "events_per_s", _fmt_rate)),
+            ("pipeline / raw", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw"))),
+            ("pipeline / raw + SGD", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw_sgd"))),
+            ("pipeline / Faust null agent", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_faust_null"))),
+            ("Faust null agent / raw", lambda s: _fmt_ratio(_get(s, "ratios", "faust_null_vs_raw"))),
+            (
+                f"freshness p50 / p95 / p99 at {_fmt_rate(meta.get('freshness_rate'))} ev/s offered",
+                _freshness_cell,
+            ),
+            ("consumer lag grew during that run", lambda s: _phase_cell(s, "freshness", "lag_grew", str)),
+            (
+                "freshness p50 / p95 / p99 at a sustainable load (rate)",
+                lambda s: _sustainable_cell(s),
+            ),
+            ("profile bytes/user (to_bytes, median / p95)", _profile_cell),
+            ("worker RocksDB bytes/user", lambda s: _phase_cell(s, "state", "rocksdb_bytes_per_user", _fmt_rate)),
+            ("table rebuild from changelogs", _rebuild_cell),
+        ]
+        for label, cell in rows:
+            lines.append(f"| {label} | " + " | ".join(cell(s) for s in scenarios) + " |")
+        lines.append("")
+        for s in scenarios:
+            for phase in ("pipeline", "freshness", "freshness_sustainable", "state"):
+                part = s.get(phase)
+                if isinstance(part, Mapping) and part.get("reason"):
+                    lines.append(f"- {s.get('catalog')} {phase}: {part.get('status')} — {part.get('reason')}")
+        lines.append("")
+    ann = results.get("ann")
+    if isinstance(ann, Mapping) and ann.get("rows"):
+        lines += [
+            f"## ANN top-N over {ann.get('items', 0):,} items ({ann.get('queries')} queries, one thread)",
+            "",
+            "| dim | index | params | recall@20 | recall@100 | µs/query | speed vs exact | build s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in ann["rows"]:
+            lines.append(
+                f"| {row['dim']} | {row['index']} | {row['params']} | {row['recall'].get('20', 0):.3f} | "
+                f"{row['recall'].get('100', 0):.3f} | {row['us_per_query']:.0f} | {row['speedup']:.1f}× | "
+                f"{row['build_s']:.1f} |"
+            )
+        lines.append("")
+    elif isinstance(ann, Mapping) and ann.get("status"):
+        lines += [f"ANN: {ann.get('status')} — {ann.get('reason', '')}", ""]
+    return "\n".join(lines)
+
+
+def _sustainable_cell(scenario: Mapping[str, Any]) -> str:
+    part = scenario.get("freshness_sustainable")
+    if not isinstance(part, Mapping):
+        return "not run"
+    cell = _freshness_cell(scenario, "freshness_sustainable")
+    if part.get("status") not in (None, "ok"):
+        return cell
+    grew = "lag grew" if part.get("lag_grew") else "lag steady"
+    return f"{cell} at {_fmt_rate(part.get('offered_per_s'))}/s, {grew}"
+
+
+def _profile_cell(scenario: Mapping[str, Any]) -> str:
+    sizes = _get(scenario, "state", "profile_bytes")
+    if not isinstance(sizes, Mapping):
+        return "not run"
+    return f"{_fmt_rate(sizes.get('median'))} / {_fmt_rate(sizes.get('p95'))}"
+
+
+def _rebuild_cell(scenario: Mapping[str, Any]) -> str:
+    part = scenario.get("state")
+    if not isinstance(part, Mapping):
+        return "not run"
+    rebuild = part.get("rebuild")
+    if not isinstance(rebuild, Mapping):
+        return str(part.get("worker_status", "not run"))
+    if rebuild.get("status") not in (None, "ok"):
+        return str(rebuild.get("status"))
+    return f"{_fmt_seconds(rebuild.get('seconds'))} for {rebuild.get('users', 0):,} users"
+
+
+def write_results(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """results.json and results.md under `out_dir` (created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "results.json"
+    md_path = out_dir / "results.md"
+    json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    md_path.write_text(render_markdown(results) + "\n")
+    return json_path, md_path

@@ -1,0 +1,319 @@
+"""Throughput on the same pre-produced events: the raw aiokafka baseline, a Faust null agent, the full worker.
+
+1. `raw_baseline`: one group-less AIOKafkaConsumer in this process, every partition assigned, `getmany` +
+   `orjson.loads` per record; with `sgd=True` also a per-event numpy SGD step on an in-memory 64-d user vector
+   (the cheapest "real" per-event model update). Timed in-process from the first `getmany` to the last record.
+2. `faust_null`: `benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counter
+   sampled from outside (start-up and group join excluded), committed offsets checked after it stops.
+3. `pipeline`: `python -m streams.cli worker` (validation, dedupe, profile in RocksDB + changelog, ranking,
+   publishing); timed from outside via `streamrec_events_consumed_total` on its /metrics once the catalog is
+   loaded, for at most `max_seconds`; committed offsets of its group checked after a graceful stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from benchmarks import infra
+from benchmarks.report import Sample, rate_from_samples, summarize_stacks
+from streams.kafka.admin import describe_topics
+from streams.kafka.groups import committed_offsets
+from streams.settings import Settings
+
+INPUT_TOPICS = infra.INPUT_TOPICS
+SGD_DIM = 64
+SGD_LR = 0.02
+SGD_REG = 0.01
+
+
+class SgdModel:
+    """Per-user 64-d vectors learned online against fixed random item vectors: one numpy SGD step per event."""
+
+    def __init__(self, item_ids: Sequence[str], dim: int = SGD_DIM, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.dim = dim
+        self.item_row = {item_id: row for row, item_id in enumerate(item_ids)}
+        self.items: npt.NDArray[np.float32] = rng.normal(0.0, 0.1, size=(len(item_ids), dim)).astype(np.float32)
+        self.users: dict[str, npt.NDArray[np.float32]] = {}
+        self.updates = 0
+
+    def learn(self, user_id: str, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id") or event.get("clicked_item_id")
+        row = self.item_row.get(item_id) if isinstance(item_id, str) else None
+        if row is None:
+            return
+        if "rating" in event:
+            target = (float(event["rating"]) - 3.0) / 2.0
+        elif "watched_seconds" in event:
+            target = 1.0 if event.get("completed") else 0.5
+        else:
+            target = 0.25  # a click on a search result
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = np.zeros(self.dim, dtype=np.float32)
+        item = self.items[row]
+        error = target - float(user @ item)
+        user += SGD_LR * (error * item - SGD_REG * user)
+        self.updates += 1
+
+
+async def raw_baseline(
+    bootstrap: str,
+    total: int,
+    *,
+    sgd_items: Sequence[str] | None = None,
+    timeout_s: float = 600.0,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Consume `total` records of the input topics from the beginning; `sgd_items` turns the SGD step on."""
+    counts = await describe_topics(bootstrap, INPUT_TOPICS)
+    partitions = [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in range(counts.get(topic, 0))]
+    model = SgdModel(sgd_items) if sgd_items is not None else None
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="streamrec-bench-raw", group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)
+        seen = 0
+        started = time.perf_counter()
+        deadline = started + timeout_s
+        while seen < total and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for message in messages:
+                    event = orjson.loads(message.value)
+                    if model is not None:
+                        model.learn(message.key.decode(), event)
+                seen += len(messages)
+            if on_progress is not None:
+                on_progress(seen)
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    result: dict[str, Any] = {
+        "status": "ok" if seen >= total else "incomplete",
+        "events": seen,
+        "seconds": round(elapsed, 3),
+        "events_per_s": seen / elapsed if elapsed > 0 else None,
+    }
+    if model is not None:
+        result["sgd_updates"] = model.updates
+        result["users"] = len(model.users)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class SampledRun:
+    samples: list[Sample]
+    status: str
+    reason: str | None = None
+
+
+async def _sample_until(
+    probe: Callable[[], Any],
+    total: int,
+    *,
+    max_seconds: float,
+    interval_s: float,
+    alive: Callable[[], bool],
+    on_progress: Callable[[int], None] | None,
+) -> SampledRun:
+    sampler = infra.Sampler(probe, interval_s).start()
+    started = time.monotonic()
+    status, reason = "ok", None
+    try:
+        while True:
+            await asyncio.sleep(interval_s)
+            last = sampler.last
+            if on_progress is not None and last is not None:
+                on_progress(int(last))
+            if last is not None and last >= total:
+                break
+            if not alive():
+                status, reason = "failed", "the process exited while being measured"
+                break
+            if time.monotonic() - started > max_seconds:
+                status, reason = "time-capped", f"stopped after {max_seconds:.0f} s (rate is over that window)"
+                break
+    finally:
+        samples = await sampler.stop()
+    return SampledRun(samples, status, reason)
+
+
+async def faust_null(
+    bootstrap: str,
+    total: int,
+    root: Path,
+    *,
+    partitions: int,
+    max_seconds: float,
+    start_timeout_s: float = 120.0,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    app_id = f"bench-null-{uuid.uuid4().hex[:8]}"
+    port = infra.free_port()
+    import sys
+
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.null_agent",
+        "--app-id",
+        app_id,
+        "--bootstrap",
+        bootstrap,
+        "--web-port",
+        str(port),
+        "--data-dir",
+        str(root / "null-agent"),
+        "--topics",
+        ",".join(INPUT_TOPICS),
+        "--partitions",
+        str(partitions),
+    ]
+    env = infra.settings_env(Settings(_env_file=None, bootstrap_servers=bootstrap))
+    process = infra.ManagedProcess(argv, env, root / "logs" / f"{app_id}.log").start()
+    url = f"http://127.0.0.1:{port}/count"
+
+    async def count() -> float | None:
+        status, body = await infra.http_get(url, timeout_s=2.0)
+        return float(orjson.loads(body)["count"]) if status == 200 else None
+
+    try:
+
+        async def answering() -> bool:
+            return await count() is not None
+
+        started_in = await infra.wait_for(
+            answering, timeout_s=start_timeout_s, alive=process.alive, what="the null agent's web server"
+        )
+        run = await _sample_until(
+            count, total, max_seconds=max_seconds, interval_s=0.2, alive=process.alive, on_progress=on_progress
+        )
+    finally:
+        code = await process.stop_async()
+    committed = await committed_offsets(bootstrap, app_id, INPUT_TOPICS)
+    rate = rate_from_samples(run.samples, total)
+    return {
+        "status": run.status if code == 0 or run.status != "ok" else f"exit code {code}",
+        "reason": run.reason,
+        "app_id": app_id,
+        "events_per_s": rate.per_s,
+        "window_events": rate.events,
+        "window_s": round(rate.window_s, 3),
+        "start_seconds": round(started_in, 2),
+        "counted": run.samples[-1].value if run.samples else 0,
+        "committed_at_stop": sum(committed.values()),
+        "exit_code": code,
+    }
+
+
+async def pipeline(
+    base: Settings,
+    total: int,
+    catalog_size: int,
+    root: Path,
+    *,
+    exact_catalog: bool,
+    max_seconds: float,
+    start_timeout_s: float,
+    memory_limit_bytes: int | None,
+    model_dir: Path | None = None,
+    profile_seconds: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """The real worker over the pre-produced events (a new app id, so it starts at the beginning)."""
+    app_id = f"bench-pipe-{uuid.uuid4().hex[:8]}"
+    settings = infra.worker_settings(base, root / app_id, app_id, model_dir=model_dir)
+    run, catalog_s = await infra.launch_worker(
+        settings,
+        root / "logs" / f"{app_id}.log",
+        catalog_size=catalog_size,
+        exact_catalog=exact_catalog,
+        timeout_s=start_timeout_s,
+        memory_limit_bytes=memory_limit_bytes,
+    )
+    spy: infra.ManagedProcess | None = None
+    spy_out = root / "logs" / f"{app_id}.py-spy.txt"
+    try:
+        if profile_seconds > 0 and run.process.pid is not None:
+            spy = infra.start_py_spy(run.process.pid, spy_out, profile_seconds, root / "logs" / "py-spy.log")
+        sampled = await _sample_until(
+            run.consumed,
+            total,
+            max_seconds=max_seconds,
+            interval_s=0.5,
+            alive=run.process.alive,
+            on_progress=on_progress,
+        )
+        final = await run.metrics()
+    finally:
+        if spy is not None:
+            await infra.wait_exit(spy, profile_seconds + 30.0)
+        code = await run.stop()
+    committed = await committed_offsets(base.bootstrap_servers, app_id, INPUT_TOPICS)
+    rate = rate_from_samples(sampled.samples, total)
+    result: dict[str, Any] = {
+        "status": sampled.status if code == 0 or sampled.status != "ok" else f"exit code {code}",
+        "reason": sampled.reason,
+        "app_id": app_id,
+        "events_per_s": rate.per_s,
+        "window_events": rate.events,
+        "window_s": round(rate.window_s, 3),
+        "catalog_load_seconds": round(catalog_s, 2),
+        "consumed": sampled.samples[-1].value if sampled.samples else 0,
+        "committed_at_stop": sum(committed.values()),
+        "exit_code": code,
+        **worker_breakdown(final),
+    }
+    if code not in (0, None) and sampled.status == "failed":
+        result["log_tail"] = run.process.log_tail(15)
+    if spy is not None and spy_out.exists():
+        result["profile"] = summarize_stacks(spy_out.read_text(errors="replace"))
+        result["profile"]["file"] = str(spy_out)
+    return result
+
+
+def worker_breakdown(metrics: infra.Metrics | None) -> dict[str, Any]:
+    """What the worker says about its own time: lists, rejections, duplicates, mean processing and ranking."""
+    if metrics is None:
+        return {}
+    consumed = sum(infra.metric_sum(metrics, infra.CONSUMED, topic=t) or 0.0 for t in INPUT_TOPICS)
+    processing_sum = sum(
+        infra.metric_sum(metrics, "streamrec_processing_seconds_sum", topic=t) or 0.0 for t in INPUT_TOPICS
+    )
+    processing_count = sum(
+        infra.metric_sum(metrics, "streamrec_processing_seconds_count", topic=t) or 0.0 for t in INPUT_TOPICS
+    )
+    ranking_sum = infra.metric_sum(metrics, "streamrec_ranking_seconds_sum") or 0.0
+    ranking_count = infra.metric_sum(metrics, "streamrec_ranking_seconds_count") or 0.0
+    out: dict[str, Any] = {
+        "lists_published": infra.metric_sum(metrics, "streamrec_lists_published_total") or 0.0,
+        "rejected": sum(
+            infra.metric_sum(metrics, "streamrec_events_rejected_total", topic=t) or 0.0 for t in INPUT_TOPICS
+        ),
+        "duplicates": sum(
+            infra.metric_sum(metrics, "streamrec_events_duplicate_total", topic=t) or 0.0 for t in INPUT_TOPICS
+        ),
+        "consumed_total": consumed,
+        "mean_processing_ms": 1000 * processing_sum / processing_count if processing_count else None,
+        "mean_ranking_ms": 1000 * ranking_sum / ranking_count if ranking_count else None,
+    }
+    if processing_sum > 0:
+        out["ranking_share_of_processing"] = ranking_sum / processing_sum
+    return out

@@ -1,0 +1,233 @@
+"""The benchmark's measurement math and output (pure functions; no broker, no timing)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks` sits at the root, not installed
+
+from benchmarks.freshness import trigger_of
+from benchmarks.report import (
+    Sample,
+    censored_percentiles,
+    lag_trend,
+    parse_prometheus,
+    rate_from_samples,
+    ratio,
+    render_markdown,
+    summarize_stacks,
+    write_results,
+)
+from benchmarks.state import choose_mode
+
+
+def samples(*pairs: tuple[float, float]) -> list[Sample]:
+    return [Sample(t, v) for t, v in pairs]
+
+
+def test_rate_excludes_start_up_and_stops_at_the_total() -> None:
+    # 10 s of start-up at 0, then 100/s until 1,000, then idle samples that must not dilute the rate.
+    series = samples((0, 0), (10, 0), (11, 100), (12, 200), (20, 1_000), (30, 1_000))
+    rate = rate_from_samples(series, total=1_000)
+    assert rate.per_s == pytest.approx(100.0)
+    assert rate.reached_total and rate.events == 900 and rate.window_s == 9
+
+
+def test_rate_without_total_uses_the_last_sample() -> None:
+    rate = rate_from_samples(samples((0, 5), (1, 5), (2, 25), (4, 65)))
+    assert rate.per_s == pytest.approx(20.0) and not rate.reached_total
+
+
+@pytest.mark.parametrize("series", [[], samples((0, 0)), samples((0, 3), (1, 3), (2, 3)), samples((0, 0), (1, 10))])
+def test_rate_needs_two_samples_with_progress(series: list[Sample]) -> None:
+    assert rate_from_samples(series, total=100).per_s is None
+
+
+def test_ratio() -> None:
+    assert ratio(1.0, 4.0) == 0.25
+    assert ratio(None, 4.0) is None and ratio(1.0, None) is None and ratio(1.0, 0.0) is None
+
+
+def test_percentiles_nearest_rank() -> None:
+    latencies = [i / 100 for i in range(1, 101)]  # 0.01 .. 1.00
+    assert censored_percentiles(latencies, 100) == {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+    assert censored_percentiles([0.2], 1) == {"p50": 0.2, "p95": 0.2, "p99": 0.2}
+
+
+def test_missing_lists_count_as_infinitely_late() -> None:
+    latencies = [0.1] * 97  # 3 of 100 lists never arrived
+    result = censored_percentiles(latencies, 100)
+    assert result["p50"] == 0.1 and result["p95"] == 0.1 and result["p99"] is None
+    assert censored_percentiles([], 10) == {"p50": None, "p95": None, "p99": None}
+    assert censored_percentiles([], 0)["p50"] is None
+    with pytest.raises(ValueError):
+        censored_percentiles([0.1, 0.2], 1)
+
+
+def test_lag_sawtooth_of_commits_is_not_growth() -> None:
+    # Committed offsets move every ~3 s: lag saw-tooths between 0 and 15k at 5k/s, but does not grow.
+    series = samples(*((t, (t % 3) * 5_000.0) for t in range(60)))
+    trend = lag_trend(series, offered_per_s=5_000)
+    assert not trend.grew and abs(trend.slope_per_s) < 250 and trend.peak == 10_000
+
+
+def test_lag_that_grows_with_the_backlog() -> None:
+    series = samples(*((t, t * 3_000.0) for t in range(60)))  # 5k offered, 2k processed
+    trend = lag_trend(series, offered_per_s=5_000)
+    assert trend.grew and trend.slope_per_s == pytest.approx(3_000.0)
+    assert trend.first == 0 and trend.last == 177_000
+    assert not lag_trend([], 5_000).grew
+
+
+METRICS = """\
+# HELP streamrec_events_consumed_total Input records consumed
+# TYPE streamrec_events_consumed_total counter
+streamrec_events_consumed_total{topic="ratings"} 120.0
+streamrec_events_consumed_total{topic="plays"} 30.0
+streamrec_events_consumed_created{topic="plays"} 1.7e+09
+streamrec_catalog_items 1682.0
+streamrec_ranking_seconds_bucket{le="+Inf"} 5.0
+streamrec_events_rejected_total{reason="not \\"json\\"",topic="ratings"} 2.0
+"""
+
+
+def test_parse_prometheus() -> None:
+    parsed = parse_prometheus(METRICS)
+    assert parsed["streamrec_events_consumed_total"] == [({"topic": "ratings"}, 120.0), ({"topic": "plays"}, 30.0)]
+    assert parsed["streamrec_catalog_items"] == [({}, 1682.0)]
+    assert parsed["streamrec_ranking_seconds_bucket"] == [({"le": "+Inf"}, 5.0)]
+    assert parsed["streamrec_events_rejected_total"][0][0] == {"reason": 'not "json"', "topic": "ratings"}
+
+
+def test_metric_sum_filters_labels() -> None:
+    from benchmarks.infra import metric_sum
+
+    parsed = parse_prometheus(METRICS)
+    assert metric_sum(parsed, "streamrec_events_consumed_total") == 150.0
+    assert metric_sum(parsed, "streamrec_events_consumed_total", topic="plays") == 30.0
+    assert metric_sum(parsed, "streamrec_events_consumed_total", topic="searches") is None
+    assert metric_sum(parsed, "nope") is None and metric_sum(None, "x") is None
+
+
+def test_summarize_py_spy_stacks() -> None:
+    collapsed = "\n".join(
+        [
+            "process 1:python;main (app.py:10);rank (rec.py:20);argsort (numpy.py:5) 6",
+            "process 1:python;main (app.py:10);rank (rec.py:22) 2",
+            "process 1:python;main (app.py:11);send (kafka.py:3) 2",
+            "thread (idle);select (selectors.py:1) 50",
+            "garbage line",
+        ]
+    )
+    summary = summarize_stacks(collapsed, top=3)
+    assert summary["samples"] == 10
+    assert summary["self"][0] == {"frame": "argsort (numpy.py)", "share": 0.6}
+    total = {row["frame"]: row["share"] for row in summary["total"]}
+    assert total["main (app.py)"] == 1.0 and total["rank (rec.py)"] == 0.8
+    assert summarize_stacks("")["samples"] == 0
+
+
+def test_trigger_of_reads_the_event_id_without_parsing_the_list() -> None:
+    payload = orjson.dumps(
+        {"user_id": "u1", "generated_at": 1, "model_version": "m", "trigger_event_id": "bench-0-7", "items": []}
+    )
+    assert trigger_of(payload) == "bench-0-7"
+    assert trigger_of(b'{"trigger_event_id":null}') is None
+    assert trigger_of(None) is None and trigger_of(b"") is None
+
+
+def test_state_mode_choice() -> None:
+    assert choose_mode("events", 100_000, 2, None, 900) == "events"
+    assert choose_mode("auto", 100_000, 2, None, 900) == "changelog"
+    assert choose_mode("auto", 100_000, 2, 1_000.0, 900) == "events"  # 200k events in 200 s
+    assert choose_mode("auto", 100_000, 2, 100.0, 900) == "changelog"  # would take 2,000 s
+
+
+def results() -> dict[str, Any]:
+    return {
+        "meta": {"started_at": "2026-01-01T00:00:00+00:00", "events": 200_000, "partitions": 4, "freshness_rate": 5000},
+        "scenarios": [
+            {
+                "catalog": "ml-100k",
+                "catalog_items": 1682,
+                "catalog_source": "movielens",
+                "raw": {"status": "ok", "events_per_s": 100_000.0},
+                "raw_sgd": {"status": "ok", "events_per_s": 20_000.0},
+                "faust_null": {"status": "ok", "events_per_s": 5_000.0},
+                "pipeline": {"status": "time-capped", "events_per_s": 500.0, "reason": "stopped after 120 s"},
+                "ratios": {"pipeline_vs_raw": 0.005, "pipeline_vs_raw_sgd": 0.025, "pipeline_vs_faust_null": 0.1},
+                "freshness": {
+                    "status": "ok",
+                    "latency_s": {"p50": 0.05, "p95": 1.5, "p99": None},
+                    "delivered_share": 0.98,
+                    "lag_grew": True,
+                },
+                "freshness_sustainable": {
+                    "status": "ok",
+                    "latency_s": {"p50": 0.02, "p95": 0.04, "p99": 0.09},
+                    "delivered_share": 1.0,
+                    "offered_per_s": 250.0,
+                    "lag_grew": False,
+                },
+                "state": {
+                    "status": "ok",
+                    "profile_bytes": {"median": 420.0, "p95": 1500.0},
+                    "rocksdb_bytes_per_user": 900.0,
+                    "rebuild": {"status": "ok", "seconds": 42.0, "users": 100_000},
+                },
+            },
+            {
+                "catalog": "synthetic-100k",
+                "catalog_items": 100_000,
+                "catalog_source": "synthetic",
+                "raw": {"status": "ok", "events_per_s": 90_000.0},
+                "pipeline": {"status": "skipped", "reason": "dense co-occurrence would need 64 GiB"},
+                "freshness": {"status": "skipped", "reason": "dense co-occurrence would need 64 GiB"},
+            },
+        ],
+        "ann": {
+            "items": 100_000,
+            "queries": 500,
+            "rows": [
+                {
+                    "dim": 64,
+                    "index": "usearch HNSW",
+                    "params": "ef=64",
+                    "recall": {"20": 0.97, "100": 0.91},
+                    "us_per_query": 80.0,
+                    "speedup": 25.0,
+                    "build_s": 12.0,
+                }
+            ],
+        },
+    }
+
+
+def test_markdown_summary() -> None:
+    text = render_markdown(results())
+    assert "| streamrec worker, full pipeline (ev/s) | 500 (time-capped) | skipped |" in text
+    assert "| pipeline / Faust null agent | 0.1 | – |" in text
+    assert "50 ms / 1.50 s / n/a (98.0% delivered; –/s achieved)" in text
+    sustainable = "20 ms / 40 ms / 90 ms (100.0% delivered) at 250/s, lag steady | not run |"
+    assert f"| freshness p50 / p95 / p99 at a sustainable load (rate) | {sustainable}" in text
+    assert "| profile bytes/user (to_bytes, median / p95) | 420 / 1,500 | not run |" in text
+    assert "42.00 s for 100,000 users" in text
+    assert "- synthetic-100k pipeline: skipped — dense co-occurrence would need 64 GiB" in text
+    assert "| 64 | usearch HNSW | ef=64 | 0.970 | 0.910 | 80 | 25.0× | 12.0 |" in text
+
+
+def test_markdown_of_an_empty_run() -> None:
+    assert render_markdown({}).startswith("# streamrec benchmark")
+
+
+def test_write_results(tmp_path: Path) -> None:
+    json_path, md_path = write_results(results(), tmp_path / "bench")
+    assert orjson.loads(json_path.read_bytes())["scenarios"][0]["catalog"] == "ml-100k"
+    assert md_path.read_text().startswith("# streamrec benchmark")
+    assert not math.isnan(orjson.loads(json_path.read_bytes())["ann"]["rows"][0]["speedup"])
