@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     OVERSIZED = "oversized"
     FUTURE_EVENT = "future_event"
     KEY_MISMATCH = "key_mismatch"
+    INTERNAL_ERROR = "internal_error"  # not the input's fault: handling it raised; kept for replay after a fix
 
 
 class Rejected(ValueError):

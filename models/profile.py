@@ -104,7 +104,17 @@ class EncodedProfiles(MutableMapping[str, UserProfile]):
         self.backing: MutableMapping[bytes, bytes] = backing if backing is not None else {}
 
     def __getitem__(self, user_id: str) -> UserProfile:
-        return UserProfile.from_bytes(self.backing[user_id.encode()])
+        raw = self.get_raw(user_id)
+        if raw is None:
+            raise KeyError(user_id)
+        return UserProfile.from_bytes(raw)
+
+    def get_raw(self, user_id: str) -> bytes | None:
+        raw = self.backing.get(user_id.encode())  # .get: a Faust table's [] would apply its default
+        return None if raw is None else bytes(raw)
+
+    def __contains__(self, user_id: object) -> bool:
+        return isinstance(user_id, str) and self.backing.get(user_id.encode()) is not None
 
     def __setitem__(self, user_id: str, profile: UserProfile) -> None:
         self.backing[user_id.encode()] = profile.to_bytes()
@@ -113,7 +123,7 @@ class EncodedProfiles(MutableMapping[str, UserProfile]):
         del self.backing[user_id.encode()]
 
     def __iter__(self) -> Iterator[str]:
-        return (key.decode() for key in self.backing)
+        return (bytes(key).decode() for key in self.backing)
 
     def __len__(self) -> int:
         return len(self.backing)

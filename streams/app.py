@@ -36,9 +36,8 @@ import faust
 import mode
 
 from models.events import CatalogItem, Limits
-from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
-from models.recommender import StreamParams, StreamRecommender
+from models.recommender import StreamRecommender
 from streams import tables
 from streams.agents import EventProcessor, register_agents, rekeyed_topic_name
 from streams.catalog_feed import CatalogFeed
@@ -101,11 +100,7 @@ def create_app(settings: Settings) -> faust.App:
         env_prefix="STREAMREC_FAUST_",
     )
     metrics = Metrics()
-    params = StreamParams(
-        top_n=settings.top_n,
-        calibration_weight=settings.calibration_weight,
-        caps=ExposureCaps(settings.max_genre_share, settings.max_creator_share),
-    )
+    params = settings.stream_params()
     profiles_table = tables.profiles_table(app, settings)
     lists_table = tables.lists_table(app, settings)
     profiles = tables.ProfileStore(profiles_table)

@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 
-INTERNAL_ERROR = "internal_error"  # not (yet) an ErrorCode member: see the worker's report
+from models.events import ErrorCode
+
+INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR.value
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 2_000
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.fairness import ExposureCaps
+from models.recommender import StreamParams
 
 
 class Settings(BaseSettings):
@@ -31,6 +35,15 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(16_384, ge=256)
     max_future_skew_ms: int = Field(5 * 60_000, ge=0, description="events further in the future are rejected")
     dlq_topic: str = "events-dlq"
+
+    def stream_params(self, **overrides: Any) -> StreamParams:
+        """The recommender's parameters as the worker runs them (the evaluator uses the very same)."""
+        values: dict[str, Any] = {
+            "top_n": self.top_n,
+            "calibration_weight": self.calibration_weight,
+            "caps": ExposureCaps(self.max_genre_share, self.max_creator_share),
+        }
+        return StreamParams(**(values | overrides))
 
 
 @lru_cache(maxsize=1)

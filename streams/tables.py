@@ -27,12 +27,10 @@ JSON-encode them (`"u1"` with quotes), which would change the changelog keys, th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
-
 import faust
 from faust.types import TableT
 
-from models.profile import UserProfile
+from models.profile import EncodedProfiles
 from streams.kafka.admin import RECOMMENDATIONS
 from streams.settings import Settings
 
@@ -76,37 +74,13 @@ def lists_table(app: faust.App, settings: Settings) -> BytesTable:
     )
 
 
-class ProfileStore(MutableMapping[str, UserProfile]):
-    """`MutableMapping[str, UserProfile]` over the `profiles` table, encoding with the profile codec.
+class ProfileStore(EncodedProfiles):
+    """The recommender's profile mapping over the `profiles` table (encoded with the profile codec).
 
     Writes must happen inside the agent (Faust sends the changelog record to the current event's
     partition); reads work anywhere on the worker that owns the key.
     """
 
     def __init__(self, table: BytesTable) -> None:
+        super().__init__(table)
         self.table = table
-
-    def __getitem__(self, user_id: str) -> UserProfile:
-        raw = self.table.get(user_id.encode())
-        if raw is None:
-            raise KeyError(user_id)
-        return UserProfile.from_bytes(raw)
-
-    def get_raw(self, user_id: str) -> bytes | None:
-        raw = self.table.get(user_id.encode())
-        return None if raw is None else bytes(raw)
-
-    def __setitem__(self, user_id: str, profile: UserProfile) -> None:
-        self.table[user_id.encode()] = profile.to_bytes()
-
-    def __delitem__(self, user_id: str) -> None:
-        del self.table[user_id.encode()]
-
-    def __contains__(self, user_id: object) -> bool:
-        return isinstance(user_id, str) and self.table.get(user_id.encode()) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return (bytes(key).decode() for key in self.table)
-
-    def __len__(self) -> int:
-        return len(self.table)

@@ -35,9 +35,12 @@ def build_streamrec(calibration_weight: float, searches: bool, *, top_n: int = 2
     `searches` says whether the stream carries searches (the system always learns from whatever it is fed).
     Raises ImportError while `models.recommender` is not available.
     """
-    from models.recommender import StreamParams, StreamRecommender
+    from models.profile import EncodedProfiles
+    from models.recommender import StreamRecommender
 
-    return StreamRecommender(StreamParams(calibration_weight=calibration_weight, top_n=top_n))
+    # The worker's parameters, and profiles kept encoded as in its RocksDB table, so both paths compute alike.
+    params = get_settings().stream_params(calibration_weight=calibration_weight, top_n=top_n)
+    return StreamRecommender(params, profiles=EncodedProfiles())
 
 
 def streamrec_available() -> bool:
