@@ -12,6 +12,7 @@ from models.base import Reason
 from models.catalog import Catalog
 
 DAY_MS = 86_400_000
+NEW_WINDOW_MS = 14 * DAY_MS  # "new in the catalog" means added within the last fortnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
             )
         )
     added = catalog.added_ts[ev.row]
-    if added > 0 and ev.as_of - added <= 14 * DAY_MS:
+    if added > 0 and 0 <= ev.as_of - added <= NEW_WINDOW_MS:
         days = max(1, -(-(ev.as_of - added) // DAY_MS))
         ranked.append((0.15, Reason("new", "New in the catalog this fortnight", {"days": str(days)})))
     ranked.sort(key=lambda pair: -pair[0])

@@ -113,3 +113,12 @@ def test_ratings_are_centred(items: list[CatalogItem], rating: float, sign: int)
     profile = system.profile("u")
     assert profile is not None
     assert profile.history[-1].weight * sign > 0
+
+
+def test_new_reason_only_for_items_added_in_the_last_fortnight(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=20)
+    system.add_item(CatalogItem("50", "Fresh", ("Drama",), (), 6000, 2001), ts=30 * DAY)
+    system.add_item(CatalogItem("51", "From the future", ("Drama",), (), 6000, 2001), ts=90 * DAY)
+    system.learn_one(Rating("e1", "u", "10", 5.0, 31 * DAY))  # as of day 31: "50" is 1 day old, "51" not yet added
+    new = {rec.item_id for rec in system.rank("u") for r in rec.reasons if r.kind == "new"}
+    assert new == {"50"}
