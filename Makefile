@@ -29,8 +29,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/streamrec bench
 
+# The quality report under docs/evaluation: baselines and the calibration curve without searches (the headline),
+# then streamrec with simulated searches on, to show what searches add.
 evaluate: $(STAMP)
-	$(BIN)/streamrec evaluate --out docs/evaluation
+	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
+	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
 
 clean:
 	rm -rf $(VENV) .streamrec

@@ -95,7 +95,7 @@ class BenchBroker:
 
     async def fresh(self) -> None:
         if self.embedded:
-            await asyncio.to_thread(self._restart_empty)
+            await asyncio.to_thread(self._reset_kafka if self.started else self._restart_empty)
         else:
             from streams.kafka import wait_for_broker
 
@@ -110,20 +110,42 @@ class BenchBroker:
         broker.up(self.settings, timeout_s=60.0)
         self.started = True
 
+    def _reset_kafka(self) -> None:
+        """`noida-db reset kafka --yes`: every topic and group gone at once, the server keeps running. Much
+        faster than `down` + `up`, which first saves the whole log as JSON (minutes after the state phase)."""
+        from streams.broker import noida_binary
+
+        data_dir = str(self.settings.broker_dir.resolve())
+        result = subprocess.run(
+            [str(noida_binary()), "reset", "kafka", "--yes", "--data-dir", data_dir],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if "GLIBC_" not in line)
+            raise RuntimeError(f"noida-db reset kafka failed ({result.returncode}): {output}")
+
     async def ensure_topics(self) -> None:
         from streams.kafka import create_topics, default_topics
 
         await create_topics(self.bootstrap, default_topics(self.settings))
 
     def stop(self) -> None:
-        """Stop the embedded broker gracefully (`noida-db down`) and delete its data; no-op if external."""
+        """Empty and stop the embedded broker (`reset kafka`, then `noida-db down`: nothing left to save) and
+        delete its data; no-op if external."""
         if not self.embedded or not self.started:
             return
         from streams import broker
 
-        broker.down(self.settings)
-        shutil.rmtree(self.settings.broker_dir, ignore_errors=True)
-        self.started = False
+        try:
+            self._reset_kafka()
+        finally:
+            broker.down(self.settings, timeout_s=120.0)
+            shutil.rmtree(self.settings.broker_dir, ignore_errors=True)
+            self.started = False
 
 
 # -- producing -------------------------------------------------------------------------------------------------

@@ -308,7 +308,11 @@ async def run_bench(config: BenchConfig, console: Console | None = None) -> dict
                 results["scenarios"].append(scenario)
                 infeasible = infra.feasible_catalog(spec.size, budget)
                 if config.only & {"raw", "faust", "pipeline"}:
-                    await _throughput(config, broker, spec, root, ui, scenario, infeasible, save)
+                    try:
+                        await _throughput(config, broker, spec, root, ui, scenario, infeasible, save)
+                    except Exception as error:  # e.g. the broker could not be reset: go on with the next phases
+                        console.print(f"[red]✗ {spec.name} throughput phases failed:[/red] {error}")
+                        scenario["error"] = f"{type(error).__name__}: {str(error)[:2000]}"
                     save()
                 if "freshness" in config.only:
                     scenario["freshness"] = await _freshness(

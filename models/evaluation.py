@@ -27,13 +27,14 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from threadpoolctl import threadpool_limits
 
 from models.base import Reason, Recommendation, Recommender
-from models.events import CatalogItem, Search, UserEvent
+from models.events import CatalogItem, Play, Rating, Search, UserEvent
 from models.metrics import (
     CALIBRATION_ALPHA,
     hit_at_k,
@@ -47,11 +48,14 @@ DAY_MS = 86_400_000
 
 __all__ = [
     "REASON_KINDS",
+    "EvalPoint",
     "EvalResult",
     "GroundTruth",
     "HRPoint",
+    "HeldScore",
     "ProgressInfo",
     "prequential",
+    "score_held_lists",
     "verify_reasons",
 ]
 
@@ -368,6 +372,83 @@ class _SystemRun:
         self.recent_sum += hit
         self.hits += hit
 
+    def score(self, held: _Held, truth: GroundTruth, point: _Point, k: int, n_list: int, alpha: float) -> list[str]:
+        """Score the held list at one evaluation point; returns the item ids it was scored on (history
+        excluded, cut at `n_list`)."""
+        user = point.user_id
+        recs = [r for r in held.recs if r.item_id not in point.history][:n_list]
+        ids = [r.item_id for r in recs]
+        rank = rank_of(point.item_id, ids)
+        self.points += 1
+        self.record_hit(hit_at_k(rank, k))
+        self.ndcg += ndcg_at_k(rank, k)
+        self.rr += reciprocal_rank(rank)
+        self.covered.update(ids[:k])
+        for rec in recs[:k]:
+            ok = bool(rec.reasons)
+            for reason in rec.reasons:
+                good = truth.verify(reason, user, rec.item_id, held.ts, held.seq)
+                counts = self.kinds.setdefault(reason.kind, [0, 0])
+                counts[0] += int(good)
+                counts[1] += 1
+                ok = ok and good
+            self.items_checked += 1
+            self.items_true += int(ok)
+        if point.genre_mix:
+            self.miscal_sum += miscalibration(point.genre_mix, truth.list_genre_mix(ids[:k]), alpha)
+            self.miscal_points += 1
+        return ids
+
+    def sample(self, n_events: int) -> None:
+        self.series.append(HRPoint(n_events, self.points, self.cumulative_hr(), self.rolling_hr()))
+
+    def result(self, k: int, n_list: int, n_events: int, catalog_size: int, rolling_window: int) -> EvalResult:
+        pts = self.points
+        return EvalResult(
+            system=self.name,
+            k=k,
+            list_length=n_list,
+            events=n_events,
+            eval_points=pts,
+            hr=self.hits / pts if pts else 0.0,
+            ndcg=self.ndcg / pts if pts else 0.0,
+            mrr=self.rr / pts if pts else 0.0,
+            coverage=len(self.covered) / catalog_size if catalog_size else 0.0,
+            miscalibration=self.miscal_sum / self.miscal_points if self.miscal_points else None,
+            miscalibration_points=self.miscal_points,
+            reasons_true=self.items_true / self.items_checked if self.items_checked else 0.0,
+            recommended_items=self.items_checked,
+            reason_kinds={kind: (v[0], v[1]) for kind, v in sorted(self.kinds.items())},
+            seconds=self.seconds,
+            cpu_seconds=self.cpu_seconds,
+            lists=self.lists,
+            rolling_window=rolling_window,
+            hr_over_time=tuple(self.series),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One evaluation point as the scorer needs it: the truth about u at t (before the event is observed)."""
+
+    event_id: str
+    user_id: str
+    item_id: str
+    history: AbstractSet[str]  # u's interactions before t (not copied: read before the event is observed)
+    genre_mix: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalPoint:
+    """What a system's held list was at one evaluation point (for comparing two runs list by list)."""
+
+    event_id: str  # the interaction's event id
+    user_id: str
+    item_id: str
+    new_user: bool  # scored on the new-user list (no earlier event of u)
+    items: tuple[str, ...]  # the held list as scored (history excluded, cut at the list length)
+    rank: int | None  # 1-based position of item_id in `items`
+
 
 def prequential(
     events: Iterable[UserEvent | CatalogItem],
@@ -382,6 +463,7 @@ def prequential(
     progress_every: int = 500,
     alpha: float = CALIBRATION_ALPHA,
     skip_unused_lists: bool = True,
+    on_point: Callable[[str, EvalPoint], None] | None = None,
 ) -> dict[str, EvalResult]:
     """Run every system over the same events in one pass (see the module docstring for the protocol).
 
@@ -392,6 +474,7 @@ def prequential(
     With `skip_unused_lists`, a list is not computed after an event when it can never be consulted: the
     user's next event is not an evaluation point (a rating right after the play of the same item, a search) or
     there is none, so it is replaced before it is used. `rank` is pure, so the results are the same.
+    `on_point(system, point)` is called with every system's held list at every evaluation point.
     """
     if k < 1:
         raise ValueError("k must be >= 1")
@@ -439,7 +522,7 @@ def prequential(
                 if not isinstance(event, Search) and not truth.has_interacted(user, event.item_id):
                     n_points += 1
                     new_user = user not in users_seen
-                    _evaluate_point(runs, truth, user, event.item_id, event.ts, k, n_list, alpha, new_user)
+                    _evaluate_point(runs, truth, event, k, n_list, alpha, new_user, on_point)
                 users_seen.add(user)
                 truth.observe(event)
                 now = truth.clock(event.ts)
@@ -457,40 +540,110 @@ def prequential(
                         run.held.pop(user, None)
             if n_events % sample_every == 0:
                 for run in runs:
-                    run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
+                    run.sample(n_events)
             if n_events % progress_every == 0:
                 report()
         if n_events % sample_every != 0:
             for run in runs:
-                run.series.append(HRPoint(n_events, run.points, run.cumulative_hr(), run.rolling_hr()))
+                run.sample(n_events)
         report()
 
     catalog_size = len(truth.items)
-    results: dict[str, EvalResult] = {}
-    for run in runs:
-        pts = run.points
-        results[run.name] = EvalResult(
-            system=run.name,
-            k=k,
-            list_length=n_list,
-            events=n_events,
-            eval_points=pts,
-            hr=run.hits / pts if pts else 0.0,
-            ndcg=run.ndcg / pts if pts else 0.0,
-            mrr=run.rr / pts if pts else 0.0,
-            coverage=len(run.covered) / catalog_size if catalog_size else 0.0,
-            miscalibration=run.miscal_sum / run.miscal_points if run.miscal_points else None,
-            miscalibration_points=run.miscal_points,
-            reasons_true=run.items_true / run.items_checked if run.items_checked else 0.0,
-            recommended_items=run.items_checked,
-            reason_kinds={kind: (v[0], v[1]) for kind, v in sorted(run.kinds.items())},
-            seconds=run.seconds,
-            cpu_seconds=run.cpu_seconds,
-            lists=run.lists,
-            rolling_window=rolling_window,
-            hr_over_time=tuple(run.series),
-        )
-    return results
+    return {run.name: run.result(k, n_list, n_events, catalog_size, rolling_window) for run in runs}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldScore:
+    """`score_held_lists`' result: the metrics, and how many evaluation points had no list to score."""
+
+    result: EvalResult
+    missing_lists: int  # evaluation points scored on an empty list because none was supplied
+    new_user_points: int  # evaluation points that are a user's first event (scored on a new-user list)
+
+
+def score_held_lists(
+    events: Iterable[UserEvent | CatalogItem],
+    items: Sequence[CatalogItem],
+    lists: Mapping[str, Sequence[Recommendation]],
+    new_user_lists: Mapping[str, Sequence[Recommendation]],
+    *,
+    system: str,
+    k: int = 10,
+    list_length: int | None = None,
+    sample_every: int = 1000,
+    rolling_window: int = 5000,
+    alpha: float = CALIBRATION_ALPHA,
+    on_point: Callable[[str, EvalPoint], None] | None = None,
+) -> HeldScore:
+    """Score lists computed elsewhere (e.g. by the worker, read back from Kafka) with `prequential`'s protocol.
+
+    `lists` maps an event id to the list computed right after that event (its trigger); the held list at an
+    evaluation point (u, i, t) is the one triggered by u's previous event. `new_user_lists` maps the id of a
+    user's first event to the new-user list shown before it. A missing list is scored as an empty one (a
+    miss) and counted in `missing_lists`. Reasons are verified against the state of the stream (in stream
+    order) right after the trigger event, exactly as `prequential` does for the lists it computes.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    n_list = max(k, list_length or k)
+    truth = GroundTruth(items)
+    run = _SystemRun(system, _NoSystem(), rolling_window)
+    previous: dict[str, tuple[str, int, int]] = {}  # user -> (event id, stream clock, interaction seq) after it
+    missing = 0
+    new_users = 0
+    n_events = 0
+    for event in events:
+        n_events += 1
+        if isinstance(event, CatalogItem):
+            truth.add_item(event, truth.last_ts)
+        else:
+            user = event.user_id
+            if not isinstance(event, Search) and not truth.has_interacted(user, event.item_id):
+                before = previous.get(user)
+                if before is None:
+                    new_users += 1
+                    recs = new_user_lists.get(event.event_id)
+                    held = _Held(list(recs or ()), truth.clock(event.ts), truth.seq)
+                else:
+                    recs = lists.get(before[0])
+                    held = _Held(list(recs or ()), before[1], before[2])
+                missing += recs is None
+                point = _point_of(truth, event)
+                ids = run.score(held, truth, point, k, n_list, alpha)
+                if on_point is not None:
+                    on_point(system, _eval_point(point, ids, before is None))
+            truth.observe(event)
+            previous[user] = (event.event_id, truth.clock(event.ts), truth.seq)
+        if n_events % sample_every == 0:
+            run.sample(n_events)
+    if n_events % sample_every != 0:
+        run.sample(n_events)
+    result = run.result(k, n_list, n_events, len(truth.items), rolling_window)
+    return HeldScore(result=result, missing_lists=missing, new_user_points=new_users)
+
+
+class _NoSystem(Recommender):
+    """Stands in for a system whose lists were computed elsewhere (`score_held_lists`)."""
+
+    name = "external"
+
+    def add_item(self, item: CatalogItem) -> None:
+        raise NotImplementedError
+
+    def learn_one(self, event: UserEvent) -> bool:
+        raise NotImplementedError
+
+    def rank(self, user_id: str, n: int) -> list[Recommendation]:
+        raise NotImplementedError
+
+
+def _point_of(truth: GroundTruth, event: Rating | Play) -> _Point:
+    user = event.user_id
+    return _Point(event.event_id, user, event.item_id, truth.history(user), truth.user_genre_mix(user))
+
+
+def _eval_point(point: _Point, ids: list[str], new_user: bool) -> EvalPoint:
+    return EvalPoint(point.event_id, point.user_id, point.item_id, new_user, tuple(ids), rank_of(point.item_id, ids))
 
 
 def _lists_needed(stream: Sequence[UserEvent | CatalogItem]) -> list[bool]:
@@ -519,17 +672,16 @@ def _lists_needed(stream: Sequence[UserEvent | CatalogItem]) -> list[bool]:
 def _evaluate_point(
     runs: Sequence[_SystemRun],
     truth: GroundTruth,
-    user: str,
-    item_id: str,
-    ts: int,
+    event: Rating | Play,
     k: int,
     n_list: int,
     alpha: float,
     new_user: bool,
+    on_point: Callable[[str, EvalPoint], None] | None,
 ) -> None:
-    """Score every system's held list for `user` against the interaction with `item_id` at `ts`."""
-    history = truth.history(user)
-    p = truth.user_genre_mix(user)
+    """Score every system's held list for the event's user against the interaction."""
+    point = _point_of(truth, event)
+    user = point.user_id
     for run in runs:
         held = run.held.get(user)
         if held is None:  # no event of this user yet: the new-user list, computed now (before learning)
@@ -539,27 +691,7 @@ def _evaluate_point(
             recs = run.system.rank(user, n_list)
             run.lists += 1
             run.charge(t0, c0)
-            held = _Held(recs, truth.clock(ts), truth.seq)
-        recs = [r for r in held.recs if r.item_id not in history][:n_list]
-        ids = [r.item_id for r in recs]
-        rank = rank_of(item_id, ids)
-        run.points += 1
-        hit = hit_at_k(rank, k)
-        run.record_hit(hit)
-        run.ndcg += ndcg_at_k(rank, k)
-        run.rr += reciprocal_rank(rank)
-        top = recs[:k]
-        run.covered.update(ids[:k])
-        for rec in top:
-            ok = bool(rec.reasons)
-            for reason in rec.reasons:
-                good = truth.verify(reason, user, rec.item_id, held.ts, held.seq)
-                counts = run.kinds.setdefault(reason.kind, [0, 0])
-                counts[0] += int(good)
-                counts[1] += 1
-                ok = ok and good
-            run.items_checked += 1
-            run.items_true += int(ok)
-        if p:
-            run.miscal_sum += miscalibration(p, truth.list_genre_mix(ids[:k]), alpha)
-            run.miscal_points += 1
+            held = _Held(recs, truth.clock(event.ts), truth.seq)
+        ids = run.score(held, truth, point, k, n_list, alpha)
+        if on_point is not None:
+            on_point(run.name, _eval_point(point, ids, new_user))

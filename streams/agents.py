@@ -173,15 +173,7 @@ class EventProcessor:
         items = self.recommender.rank(event.user_id)
         self.metrics.ranking_seconds.observe(time.perf_counter() - started)
         now_ms = self.clock_ms()
-        payload = orjson.dumps(
-            {
-                "user_id": event.user_id,
-                "generated_at": now_ms,
-                "model_version": self.recommender.item_model.version,
-                "trigger_event_id": event.event_id,
-                "items": [_item_json(rec) for rec in items],
-            }
-        )
+        payload = list_payload(event.user_id, event.event_id, self.recommender.item_model.version, items, now_ms)
         self.lists[event.user_id.encode()] = payload  # the publish: changelog topic = recommendations
         self.metrics.lists_published.inc()
         self.metrics.freshness_seconds.observe(max(0.0, (now_ms - record.timestamp_ms) / 1000.0))
@@ -242,6 +234,21 @@ def _source(message: Any) -> Source:
 def _ts_ms(message: Any) -> int:
     # Faust gives seconds as a float; the contracts use epoch milliseconds.
     return round(float(message.timestamp) * 1000) if message.timestamp else int(time.time() * 1000)
+
+
+def list_payload(
+    user_id: str | None, trigger_event_id: str | None, model_version: str, items: list[Recommendation], now_ms: int
+) -> bytes:
+    """A list as published on `recommendations` (JSON bytes)."""
+    return orjson.dumps(
+        {
+            "user_id": user_id,
+            "generated_at": now_ms,
+            "model_version": model_version,
+            "trigger_event_id": trigger_event_id,
+            "items": [_item_json(rec) for rec in items],
+        }
+    )
 
 
 def _item_json(rec: Recommendation) -> dict[str, Any]:

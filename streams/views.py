@@ -5,6 +5,11 @@
   that owns the user's partition, so any worker can be asked (503 while partitions are being reassigned).
 - `GET /users/{user_id}/profile`: a read-only summary of the stored profile (operators, tests); includes
   `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
+- `GET /new-user/recommendations`: the list this worker would show a viewer without any event, computed now
+  from its current item-side state (the same JSON shape as a published list, `trigger_event_id` null). Used
+  by `streamrec evaluate --e2e` for a user's first evaluation point.
+- `GET /catalog/items`: this worker's catalog item ids in the order it added them (ranking breaks score ties
+  by that order; the e2e evaluation runs the fast path in the same order).
 - `GET /metrics`: Prometheus text format 0.0.4.
 - `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
   503 `{"status": "starting", ...}` before; `partitions` lists the input partitions this worker owns.
@@ -13,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -45,6 +51,19 @@ def register_views(app: faust.App, rt: Runtime) -> None:
         if raw is None:
             return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
         return web.json(profile_summary(bytes(raw)))
+
+    @app.page("/new-user/recommendations")
+    async def new_user_recommendations(web: Any, request: Any) -> Any:
+        from streams.agents import list_payload  # the published list's JSON shape
+
+        recommender = rt.recommender
+        items = recommender.rank_profile(None, recommender.params.top_n)
+        body = list_payload(None, None, recommender.item_model.version, items, int(time.time() * 1000))
+        return web.bytes(body, headers={"Content-Type": "application/json; charset=utf-8"})
+
+    @app.page("/catalog/items")
+    async def catalog_items(web: Any, request: Any) -> Any:
+        return web.json({"item_ids": [item.item_id for item in rt.recommender.catalog.items]})
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -158,6 +158,21 @@ ALS_FACTORS_OPTION = typer.Option(
     None, "--als-factors", min=1, help="ALS latent factors [default: models.baselines.ALSParams]"
 )
 LIMIT_OPTION = typer.Option(None, "--limit", min=1, help="only the first N events (a quick look)")
+E2E_OPTION = typer.Option(
+    False,
+    "--e2e",
+    help="end-to-end path: replay through a broker and a worker subprocess, score the lists read back from "
+    "`recommendations`, and compare with the fast path over the same events (writes e2e.md and e2e.json)",
+)
+LOCKSTEP_OPTION = typer.Option(
+    False, "--lockstep/--free-running", help="with --e2e: wait for each event's list before sending the next"
+)
+BOOTSTRAP_OPTION = typer.Option(
+    None, "--bootstrap", help="with --e2e: an existing broker (empty input topics) instead of a fresh embedded one"
+)
+KEEP_DIR_OPTION = typer.Option(
+    None, "--keep-dir", help="with --e2e: keep the run's state and worker log here (default: a temp dir, removed)"
+)
 
 
 def evaluate(
@@ -175,8 +190,14 @@ def evaluate(
     als_every: int | None = ALS_EVERY_OPTION,
     als_factors: int | None = ALS_FACTORS_OPTION,
     limit: int | None = LIMIT_OPTION,
+    e2e: bool = E2E_OPTION,
+    lockstep: bool = LOCKSTEP_OPTION,
+    bootstrap: str | None = BOOTSTRAP_OPTION,
+    keep_dir: Path | None = KEEP_DIR_OPTION,
 ) -> None:
-    """Prequential evaluation of streamrec and the baselines; writes report.md, plots and results.json."""
+    """Prequential evaluation of streamrec and the baselines; writes report.md, plots and results.json.
+
+    With --e2e: the end-to-end path against the fast path instead (streamrec only, one calibration weight)."""
     from models.baselines import ALSParams
 
     als = ALSParams(
@@ -207,6 +228,27 @@ def evaluate(
     events = load_events(dataset, plays=plays, searches=searches, seed=seed)
     if limit is not None:
         events = events[:limit]
+    if e2e:
+        if len(weights) != 1:
+            console.print("[red]✗ --e2e evaluates one calibration weight[/red] (and needs streamrec)")
+            raise typer.Exit(2)
+        run_settings_e2e: dict[str, object] = {
+            "dataset": dataset.name,
+            "events": f"ratings{' + simulated plays' if plays else ''}{' + searches' if searches else ''} "
+            f"(seed {seed})",
+            "limit": limit if limit is not None else "none",
+            "k": k,
+            "held list length (STREAMREC_TOP_N of the worker)": n_list,
+            "calibration weight": weights[0],
+            "lockstep": lockstep,
+            "partitions": 4,
+            "broker": bootstrap or "fresh embedded noida-db",
+            "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        }
+        _evaluate_e2e(
+            dataset, events, out, k, n_list, weights[0], searches, lockstep, bootstrap, keep_dir, run_settings_e2e
+        )
+        return
     systems, swept = build_systems(
         baselines=baselines,
         weights=weights,
@@ -273,6 +315,60 @@ def evaluate(
     console.print(
         f"[green]✔[/green] {len(events):,} events in {seconds:.1f} s ({cpu_seconds:.1f} s CPU); wrote "
         f"{files.report}, {files.hr_over_time.name}, {files.calibration_tradeoff.name}, {files.results.name}"
+    )
+
+
+def _evaluate_e2e(
+    dataset: Dataset,
+    events: list[UserEvent],
+    out: Path,
+    k: int,
+    n_list: int,
+    weight: float,
+    searches: bool,
+    lockstep: bool,
+    bootstrap: str | None,
+    keep_dir: Path | None,
+    run_settings: dict[str, object],
+) -> None:
+    import asyncio
+
+    from streams.e2e import E2EError, E2EOptions, compare, run_e2e, write_e2e_report
+
+    options = E2EOptions(
+        list_length=n_list, calibration_weight=weight, lockstep=lockstep, bootstrap=bootstrap, keep_dir=keep_dir
+    )
+    console.print(
+        f"{dataset.name}: {len(events):,} events, {len(dataset.items):,} items; end to end "
+        f"({'lockstep' if lockstep else 'free-running'}), then the fast path over the same events"
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        sent = progress.add_task("events sent", total=len(events))
+        lists = progress.add_task("lists read", total=len(events))
+
+        def on_progress(what: str, count: int) -> None:
+            progress.update(sent if what == "sent" else lists, completed=count)
+
+        try:
+            run = asyncio.run(run_e2e(get_settings(), dataset.items, events, options, on_progress))
+        except E2EError as error:
+            console.print(f"[red]✗ {error}[/red]")
+            raise typer.Exit(1) from error
+    console.print(f"read {run.lists_received:,} lists in {run.replay_seconds:.1f} s; scoring both paths")
+    system = build_streamrec(weight, searches, top_n=n_list)
+    comparison = compare(dataset.items, events, run, system, name=streamrec_name(weight), k=k, list_length=n_list)
+    md, js = write_e2e_report(out, comparison, run, dict(run_settings))
+    table = Table(title=f"fast path vs end to end: {comparison.points:,} evaluation points")
+    for column in ("metric", "fast", "e2e", "|diff|"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, label in (("hr", f"HR@{k}"), ("ndcg", f"NDCG@{k}"), ("mrr", f"MRR@{n_list}")):
+        fast_value, e2e_value = getattr(comparison.fast, key), getattr(comparison.e2e, key)
+        table.add_row(label, f"{fast_value:.4f}", f"{e2e_value:.4f}", f"{comparison.metric_diffs[key]:.4f}")
+    console.print(table)
+    console.print(
+        f"held lists identical at {comparison.lists_identical:,} of {comparison.points:,} points; "
+        f"{comparison.missing_lists:,} points without a list; wrote {md} and {js}"
     )
 
 

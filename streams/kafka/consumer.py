@@ -69,6 +69,20 @@ async def read_all(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> li
     return records
 
 
+async def count_records(bootstrap: str, topic: str) -> int:
+    """Records currently held by `topic` (end minus start offset, summed over partitions; an upper bound when
+    offsets have gaps). Raises TopicNotFoundError for an unknown topic."""
+    partitions = await _partitions(bootstrap, topic)
+    consumer = _consumer(bootstrap)
+    await consumer.start()
+    try:
+        starts: dict[Any, int] = await consumer.beginning_offsets(partitions)
+        ends: dict[Any, int] = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return sum(max(ends[tp] - starts[tp], 0) for tp in partitions)
+
+
 def tail(bootstrap: str, topic: str, *, from_end: bool = True) -> TopicTail:
     """Follow every partition of `topic`, yielding records as they arrive; best used as
 

@@ -1,0 +1,534 @@
+"""The end-to-end evaluation path: replay a stream through the broker and a real worker, read every list back from
+`recommendations`, and hand them to `models.evaluation.score_held_lists` (the fast path's protocol and metrics).
+
+`run_e2e` starts an embedded broker on a free port in a fresh temp dir (unless a bootstrap address is given),
+creates the topics (4 partitions), publishes the catalog, starts `python -m streams.cli worker` as a
+subprocess (fresh app id, data dir and an empty model dir: the content-only model, as in the fast path), sends
+the events and collects the lists. A user's first evaluation point is scored on the worker's new-user list
+(`GET /new-user/recommendations`), asked right before that user's first event is sent. In lockstep mode each
+event waits for its list before the next one goes, so the worker sees the events in exactly the stream order;
+otherwise the events are sent as fast as possible and the 4 partitions interleave.
+
+Teardown always runs (also on Ctrl-C or an error): the worker gets one SIGTERM and is waited for (never
+SIGKILLed first: a killed consumer stays in its group on noida-db), the embedded broker is stopped with
+`down` (a SIGKILLed broker can lose its last writes) and its temp dir removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from models.base import Reason, Recommendation, Recommender
+from models.evaluation import EvalResult, prequential, score_held_lists
+from models.events import CatalogItem, Play, Rating, Search, UserEvent, event_to_dict
+from streams import broker
+from streams.kafka import JsonProducer, Record, create_topics, default_topics, tail
+from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streams.kafka.consumer import count_records
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTITIONS = 4
+HEALTH_TIMEOUT_S = 180.0
+WORKER_STOP_TIMEOUT_S = 150.0  # a worker stopping during a rebalance can need the rebalance timeout (60 s)
+FLUSH_EVERY = 500
+
+__all__ = [
+    "HR_TOLERANCE",
+    "Comparison",
+    "E2EError",
+    "E2EOptions",
+    "E2ERun",
+    "compare",
+    "fast_catalog",
+    "list_from_json",
+    "run_e2e",
+    "write_e2e_report",
+]
+
+
+class E2EError(RuntimeError):
+    """The end-to-end run cannot start or finish; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class E2EOptions:
+    list_length: int  # the worker's STREAMREC_TOP_N
+    calibration_weight: float
+    lockstep: bool = False
+    bootstrap: str | None = None  # an existing broker with empty input topics; None: a fresh embedded one
+    lockstep_timeout_s: float = 60.0
+    idle_timeout_s: float = 180.0  # after the last send: give up when no list arrived for this long
+    keep_dir: Path | None = None  # where the worker's log (and temp state) go; None: a temp dir, removed
+
+
+@dataclass(slots=True)
+class E2ERun:
+    lists: dict[str, list[Recommendation]] = field(default_factory=dict)  # trigger event id -> list
+    new_user_lists: dict[str, list[Recommendation]] = field(default_factory=dict)  # first event id -> list
+    catalog_order: list[str] = field(default_factory=list)  # the worker's catalog, in its row order
+    events_sent: int = 0
+    lists_received: int = 0  # all lists read (a list per accepted event)
+    replay_seconds: float = 0.0  # first send to last list
+    bootstrap: str = ""
+    worker_log: str = ""  # the tail of the worker's log
+
+
+Progress = Callable[[str, int], None]  # (what: "sent" | "lists", count so far)
+
+
+def list_from_json(value: Any) -> list[Recommendation]:
+    """The `items` of a published list as `Recommendation`s (the evidence fields back into `Reason`s)."""
+    recs = []
+    for entry in value.get("items", ()):
+        reasons = tuple(
+            Reason(
+                str(r["kind"]),
+                str(r["text"]),
+                {key: str(v) for key, v in r.items() if key not in ("kind", "text")},
+            )
+            for r in entry.get("reasons", ())
+        )
+        recs.append(Recommendation(str(entry["item_id"]), int(entry["rank"]), float(entry["score"]), reasons))
+    return recs
+
+
+def _topic_of(event: UserEvent) -> str:
+    if isinstance(event, Rating):
+        return RATINGS
+    if isinstance(event, Play):
+        return PLAYS
+    if isinstance(event, Search):
+        return SEARCHES
+    raise TypeError(f"not a user event: {event!r}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Lists:
+    """Collects the lists published on `recommendations` (by trigger event id) from a started tail."""
+
+    def __init__(self, records: AsyncIterator[Record], on_progress: Progress | None) -> None:
+        self._records = records
+        self._on_progress = on_progress
+        self.lists: dict[str, list[Recommendation]] = {}
+        self.count = 0
+        self.last_arrival = time.monotonic()
+        self._arrived = asyncio.Event()
+
+    async def run(self) -> None:
+        async for record in self._records:
+            try:
+                value = orjson.loads(record.value or b"")
+            except orjson.JSONDecodeError:
+                continue
+            trigger = value.get("trigger_event_id") if isinstance(value, dict) else None
+            if not isinstance(trigger, str):
+                continue
+            self.lists[trigger] = list_from_json(value)
+            self.count += 1
+            self.last_arrival = time.monotonic()
+            self._arrived.set()
+            if self._on_progress:
+                self._on_progress("lists", self.count)
+
+    async def wait_for(self, event_id: str, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                while event_id not in self.lists:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise E2EError(f"no list for event {event_id!r} within {timeout_s:g} s (worker down or stalled?)") from None
+
+    async def wait_all(self, event_ids: Sequence[str], idle_timeout_s: float) -> None:
+        """Until every event has its list, or nothing arrived for `idle_timeout_s` (missing lists are reported
+        by the scorer, not raised here)."""
+        pending = [e for e in event_ids if e not in self.lists]
+        while pending:
+            if time.monotonic() - self.last_arrival > idle_timeout_s:
+                return
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+            pending = [e for e in pending if e not in self.lists]
+
+
+@dataclass
+class _Worker:
+    settings: Settings
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+        env.update({f"STREAMREC_{k.upper()}": str(v) for k, v in self.settings.model_dump().items()})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker", "--log-level", "warning"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us only; we stop it with one SIGTERM
+            )
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        def fetch() -> tuple[int, bytes]:
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=30.0) as response:
+                    return int(response.status), bytes(response.read())
+            except urllib.error.HTTPError as error:
+                return int(error.code), bytes(error.read())
+            except (urllib.error.URLError, OSError):
+                return 0, b""
+
+        return await asyncio.to_thread(fetch)
+
+    async def get_json(self, path: str) -> Any:
+        status, body = await self.get(path)
+        if status != 200:
+            raise E2EError(f"worker answered {status} to GET {path}: {body[:200]!r}\n{self.log_tail()}")
+        return orjson.loads(body)
+
+    async def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise E2EError(f"the worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            status, _ = await self.get("/health")
+            if status == 200:
+                return
+            await asyncio.sleep(0.5)
+        raise E2EError(f"the worker was not healthy after {timeout_s:g} s:\n{self.log_tail()}")
+
+    def stop(self) -> int | None:
+        """One SIGTERM and a long wait; a second SIGTERM, then SIGKILL, only if it hangs."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(WORKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        return proc.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+async def run_e2e(
+    base: Settings,
+    items: Sequence[CatalogItem],
+    events: Sequence[UserEvent],
+    options: E2EOptions,
+    on_progress: Progress | None = None,
+) -> E2ERun:
+    """Replay `events` (after the catalog `items`) through a broker and a worker; collect every list."""
+    root = options.keep_dir or Path(tempfile.mkdtemp(prefix="streamrec-e2e-"))
+    root.mkdir(parents=True, exist_ok=True)
+    broker_settings: Settings | None = None
+    if options.bootstrap is None:
+        broker_settings = base.model_copy(
+            update={"bootstrap_servers": f"127.0.0.1:{free_port()}", "broker_dir": root / "broker"}
+        )
+    bootstrap = options.bootstrap or (broker_settings.bootstrap_servers if broker_settings else "")
+    worker = _Worker(
+        base.model_copy(
+            update={
+                "bootstrap_servers": bootstrap,
+                "partitions": PARTITIONS,
+                "app_id": f"streamrec-e2e-{uuid.uuid4().hex[:8]}",
+                "data_dir": root / "worker-data",
+                "model_dir": root / "empty-models",  # no artifact: the content-only model, as in the fast path
+                "web_port": free_port(),
+                "top_n": options.list_length,
+                "calibration_weight": options.calibration_weight,
+            }
+        ),
+        root / "worker.log",
+    )
+    run = E2ERun(bootstrap=bootstrap)
+    try:
+        if broker_settings is not None:
+            await asyncio.to_thread(broker.up, broker_settings, timeout_s=60.0)
+        topics = default_topics(worker.settings)
+        await create_topics(bootstrap, topics)
+        if options.bootstrap is not None:
+            await _require_empty_inputs(bootstrap)
+        async with tail(bootstrap, RECOMMENDATIONS, from_end=True) as records:
+            collector = _Lists(records, on_progress)
+            collecting = asyncio.create_task(collector.run())
+            try:
+                await _publish_catalog(bootstrap, items)
+                (root / "empty-models").mkdir(exist_ok=True)
+                worker.start()
+                await worker.wait_healthy(HEALTH_TIMEOUT_S)
+                run.catalog_order = list((await worker.get_json("/catalog/items"))["item_ids"])
+                began = time.monotonic()
+                await _send_events(worker, collector, events, options, run, bootstrap, on_progress)
+                if not options.lockstep:
+                    await collector.wait_all([e.event_id for e in events], options.idle_timeout_s)
+                run.replay_seconds = time.monotonic() - began
+            finally:
+                collecting.cancel()
+                await asyncio.gather(collecting, return_exceptions=True)
+            run.lists = collector.lists
+            run.lists_received = collector.count
+    finally:
+        worker.stop()
+        run.worker_log = worker.log_tail()
+        if broker_settings is not None:
+            await asyncio.to_thread(broker.down, broker_settings)
+        if options.keep_dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return run
+
+
+async def _require_empty_inputs(bootstrap: str) -> None:
+    for topic in (CATALOG, RATINGS, PLAYS, SEARCHES):
+        if await count_records(bootstrap, topic):
+            raise E2EError(
+                f"topic {topic!r} at {bootstrap} already holds records: a fresh worker would consume them too. "
+                "Use a broker with empty input topics, or omit --bootstrap (a fresh embedded broker)."
+            )
+
+
+async def _publish_catalog(bootstrap: str, items: Sequence[CatalogItem]) -> None:
+    async with JsonProducer(bootstrap, client_id="streamrec-e2e") as producer:
+        for item in items:
+            await producer.send(CATALOG, event_to_dict(item), key=item.item_id)
+        await producer.flush()
+
+
+async def _send_events(
+    worker: _Worker,
+    collector: _Lists,
+    events: Sequence[UserEvent],
+    options: E2EOptions,
+    run: E2ERun,
+    bootstrap: str,
+    on_progress: Progress | None,
+) -> None:
+    """Send in stream order; before a user's first event, ask the worker for its new-user list."""
+    seen: set[str] = set()
+    async with JsonProducer(bootstrap, client_id="streamrec-e2e") as producer:
+        for n, event in enumerate(events, start=1):
+            if event.user_id not in seen:
+                seen.add(event.user_id)
+                if not options.lockstep:
+                    await producer.flush()  # what was sent so far is at least on its way to the worker
+                run.new_user_lists[event.event_id] = list_from_json(await worker.get_json("/new-user/recommendations"))
+            await producer.send(_topic_of(event), event_to_dict(event), key=event.user_id)
+            run.events_sent = n
+            if options.lockstep:
+                await producer.flush()
+                await collector.wait_for(event.event_id, options.lockstep_timeout_s)
+            elif n % FLUSH_EVERY == 0:
+                await producer.flush()
+            if on_progress:
+                on_progress("sent", n)
+        await producer.flush()
+
+
+# -- comparison with the fast path -----------------------------------------------------------------------------
+HR_TOLERANCE = 0.005  # the agreement target: |HR@k(e2e) - HR@k(fast)|
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    fast: EvalResult
+    e2e: EvalResult
+    points: int
+    new_user_points: int
+    missing_lists: int  # e2e evaluation points without a list read back (scored as misses)
+    lists_identical: int  # evaluation points where both held lists (as scored) are the same items in order
+    first_difference: str | None  # event id of the first evaluation point whose lists differ
+    metric_diffs: dict[str, float]
+
+
+def fast_catalog(items: Sequence[CatalogItem], order: Sequence[str]) -> list[CatalogItem]:
+    """`items` in the worker's row order (unknown ones last, in their own order): score ties break alike."""
+    position = {item_id: n for n, item_id in enumerate(order)}
+    return sorted(items, key=lambda item: position.get(item.item_id, len(position)))
+
+
+def compare(
+    items: Sequence[CatalogItem],
+    events: Sequence[UserEvent],
+    run: E2ERun,
+    system: Recommender,
+    *,
+    name: str,
+    k: int,
+    list_length: int,
+) -> Comparison:
+    """Run the fast path (`system`, fresh) over the same events and score the e2e lists; compare them."""
+    fast_points: dict[str, tuple[str, ...]] = {}
+    e2e_points: dict[str, tuple[str, ...]] = {}
+    fast = prequential(
+        events,
+        fast_catalog(items, run.catalog_order),
+        {name: system},
+        k=k,
+        list_length=list_length,
+        on_point=lambda _s, p: fast_points.__setitem__(p.event_id, p.items),
+    )[name]
+    held = score_held_lists(
+        events,
+        items,
+        run.lists,
+        run.new_user_lists,
+        system=name,
+        k=k,
+        list_length=list_length,
+        on_point=lambda _s, p: e2e_points.__setitem__(p.event_id, p.items),
+    )
+    identical = 0
+    first: str | None = None
+    for event_id, ids in fast_points.items():
+        if e2e_points.get(event_id) == ids:
+            identical += 1
+        elif first is None:
+            first = event_id
+    e2e = held.result
+    diffs = {
+        "hr": abs(e2e.hr - fast.hr),
+        "ndcg": abs(e2e.ndcg - fast.ndcg),
+        "mrr": abs(e2e.mrr - fast.mrr),
+        "coverage": abs(e2e.coverage - fast.coverage),
+        "reasons_true": abs(e2e.reasons_true - fast.reasons_true),
+    }
+    if e2e.miscalibration is not None and fast.miscalibration is not None:
+        diffs["miscalibration"] = abs(e2e.miscalibration - fast.miscalibration)
+    return Comparison(
+        fast=fast,
+        e2e=e2e,
+        points=fast.eval_points,
+        new_user_points=held.new_user_points,
+        missing_lists=held.missing_lists,
+        lists_identical=identical,
+        first_difference=first,
+        metric_diffs=diffs,
+    )
+
+
+def write_e2e_report(out: Path, comparison: Comparison, run: E2ERun, settings: dict[str, Any]) -> tuple[Path, Path]:
+    """e2e.md and e2e.json under `out`: fast vs e2e side by side with the absolute differences."""
+    out.mkdir(parents=True, exist_ok=True)
+    c = comparison
+    k, n_list = c.fast.k, c.fast.list_length
+    rows = [
+        (f"HR@{k}", c.fast.hr, c.e2e.hr, "hr"),
+        (f"NDCG@{k}", c.fast.ndcg, c.e2e.ndcg, "ndcg"),
+        (f"MRR@{n_list}", c.fast.mrr, c.e2e.mrr, "mrr"),
+        ("coverage", c.fast.coverage, c.e2e.coverage, "coverage"),
+        ("miscalibration", c.fast.miscalibration, c.e2e.miscalibration, "miscalibration"),
+        ("reasons true", c.fast.reasons_true, c.e2e.reasons_true, "reasons_true"),
+    ]
+    agree = c.metric_diffs["hr"] <= HR_TOLERANCE
+    lines = [
+        f"# streamrec: fast path vs end-to-end ({'lockstep' if settings.get('lockstep') else 'free-running'})",
+        "",
+        f"{run.events_sent:,} events sent, {run.lists_received:,} lists read back, {c.points:,} evaluation points "
+        f"({c.new_user_points:,} of them a user's first event), {c.missing_lists:,} without a list; replay "
+        f"{run.replay_seconds:.1f} s.",
+        "",
+        "| metric | fast path | end to end | abs. difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, fast_value, e2e_value, key in rows:
+        diff = c.metric_diffs.get(key)
+        lines.append(f"| {label} | {_num(fast_value)} | {_num(e2e_value)} | {_num(diff)} |")
+    lines += [
+        "",
+        f"Tolerance: |HR@{k}(e2e) - HR@{k}(fast)| <= {HR_TOLERANCE}: "
+        f"**{'met' if agree else 'NOT met'}** ({c.metric_diffs['hr']:.4f}).",
+        "",
+        f"Held lists identical (same items in the same order, as scored): {c.lists_identical:,} of {c.points:,} "
+        f"evaluation points ({c.lists_identical / c.points:.1%})"
+        + (f"; first difference at event `{c.first_difference}`." if c.first_difference else ".")
+        if c.points
+        else "No evaluation points.",
+        "",
+        "## Protocol",
+        "",
+        "Both paths run the same `models/` code over the same events; the fast path in process "
+        "(`models.evaluation.prequential`), the end-to-end path through the broker and a worker subprocess "
+        "(fresh app id, state and an empty model dir: the content-only model), scored by "
+        "`models.evaluation.score_held_lists` with the same protocol and metric functions. The held list at an "
+        "evaluation point (u, i, t) is the list on `recommendations` whose `trigger_event_id` is u's previous "
+        "event. A user's first event has no list on the topic: it is scored on the worker's new-user list "
+        "(`GET /new-user/recommendations`), asked right before the event is sent (exact in lockstep mode; in "
+        "free-running mode the worker may still be behind). Reasons are verified against the stream state "
+        "right after the trigger event, in stream order. The fast path adds the catalog in the worker's row "
+        "order (`GET /catalog/items`), so score ties break alike.",
+        "",
+        "## Settings",
+        "",
+    ]
+    lines += [f"- `{key}`: {value}" for key, value in settings.items()]
+    lines.append("")
+    md = out / "e2e.md"
+    md.write_text("\n".join(lines), encoding="utf-8")
+    document = {
+        "settings": settings,
+        "tolerance": {"hr": HR_TOLERANCE, "met": agree},
+        "events_sent": run.events_sent,
+        "lists_received": run.lists_received,
+        "replay_seconds": run.replay_seconds,
+        "evaluation_points": c.points,
+        "new_user_points": c.new_user_points,
+        "missing_lists": c.missing_lists,
+        "lists_identical": c.lists_identical,
+        "first_difference": c.first_difference,
+        "abs_differences": c.metric_diffs,
+        "fast": c.fast.to_dict(),
+        "e2e": c.e2e.to_dict(),
+    }
+    js = out / "e2e.json"
+    js.write_text(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n", encoding="utf-8")
+    return md, js
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
