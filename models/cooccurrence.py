@@ -56,9 +56,7 @@ class Cooccurrence:
         np.maximum.at(self.counts, (a, b), counts[valid])
         np.maximum.at(self.counts, (b, a), counts[valid])
 
-    def similar_to(
-        self, items: npt.NDArray[np.intp], weights: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
+    def similar_to(self, items: npt.NDArray[np.intp], weights: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Per history item, cosine similarity to every item, weighted: (len(items) x n_items)."""
         n = self.n_items
         rows = self.counts[items, :n]

@@ -61,9 +61,7 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
             )
         )
     if ev.liked_genre is not None:
-        ranked.append(
-            (0.2, Reason("genre", f"{ev.liked_genre}, a genre you watch often", {"genre": ev.liked_genre}))
-        )
+        ranked.append((0.2, Reason("genre", f"{ev.liked_genre}, a genre you watch often", {"genre": ev.liked_genre})))
     if ev.trending_count > 0:
         days = ev.trending_window_days
         ranked.append(

@@ -27,9 +27,7 @@ class ItemModel:
     # Batch snapshot of the real-time item signals, so a fresh worker starts warm: per item, its top
     # co-watched neighbours (indices into item_ids, -1 = none) with counts, and its interaction count.
     neighbours: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int32))
-    neighbour_counts: npt.NDArray[np.float32] = field(
-        default_factory=lambda: np.zeros((0, 0), dtype=np.float32)
-    )
+    neighbour_counts: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     item_counts: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     @property

@@ -125,9 +125,7 @@ def embedded_address(bootstrap_servers: str) -> tuple[str, int]:
     """The (host, port) the embedded broker must serve; it only runs locally, on a single address."""
     servers = [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
     if len(servers) != 1:
-        raise BrokerError(
-            f"the embedded broker serves one address, got bootstrap_servers={bootstrap_servers!r}"
-        )
+        raise BrokerError(f"the embedded broker serves one address, got bootstrap_servers={bootstrap_servers!r}")
     host, _, port_text = servers[0].rpartition(":")
     if host not in _LOOPBACK_HOSTS or not port_text.isdigit():
         raise BrokerError(

@@ -27,9 +27,7 @@ class Settings(BaseSettings):
     top_n: int = Field(20, ge=1, le=500)
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)
-    calibration_weight: float = Field(
-        0.6, ge=0.0, le=1.0, description="Steck's lambda; 0 turns calibration off"
-    )
+    calibration_weight: float = Field(0.6, ge=0.0, le=1.0, description="Steck's lambda; 0 turns calibration off")
     max_genre_share: float = Field(0.5, gt=0.0, le=1.0, description="cap on one genre's share of a list")
     max_creator_share: float = Field(0.2, gt=0.0, le=1.0, description="cap on one creator's share of a list")
     max_event_bytes: int = Field(16_384, ge=256)

@@ -21,9 +21,7 @@ console = Console()
 
 @broker_app.command()
 def up(
-    timeout: float = typer.Option(
-        30.0, "--timeout", min=1.0, help="seconds to wait for the broker to answer"
-    ),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="seconds to wait for the broker to answer"),
 ) -> None:
     """Start the broker in the background (a no-op if it already runs) and wait until it answers."""
     from streams import broker

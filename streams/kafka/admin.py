@@ -71,9 +71,7 @@ def default_topics(settings: Settings) -> list[TopicSpec]:
     """Inputs keyed by user id (catalog by item id, compacted), the compacted output, and the dead letters."""
 
     def spec(name: str, *, compacted: bool = False) -> TopicSpec:
-        return TopicSpec(
-            name, settings.partitions, compacted=compacted, replication_factor=settings.replication_factor
-        )
+        return TopicSpec(name, settings.partitions, compacted=compacted, replication_factor=settings.replication_factor)
 
     return [
         spec(RATINGS),
@@ -144,9 +142,7 @@ async def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
             except (KafkaError, OSError, TimeoutError) as error:
                 last_error = error
             await asyncio.sleep(0.2)
-    raise BrokerUnavailableError(
-        f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s: {last_error!r}"
-    )
+    raise BrokerUnavailableError(f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s: {last_error!r}")
 
 
 @contextmanager
@@ -199,9 +195,7 @@ async def _await_visible(admin: Any, names: list[str], timeout_s: float = 10.0) 
 async def _cleanup_policies(admin: Any, names: list[str]) -> dict[str, str]:
     if not names:
         return {}
-    resources = [
-        ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": None}) for name in names
-    ]
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, configs={"cleanup.policy": None}) for name in names]
     try:
         responses = await admin.describe_configs(resources)
     except KafkaError:

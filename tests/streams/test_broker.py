@@ -134,9 +134,7 @@ def _process_exists(pid: int) -> bool:
 
 
 @pytest.mark.kafka
-async def test_cli_status_prints_the_kafka_address(
-    broker_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_cli_status_prints_the_kafka_address(broker_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMREC_BOOTSTRAP_SERVERS", broker_settings.bootstrap_servers)
     monkeypatch.setenv("STREAMREC_BROKER_DIR", str(broker_settings.broker_dir))
     get_settings.cache_clear()

@@ -41,9 +41,7 @@ def test_default_topics_follow_the_architecture() -> None:
 
 
 def test_explicit_configs_win_over_the_compaction_flag() -> None:
-    spec = TopicSpec(
-        "t", 1, compacted=True, configs={"cleanup.policy": "compact,delete", "retention.ms": "-1"}
-    )
+    spec = TopicSpec("t", 1, compacted=True, configs={"cleanup.policy": "compact,delete", "retention.ms": "-1"})
 
     assert spec.topic_configs == {"cleanup.policy": "compact,delete", "retention.ms": "-1"}
 
@@ -58,14 +56,10 @@ async def test_session_broker_has_the_default_topics_with_4_partitions(
 
 
 @pytest.mark.kafka
-async def test_creating_the_default_topics_again_is_idempotent(
-    kafka_bootstrap: str, broker_settings: Settings
-) -> None:
+async def test_creating_the_default_topics_again_is_idempotent(kafka_bootstrap: str, broker_settings: Settings) -> None:
     results = await create_topics(kafka_bootstrap, default_topics(broker_settings))
 
-    assert results == {
-        spec.name: "already exists with 4 partitions" for spec in default_topics(broker_settings)
-    }
+    assert results == {spec.name: "already exists with 4 partitions" for spec in default_topics(broker_settings)}
 
 
 @pytest.mark.kafka
@@ -134,9 +128,7 @@ async def test_wait_for_broker_gives_up_on_a_closed_port() -> None:
 
 
 @pytest.mark.kafka
-async def test_cli_creates_topics_and_lists_them(
-    broker_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_cli_creates_topics_and_lists_them(broker_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMREC_BOOTSTRAP_SERVERS", broker_settings.bootstrap_servers)
     get_settings.cache_clear()
     runner = CliRunner()
