@@ -355,6 +355,8 @@ def _evaluate_e2e(
         except E2EError as error:
             console.print(f"[red]✗ {error}[/red]")
             raise typer.Exit(1) from error
+    if run.teardown_warning:
+        console.print(f"[yellow]! {run.teardown_warning}[/yellow]")
     console.print(f"read {run.lists_received:,} lists in {run.replay_seconds:.1f} s; scoring both paths")
     system = build_streamrec(weight, searches, top_n=n_list)
     comparison = compare(dataset.items, events, run, system, name=streamrec_name(weight), k=k, list_length=n_list)
