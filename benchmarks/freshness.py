@@ -6,7 +6,7 @@ stamped here, and a tail on `recommendations` (started before the first event) r
 `trigger_event_id` is that event arrives. Latencies are end to end as a client sees them (same clock, this
 process). Lists still missing after the grace period count as infinitely late (`censored_percentiles`).
 Consumer lag (end offsets minus the worker group's committed offsets) is sampled every second; `lag_grew`
-is the least-squares verdict of `report.lag_trend`.
+is the verdict of `report.lag_trend` (the lag's floor over the last 5 s against its floor early in the run).
 
 The producer, the tail and the worker share the machine's cores: at high rates the bench itself takes CPU
 from the worker, and `offered_per_s` reports the rate actually achieved.
@@ -200,6 +200,8 @@ async def freshness(
             "lag_first": trend.first,
             "lag_last": trend.last,
             "lag_peak": trend.peak,
+            "lag_floor_start": trend.floor_start,
+            "lag_floor_end": trend.floor_end,
             "lag_samples": [[round(s.t - lag_samples[0].t, 2), s.value] for s in lag_samples] if lag_samples else [],
             "exit_code": code,
         }

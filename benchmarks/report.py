@@ -94,30 +94,41 @@ def censored_percentiles(
 
 @dataclass(frozen=True, slots=True)
 class LagTrend:
-    slope_per_s: float  # least-squares growth of the lag, events per second
+    slope_per_s: float  # least-squares growth of the lag, events per second (reported, not the verdict)
     first: float
     last: float
     peak: float
+    floor_start: float  # lowest lag in the first quarter of the run
+    floor_end: float  # lowest lag in the trailing window
     grew: bool
 
 
-def lag_trend(samples: Sequence[Sample], offered_per_s: float, threshold_share: float = 0.05) -> LagTrend:
-    """Did the consumer fall behind? Lag sampled from committed offsets saw-tooths with the commit interval,
-    so the verdict is the least-squares slope: growth above `threshold_share` of the offered rate means the
-    worker processes less than is offered."""
+def lag_trend(
+    samples: Sequence[Sample], offered_per_s: float, threshold_share: float = 0.05, trailing_s: float = 5.0
+) -> LagTrend:
+    """Did the consumer fall behind? Lag sampled from committed offsets saw-tooths with the commit interval
+    (2.8 s in Faust) and spikes while commits stall, so the verdict compares floors: the lowest lag in the
+    last `trailing_s` (at least three samples, so it spans a commit) against the lowest in the first quarter.
+    A worker that keeps up returns to a low lag after every commit; one that falls behind does not. It grew
+    if the floor rose by more than `threshold_share` of everything offered over the run."""
     if not samples:
-        return LagTrend(0.0, 0.0, 0.0, 0.0, False)
+        return LagTrend(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
     values = [s.value for s in samples]
+    t0 = samples[0].t
+    ts = [s.t - t0 for s in samples]
     slope = 0.0
     if len(samples) >= 2:
-        t0 = samples[0].t
-        ts = [s.t - t0 for s in samples]
         mean_t = sum(ts) / len(ts)
         mean_v = sum(values) / len(values)
         var_t = sum((t - mean_t) ** 2 for t in ts)
         if var_t > 0:
             slope = sum((t - mean_t) * (v - mean_v) for t, v in zip(ts, values, strict=True)) / var_t
-    return LagTrend(slope, values[0], values[-1], max(values), slope > threshold_share * offered_per_s)
+    floor_start = min(values[: max(len(values) // 4, 1)])
+    trailing = [v for t, v in zip(ts, values, strict=True) if t >= ts[-1] - trailing_s]
+    floor_end = min(trailing if len(trailing) >= 3 else values[-3:])
+    span = ts[-1]
+    grew = span > 0 and floor_end - floor_start > threshold_share * offered_per_s * span
+    return LagTrend(slope, values[0], values[-1], max(values), floor_start, floor_end, grew)
 
 
 # -- Prometheus text format ------------------------------------------------------------------------------------

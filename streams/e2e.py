@@ -17,16 +17,9 @@ SIGKILLed first: a killed consumer stays in its group on noida-db), the embedded
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +36,7 @@ from streams.kafka import JsonProducer, Record, create_topics, default_topics, t
 from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
 from streams.kafka.consumer import count_records
 from streams.settings import Settings
+from streams.worker_process import WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
@@ -122,12 +116,6 @@ def _topic_of(event: UserEvent) -> str:
     raise TypeError(f"not a user event: {event!r}")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class _Lists:
     """Collects the lists published on `recommendations` (by trigger event id) from a started tail."""
 
@@ -180,84 +168,6 @@ class _Lists:
             pending = [e for e in pending if e not in self.lists]
 
 
-@dataclass
-class _Worker:
-    settings: Settings
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.web_port}"
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-        env.update({f"STREAMREC_{k.upper()}": str(v) for k, v in self.settings.model_dump().items()})
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "--log-level", "warning"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches us only; we stop it with one SIGTERM
-            )
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        def fetch() -> tuple[int, bytes]:
-            try:
-                with urllib.request.urlopen(self.base_url + path, timeout=30.0) as response:
-                    return int(response.status), bytes(response.read())
-            except urllib.error.HTTPError as error:
-                return int(error.code), bytes(error.read())
-            except (urllib.error.URLError, OSError):
-                return 0, b""
-
-        return await asyncio.to_thread(fetch)
-
-    async def get_json(self, path: str) -> Any:
-        status, body = await self.get(path)
-        if status != 200:
-            raise E2EError(f"worker answered {status} to GET {path}: {body[:200]!r}\n{self.log_tail()}")
-        return orjson.loads(body)
-
-    async def wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise E2EError(f"the worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            status, _ = await self.get("/health")
-            if status == 200:
-                return
-            await asyncio.sleep(0.5)
-        raise E2EError(f"the worker was not healthy after {timeout_s:g} s:\n{self.log_tail()}")
-
-    def stop(self) -> int | None:
-        """One SIGTERM and a long wait; a second SIGTERM, then SIGKILL, only if it hangs."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(WORKER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        return proc.returncode
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 async def run_e2e(
     base: Settings,
     items: Sequence[CatalogItem],
@@ -274,7 +184,7 @@ async def run_e2e(
             update={"bootstrap_servers": f"127.0.0.1:{free_port()}", "broker_dir": root / "broker"}
         )
     bootstrap = options.bootstrap or (broker_settings.bootstrap_servers if broker_settings else "")
-    worker = _Worker(
+    worker = WorkerProcess(
         base.model_copy(
             update={
                 "bootstrap_servers": bootstrap,
@@ -288,6 +198,8 @@ async def run_e2e(
             }
         ),
         root / "worker.log",
+        log_level="warning",
+        own_session=True,  # a Ctrl-C in the terminal reaches us only; we stop the worker with one SIGTERM
     )
     run = E2ERun(bootstrap=bootstrap)
     try:
@@ -317,7 +229,7 @@ async def run_e2e(
             run.lists = collector.lists
             run.lists_received = collector.count
     finally:
-        worker.stop()
+        worker.stop(WORKER_STOP_TIMEOUT_S)
         run.worker_log = worker.log_tail()
         if broker_settings is not None:
             run.teardown_warning = await asyncio.to_thread(_broker_down, broker_settings)
@@ -358,7 +270,7 @@ async def _publish_catalog(bootstrap: str, items: Sequence[CatalogItem]) -> None
 
 
 async def _send_events(
-    worker: _Worker,
+    worker: WorkerProcess,
     collector: _Lists,
     events: Sequence[UserEvent],
     options: E2EOptions,

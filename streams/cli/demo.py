@@ -7,13 +7,8 @@ events. Everything it starts it also stops on Ctrl-C (the worker gracefully, the
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.settings import Settings, get_settings
+from streams.worker_process import WorkerError, WorkerProcess, http_get
 
 console = Console()
 
@@ -70,49 +66,22 @@ def _ensure_model(settings: Settings, ratings: list[Any]) -> str:
 
 
 def _get(url: str, timeout: float = 2.0) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return bytes(response.read())
-    except (urllib.error.URLError, OSError):
-        return None
+    status, _, body = http_get(url, timeout)
+    return body if status == 200 else None
 
 
-def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "--log-level", "warning"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
-    base = f"http://{settings.web_host}:{settings.web_port}"
-    deadline = time.monotonic() + 90
+def _start_worker(settings: Settings, log_path: Path) -> WorkerProcess:
+    # own session: Ctrl-C reaches only the demo, which then stops the worker with a single SIGTERM
+    worker = WorkerProcess(settings, log_path, log_level="warning", own_session=True).start()
     with console.status(f"starting the worker (log: {log_path})"):
-        while _get(f"{base}/health") is None:
-            if proc.poll() is not None:
-                raise typer.Exit(_fail(f"the worker exited with status {proc.returncode}; see {log_path}"))
-            if time.monotonic() > deadline:
-                _stop_worker(proc)
-                raise typer.Exit(_fail(f"the worker did not answer on {base}/health; see {log_path}"))
-            time.sleep(0.5)
-    console.print(f"[green]✔[/] worker up at {base}")
-    return proc
-
-
-def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # graceful: commits offsets, leaves the group, closes RocksDB
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _fail(message: str) -> int:
-    console.print(f"[red]✘ {message}[/]")
-    return 1
+            asyncio.run(worker.wait_healthy(timeout_s=90))
+        except WorkerError as error:
+            worker.stop()
+            console.print(f"[red]✘ {error}[/]")
+            raise typer.Exit(1) from None
+    console.print(f"[green]✔[/] worker up at {worker.base_url}")
+    return worker
 
 
 def _consumed(base: str) -> float:
@@ -198,13 +167,13 @@ def demo(
         )
         if keep_running if keep_running is not None else sys.stdin.isatty():
             console.print("[bold]running — Ctrl-C stops the worker and the broker[/]")
-            while worker.poll() is None:
+            while worker.proc is not None and worker.proc.poll() is None:
                 time.sleep(1)
     except KeyboardInterrupt:
         console.print("\nstopping…")
     finally:
         if worker is not None:
-            _stop_worker(worker)
+            worker.stop()
             console.print("[green]✔[/] worker stopped")
         if started_broker:
             from streams.broker import down

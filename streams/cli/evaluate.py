@@ -334,6 +334,7 @@ def _evaluate_e2e(
     import asyncio
 
     from streams.e2e import E2EError, E2EOptions, compare, run_e2e, write_e2e_report
+    from streams.worker_process import WorkerError
 
     options = E2EOptions(
         list_length=n_list, calibration_weight=weight, lockstep=lockstep, bootstrap=bootstrap, keep_dir=keep_dir
@@ -352,7 +353,7 @@ def _evaluate_e2e(
 
         try:
             run = asyncio.run(run_e2e(get_settings(), dataset.items, events, options, on_progress))
-        except E2EError as error:
+        except (E2EError, WorkerError) as error:
             console.print(f"[red]✗ {error}[/red]")
             raise typer.Exit(1) from error
     if run.teardown_warning:

@@ -71,10 +71,18 @@ def test_missing_lists_count_as_infinitely_late() -> None:
 
 
 def test_lag_sawtooth_of_commits_is_not_growth() -> None:
-    # Committed offsets move every ~3 s: lag saw-tooths between 0 and 15k at 5k/s, but does not grow.
+    # Committed offsets move every ~3 s: lag saw-tooths between 0 and 10k at 5k/s, but does not grow.
     series = samples(*((t, (t % 3) * 5_000.0) for t in range(60)))
     trend = lag_trend(series, offered_per_s=5_000)
     assert not trend.grew and abs(trend.slope_per_s) < 250 and trend.peak == 10_000
+
+
+def test_a_stall_late_in_the_run_is_not_growth() -> None:
+    # 21 events/s, lag near 0, commits stalled for 15 s near the end, then caught up (as measured once).
+    values = [1.0] * 40 + [21.0 * k for k in range(1, 16)] + [4.0] * 5
+    trend = lag_trend(samples(*enumerate(values)), offered_per_s=21)
+    assert trend.slope_per_s > 0.05 * 21  # the slope alone would call this growth
+    assert not trend.grew and trend.floor_start == 1 and trend.floor_end == 4
 
 
 def test_lag_that_grows_with_the_backlog() -> None:
@@ -83,6 +91,7 @@ def test_lag_that_grows_with_the_backlog() -> None:
     assert trend.grew and trend.slope_per_s == pytest.approx(3_000.0)
     assert trend.first == 0 and trend.last == 177_000
     assert not lag_trend([], 5_000).grew
+    assert not lag_trend(samples((0, 5.0)), 5_000).grew
 
 
 METRICS = """\

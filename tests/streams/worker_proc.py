@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,9 +21,12 @@ from models.events import CatalogItem, event_to_dict
 from streams.kafka import JsonProducer, Record
 from streams.kafka.consumer import TopicTail
 from streams.settings import Settings
+from streams.worker_process import WorkerProcess as WorkerProcess  # re-exported for the test modules
+from streams.worker_process import free_port
+from streams.worker_process import http_get as sync_http_get
+from streams.worker_process import settings_env as settings_env
 
 _T = TypeVar("_T")
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120.0  # generous: a worker start includes a group join and table recovery
 
 # A small synthetic catalog, the same in every module that uses it (the catalog topic is shared and compacted).
@@ -79,12 +74,6 @@ def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def worker_settings(broker_settings: Settings, root: Path, *, app_id: str | None = None, **overrides: Any) -> Settings:
     fields: dict[str, Any] = {
         "bootstrap_servers": broker_settings.bootstrap_servers,
@@ -97,115 +86,12 @@ def worker_settings(broker_settings: Settings, root: Path, *, app_id: str | None
         "web_port": free_port(),
         **overrides,
     }
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The STREAMREC_* environment that makes a subprocess see `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    for name, value in settings.model_dump().items():
-        env[f"STREAMREC_{name.upper()}"] = str(value)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-@dataclass
-class WorkerProcess:
-    """`python -m streams.cli worker` in a subprocess; always stopped with SIGTERM (never SIGKILL first)."""
-
-    settings: Settings
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    _log: Any = field(default=None, repr=False)
-    _terminated: bool = field(default=False, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.web_port}"
-
-    def start(self) -> WorkerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--log-level", "info"],
-            cwd=ROOT,
-            env=settings_env(self.settings),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    async def wait_healthy(self, timeout_s: float = DEADLINE_S) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        last: Any = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}; log:\n{self.log_tail()}")
-            last = await http_get(self.base_url + "/health")
-            if last[0] == 200:
-                return dict(orjson.loads(last[2]))
-            await asyncio.sleep(0.5)
-        raise TimeoutError(f"worker not healthy after {timeout_s:.0f} s (last {last!r}); log:\n{self.log_tail()}")
-
-    def terminate(self) -> None:
-        """Send SIGTERM without waiting (to stop several workers at once; then call `stop`)."""
-        if self.proc is not None and self.proc.poll() is None and not self._terminated:
-            self.proc.send_signal(signal.SIGTERM)
-            self._terminated = True
-
-    def stop(self, timeout_s: float = 150.0) -> int:
-        """SIGTERM, then wait; a second SIGTERM if it hangs; SIGKILL only as the very last resort.
-
-        The wait is long on purpose: on noida-db a worker stopping during a rebalance can need the group's
-        rebalance timeout (60 s) before its consumer leaves (see streams/app.py).
-        """
-        proc = self.proc
-        if proc is None:
-            return 0
-        try:
-            if proc.poll() is None:
-                # Only one SIGTERM: a second one arriving after the worker closed its loop (and with it the
-                # signal handlers) would kill it mid-shutdown.
-                self.terminate()
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-            return int(proc.returncode)
-        finally:
-            self.proc = None
-            self._terminated = False
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+    return Settings(_env_file=None, **fields)
 
 
 async def http_get(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body); status 0 when nothing answers."""
-
-    def fetch() -> tuple[int, dict[str, str], bytes]:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                return response.status, dict(response.headers.items()), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers.items()), error.read()
-        except (urllib.error.URLError, OSError):
-            return 0, {}, b""
-
-    return await asyncio.to_thread(fetch)
+    return await asyncio.to_thread(sync_http_get, url, timeout_s)
 
 
 async def get_json_until(
