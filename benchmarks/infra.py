@@ -14,7 +14,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,16 +27,12 @@ from typing import IO
 from benchmarks.report import Sample, parse_prometheus
 from benchmarks.workloads import EventRecord
 from streams.settings import Settings
+from streams.worker_process import free_port as free_port
+from streams.worker_process import settings_env as settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 Metrics = dict[str, list[tuple[dict[str, str], float]]]  # name -> [(labels, value)]
-STOP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+STOP_TIMEOUT_S = 150.0  # as streams/worker_process.py: a stop during a rebalance can take 60 s+
 
 
 def memory_available_bytes() -> int | None:
@@ -181,16 +176,6 @@ async def produce_catalog(bootstrap: str, records: Sequence[tuple[str, bytes]]) 
 
 
 # -- subprocesses ----------------------------------------------------------------------------------------------
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a subprocess see `settings` (STREAMREC_*) and import this checkout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    for name, value in settings.model_dump().items():
-        env[f"STREAMREC_{name.upper()}"] = str(value)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def _limit_address_space(limit_bytes: int | None) -> Callable[[], None] | None:

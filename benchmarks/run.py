@@ -95,6 +95,13 @@ class Ui:
         task = next((t for t in self.progress.tasks if t.id == self.tasks[key]), None)
         total = task.total if task is not None and task.total else 1
         self.progress.update(self.tasks[key], description=description, completed=total, total=total)
+        self.progress.stop_task(self.tasks[key])
+
+    def finish(self, *keys: str) -> None:
+        """Stop the elapsed-time clock of finished tasks."""
+        for key in keys:
+            if key in self.tasks:
+                self.progress.stop_task(self.tasks[key])
 
     def counter(self, key: str, description: str, total: float) -> Callable[[int], None]:
         self.step(key, description, 0, total)
@@ -188,6 +195,7 @@ async def _throughput(
     total = sum((await end_offsets(broker.bootstrap, infra.INPUT_TOPICS)).values())
     scenario.update({"events": len(records), "events_in_topics": total, "users": users, "produce_seconds": produce_s})
     ui.done(key, f"{spec.name}: produced {len(records):,} events in {produce_s:.1f} s")
+    ui.finish(key)
     exact = broker.embedded
 
     if "raw" in config.only:
@@ -200,6 +208,7 @@ async def _throughput(
         scenario["raw_sgd"] = await _guard(
             "raw+sgd", ui, throughput.raw_baseline(broker.bootstrap, total, sgd_items=item_ids, on_progress=progress)
         )
+        ui.finish(f"{spec.name}:raw", f"{spec.name}:sgd")
         save()
     if "faust" in config.only:
         progress = ui.counter(f"{spec.name}:faust", f"{spec.name}: Faust null agent", total)
@@ -216,6 +225,7 @@ async def _throughput(
                 on_progress=progress,
             ),
         )
+        ui.finish(f"{spec.name}:faust")
         save()
     if "pipeline" in config.only:
         if infeasible:
@@ -239,6 +249,7 @@ async def _throughput(
                     on_progress=progress,
                 ),
             )
+            ui.finish(f"{spec.name}:pipeline")
         save()
     rates = {
         name: (scenario.get(name) or {}).get("events_per_s") for name in ("raw", "raw_sgd", "faust_null", "pipeline")

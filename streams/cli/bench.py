@@ -21,17 +21,6 @@ _PHASES = ("raw", "faust", "pipeline", "freshness", "state", "ann")
 _CATALOGS = {"ml-100k": ("ml-100k",), "synthetic-100k": ("synthetic-100k",), "both": ("ml-100k", "synthetic-100k")}
 
 
-def _import_benchmarks() -> None:
-    """`benchmarks` sits beside `streams` in the checkout; an editable install maps only `streams` and `models`,
-    so make the checkout importable when the package is not."""
-    try:
-        import benchmarks  # noqa: F401
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parents[2]
-        if (root / "benchmarks" / "__init__.py").exists():
-            sys.path.insert(0, str(root))
-
-
 def parse_only(text: str) -> frozenset[str]:
     phases = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
     unknown = sorted(phases - set(_PHASES))
@@ -79,7 +68,6 @@ def bench(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Measure streamrec against its baselines; rates are side by side in one run, so compare the ratios."""
-    _import_benchmarks()
     from benchmarks.run import BenchConfig
     from streams.settings import get_settings
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks` sits at the root, not installed
 
 from benchmarks.freshness import trigger_of
 from benchmarks.report import (

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks` sits at the root, not installed
 
 from benchmarks import infra, workloads
 from benchmarks.workloads import EventGenerator, synthetic_catalog, zipf_weights
