@@ -42,6 +42,30 @@ def calibrated_rerank(
     relevance: candidates' scores; genre_dist: (candidates x genres) mixes (its width fixes the genre count);
     target: the user's genre mix p, or None for no calibration (e.g. a new user).
     """
+    width = genre_dist.shape[1] if target is None else max(genre_dist.shape[1], target.shape[0])
+    n_genres = max(width, max((max(c) + 1 for c in genre_cols if c), default=0), 1)
+    gidx, gw = _padded(genre_cols, lambda col: col)
+    creator_ids: dict[str, int] = {}
+    cidx, _ = _padded(creators, lambda name: creator_ids.setdefault(name, len(creator_ids)))
+    return calibrated_rerank_padded(relevance, target, n, weight, caps, gidx, gw, cidx, n_genres)
+
+
+def calibrated_rerank_padded(
+    relevance: npt.NDArray[np.float32],
+    target: npt.NDArray[np.float64] | None,
+    n: int,
+    weight: float,
+    caps: ExposureCaps,
+    genre_idx: npt.NDArray[np.int64],
+    genre_share: npt.NDArray[np.float64],
+    creator_idx: npt.NDArray[np.int64],
+    n_genres: int,
+) -> list[int]:
+    """`calibrated_rerank` on padded arrays (-1 = none), as the catalog keeps them: no per-call Python loops.
+
+    genre_idx/genre_share: (candidates x widest) genre columns and each one's share of the item (1/len);
+    creator_idx: (candidates x widest) creator ids (any non-negative ints).
+    """
     m = relevance.shape[0]
     n = min(n, m)
     if n == 0:
@@ -49,18 +73,24 @@ def calibrated_rerank(
     rel = relevance.astype(np.float64)
     span = float(rel.max() - rel.min())
     rel = (rel - rel.min()) / span if span > 0 else np.zeros(m)
-    n_genres = max(genre_dist.shape[1], max((max(c) + 1 for c in genre_cols if c), default=0), 1)
-    p = np.zeros(n_genres)
+    p = np.zeros(max(n_genres, 1))
     calibrate = target is not None and weight > 0 and float(target.sum()) > 0
     if calibrate:
         assert target is not None
         p[: target.shape[0]] = target
-    gidx, gw = _padded(genre_cols, lambda col: col)
-    creator_ids: dict[str, int] = {}
-    cidx, _ = _padded(creators, lambda name: creator_ids.setdefault(name, len(creator_ids)))
     genre_limit, creator_limit = caps.limits(n)
+    n_creators = int(creator_idx.max(initial=-1)) + 1
     chosen = _greedy(
-        rel, gidx, gw, p, weight if calibrate else 0.0, n, genre_limit, cidx, creator_limit, max(len(creator_ids), 1)
+        rel,
+        genre_idx,
+        genre_share,
+        p,
+        weight if calibrate else 0.0,
+        n,
+        genre_limit,
+        creator_idx,
+        creator_limit,
+        max(n_creators, 1),
     )
     return [int(c) for c in chosen]
 

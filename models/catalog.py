@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ from models.events import CatalogItem
 from models.text import genre_key, hash64, tokens
 
 CONTENT_DIM = 64
+_T = TypeVar("_T", bound=np.generic)
 _FEATURE_WEIGHTS = {"g": 1.0, "c": 1.5, "w": 0.5}
 
 
@@ -21,6 +23,19 @@ def _grow(array: npt.NDArray[np.float32], rows: int) -> npt.NDArray[np.float32]:
     bigger = np.zeros((max(rows, 2 * array.shape[0]), *array.shape[1:]), dtype=array.dtype)
     bigger[: array.shape[0]] = array
     return bigger
+
+
+def _padded_row(matrix: npt.NDArray[_T], row: int, values: list[Any], fill: Any) -> npt.NDArray[_T]:
+    """Write `values` into `row`, padded with `fill`, growing the matrix (rows or width) when needed."""
+    rows = max(matrix.shape[0], 2 * matrix.shape[0] if row >= matrix.shape[0] else 0, row + 1)
+    width = max(matrix.shape[1], len(values))
+    if (rows, width) != matrix.shape:
+        grown = np.full((rows, width), fill, dtype=matrix.dtype)
+        grown[: matrix.shape[0], : matrix.shape[1]] = matrix
+        matrix = grown
+    matrix[row] = fill
+    matrix[row, : len(values)] = values
+    return matrix
 
 
 def content_vector(item: CatalogItem, dim: int = CONTENT_DIM) -> npt.NDArray[np.float32]:
@@ -53,6 +68,11 @@ class Catalog:
         self.item_genre_cols: list[tuple[int, ...]] = []
         self.content = np.zeros((64, CONTENT_DIM), dtype=np.float32)
         self._genre_dist = np.zeros((64, 8), dtype=np.float32)  # each item's genre mix (sums to 1)
+        # The same facts padded for the compiled re-ranker (-1 = none): genre columns, their shares, creator ids.
+        self.genre_idx = np.full((64, 4), -1, dtype=np.int64)
+        self.genre_share = np.zeros((64, 4), dtype=np.float64)
+        self.creator_idx = np.full((64, 2), -1, dtype=np.int64)
+        self.creator_ids: dict[str, int] = {}
         self.version = 0  # bumped on every change, so caches can tell when to refresh
 
     def __len__(self) -> int:
@@ -100,6 +120,10 @@ class Catalog:
         self._genre_dist[row] = 0.0
         if cols:
             self._genre_dist[row, list(cols)] = 1.0 / len(cols)
+        creator_ids = [self.creator_ids.setdefault(c, len(self.creator_ids)) for c in item.creators]
+        self.genre_idx = _padded_row(self.genre_idx, row, list(cols), -1)
+        self.genre_share = _padded_row(self.genre_share, row, [1.0 / len(cols)] * len(cols), 0.0)
+        self.creator_idx = _padded_row(self.creator_idx, row, creator_ids, -1)
         for creator in item.creators:
             self.creator_rows[creator].add(row)
         toks = frozenset(tokens(item.title))

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.base import Recommendation, Recommender
-from models.calibration import calibrated_rerank
+from models.calibration import calibrated_rerank_padded
 from models.catalog import CONTENT_DIM, Catalog
 from models.cooccurrence import Cooccurrence, TrendingCounter
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
@@ -233,15 +233,17 @@ class StreamRecommender(Recommender):
         candidates = _top(scores, min(p.candidates, n_items))
         candidates = candidates[np.isfinite(scores[candidates])]
         target = _genre_target(profile, self.catalog) if profile is not None else None
-        order = calibrated_rerank(
+        catalog = self.catalog
+        order = calibrated_rerank_padded(
             scores[candidates],
-            self.catalog.genre_dist[candidates],
             target,
             n,
             p.calibration_weight,
             p.caps,
-            [self.catalog.item_genre_cols[r] for r in candidates],
-            [self.catalog.items[r].creators for r in candidates],
+            catalog.genre_idx[candidates],
+            catalog.genre_share[candidates],
+            catalog.creator_idx[candidates],
+            len(catalog.genres),
         )
         chosen = candidates[order]
         return self._explained(chosen, scores, profile, history_rows, contributions, per_query)
