@@ -122,7 +122,7 @@ class Catalog:
             self._genre_dist[row, list(cols)] = 1.0 / len(cols)
         creator_ids = [self.creator_ids.setdefault(c, len(self.creator_ids)) for c in item.creators]
         self.genre_idx = _padded_row(self.genre_idx, row, list(cols), -1)
-        self.genre_share = _padded_row(self.genre_share, row, [1.0 / len(cols)] * len(cols), 0.0)
+        self.genre_share = _padded_row(self.genre_share, row, [1.0 / len(cols)] * len(cols) if cols else [], 0.0)
         self.creator_idx = _padded_row(self.creator_idx, row, creator_ids, -1)
         for creator in item.creators:
             self.creator_rows[creator].add(row)

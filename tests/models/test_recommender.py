@@ -122,3 +122,13 @@ def test_new_reason_only_for_items_added_in_the_last_fortnight(items: list[Catal
     system.learn_one(Rating("e1", "u", "10", 5.0, 31 * DAY))  # as of day 31: "50" is 1 day old, "51" not yet added
     new = {rec.item_id for rec in system.rank("u") for r in rec.reasons if r.kind == "new"}
     assert new == {"50"}
+
+
+def test_items_without_genres_or_creators_are_ranked_too(items: list[CatalogItem]) -> None:
+    system = _system(items, top_n=20)
+    system.add_item(CatalogItem("bare", "Untitled", (), (), 0, None))
+    system.learn_one(Rating("e1", "u", "bare", 4.0, DAY))
+    system.learn_one(Rating("e2", "v", "bare", 4.0, DAY + 1))
+    system.learn_one(Rating("e3", "v", "1", 4.0, DAY + 2))
+    assert "1" in _ids(system, "u")
+    assert len(system.rank("nobody")) == len(items) + 1
