@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench evaluate report setup clean
+.PHONY: demo test lint bench evaluate evaluate-e2e setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 evaluate: $(STAMP)
 	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
 	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
+
+# Fast path vs end to end (replay through the broker and a worker); a prefix while the worker is slow.
+evaluate-e2e: $(STAMP)
+	$(BIN)/streamrec evaluate --e2e --lockstep --limit 6000 --out docs/evaluation/e2e-lockstep-6000
+	$(BIN)/streamrec evaluate --e2e --free-running --limit 6000 --out docs/evaluation/e2e-free-6000
 
 clean:
 	rm -rf $(VENV) .streamrec
