@@ -238,6 +238,10 @@ class _ALSBase(_Base):
         self._fit_users = 0
         self._row: scipy.sparse.csr_matrix | None = None
         self._watched_reasons: dict[int, Reason] = {}  # per watched item: its (immutable) reason
+        self._init_user_state()
+
+    def _init_user_state(self) -> None:
+        """Subclasses set up how they keep user vectors."""
 
     @classmethod
     def from_params(cls, params: ALSParams) -> Self:
@@ -385,28 +389,7 @@ class ALSFoldIn(_ALSBase):
 
     name = "als-foldin"
 
-    def __init__(
-        self,
-        every: int = ALSParams.every,
-        factors: int = ALSParams.factors,
-        *,
-        regularization: float = ALSParams.regularization,
-        alpha: float = ALSParams.alpha,
-        iterations: int = ALSParams.iterations,
-        rating_weight: float = ALSParams.rating_weight,
-        seed: int = ALSParams.seed,
-        num_threads: int = ALSParams.num_threads,
-    ) -> None:
-        super().__init__(
-            every,
-            factors,
-            regularization=regularization,
-            alpha=alpha,
-            iterations=iterations,
-            rating_weight=rating_weight,
-            seed=seed,
-            num_threads=num_threads,
-        )
+    def _init_user_state(self) -> None:
         self._vectors: dict[str, FloatArray] = {}
         self._stale: set[str] = set()  # users whose row changed since their vector was computed
 
