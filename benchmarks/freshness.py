@@ -2,9 +2,11 @@
 
 A new worker (its own app id, its group pre-committed at the current end of the input topics so it only sees
 this phase's events) gets `rate` events/s for `duration_s`, paced in 10 ms ticks; each event's produce time is
-stamped here, and a tail on `recommendations` (started before the first event) records when the list whose
-`trigger_event_id` is that event arrives. Latencies are end to end as a client sees them (same clock, this
-process). Lists still missing after the grace period count as infinitely late (`censored_percentiles`).
+stamped here, and a tail on `recommendations` (started before the first event) records when the list for
+that event arrives: the first list whose `event_ids` contains it (the worker publishes one list per user per
+batch, naming all of the user's events that list is the first to reflect; `trigger_event_id` is only the
+last of them). Latencies are end to end as a client sees them (same clock, this process). Lists still missing
+after the grace period count as infinitely late (`censored_percentiles`).
 Consumer lag (end offsets minus the worker group's committed offsets) is sampled every second; `lag_grew`
 is the verdict of `report.lag_trend` (the lag's floor over the last 5 s against its floor early in the run).
 
@@ -22,35 +24,60 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from benchmarks import infra
-from benchmarks.report import Sample, censored_percentiles, lag_trend
+from benchmarks.report import Sample, censored_percentiles, changes, lag_trend
+from benchmarks.throughput import worker_breakdown
 from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
 from streams.kafka import JsonProducer, tail
 from streams.kafka.admin import RECOMMENDATIONS
 from streams.kafka.groups import OffsetsProbe, commit_offsets
 from streams.settings import Settings
 
+_EVENT_IDS = b'"event_ids":['
 _TRIGGER = b'"trigger_event_id":"'
 TICK_S = 0.01
 
 
-def trigger_of(value: bytes | None) -> str | None:
-    """The list's `trigger_event_id`, found without parsing the whole (several KB) list."""
+def event_ids_of(value: bytes | None) -> list[str]:
+    """The ids of the events a list is the first to reflect, found without parsing the whole (several KB) list:
+    only its `"event_ids":[...]` array is decoded. A list without that field (an older worker) falls back to
+    its `trigger_event_id`."""
     if not value:
-        return None
+        return []
+    start = value.find(_EVENT_IDS)
+    if start < 0:
+        return _trigger_of(value)
+    start += len(_EVENT_IDS) - 1  # at the "["
+    end = value.find(b"]", start)
+    if end < 0:
+        return []
+    try:
+        ids = orjson.loads(value[start : end + 1])
+    except orjson.JSONDecodeError:  # a "]" inside an id: decode the whole list after all
+        try:
+            ids = orjson.loads(value).get("event_ids")
+        except (orjson.JSONDecodeError, AttributeError):
+            return []
+    return [event_id for event_id in ids if isinstance(event_id, str)] if isinstance(ids, list) else []
+
+
+def _trigger_of(value: bytes) -> list[str]:
     start = value.find(_TRIGGER)
     if start < 0:
-        return None
+        return []
     start += len(_TRIGGER)
     end = value.find(b'"', start)
-    return value[start:end].decode() if end > start else None
+    return [value[start:end].decode()] if end > start else []
 
 
 class ListWatcher:
-    """Reads `recommendations` from its end and notes the arrival time of each trigger event id."""
+    """Reads `recommendations` from its end and notes, per event id, when the first list naming it arrived."""
 
     def __init__(self, bootstrap: str) -> None:
         self.arrivals: dict[str, float] = {}
+        self.lists = 0
         self._tail = tail(bootstrap, RECOMMENDATIONS)
         self._task: asyncio.Task[None] | None = None
 
@@ -60,9 +87,10 @@ class ListWatcher:
 
     async def _run(self) -> None:
         async for record in self._tail:
-            trigger = trigger_of(record.value)
-            if trigger is not None and trigger not in self.arrivals:
-                self.arrivals[trigger] = time.time()
+            now = time.time()
+            self.lists += 1
+            for event_id in event_ids_of(record.value):
+                self.arrivals.setdefault(event_id, now)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -132,11 +160,12 @@ async def freshness(
         memory_limit_bytes=memory_limit_bytes,
     )
     watcher = ListWatcher(bootstrap)
+    covered = infra.Sampler(run.covered, 1.0)  # moves once per batch: the batches' cadence (sending + grace)
     sent_at: dict[str, float] = {}
     lag_samples: list[Sample] = []
     result: dict[str, Any] = {"app_id": app_id, "rate": rate, "duration_s": duration_s, "events": total}
     try:
-        await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.process.alive, what="/health 200")
+        await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.alive, what="/health 200")
         await watcher.start()
         async with JsonProducer(bootstrap, client_id="streamrec-bench-fresh") as producer:
             if warmup:
@@ -150,7 +179,7 @@ async def freshness(
 
                 try:
                     result["warmup_s"] = await infra.wait_for(
-                        warmed, timeout_s=120.0, alive=run.process.alive, what="warm-up lists"
+                        warmed, timeout_s=120.0, alive=run.alive, what="warm-up lists"
                     )
                 except TimeoutError:
                     result["warmup_s"] = None  # go on: the run itself shows how far behind it is
@@ -160,6 +189,7 @@ async def freshness(
                     return float(await lag_probe.lag(app_id))
 
                 sampler = infra.Sampler(lag, 1.0).start()
+                covered.start()
                 try:
                     sending_s = await _send_paced(
                         producer,
@@ -178,8 +208,11 @@ async def freshness(
             await asyncio.sleep(0.5)
         final = await run.metrics()
     finally:
+        covered_samples = await covered.stop()
         await watcher.stop()
-        code = await run.stop()
+        code = await run.stop_async()
+    if code not in (0, None):
+        result["log_tail"] = run.log_tail(15)
     latencies = [
         watcher.arrivals[event_id] - sent for event_id, sent in sent_at.items() if event_id in watcher.arrivals
     ]
@@ -192,6 +225,8 @@ async def freshness(
             "offered_per_s": len(sent_at) / sending_s if sending_s > 0 else None,
             "delivered": len(latencies),
             "delivered_share": len(latencies) / max(len(sent_at), 1),
+            "lists_seen": watcher.lists,  # warm-up included; coalesced: one list per user per batch
+            "events_per_list": len(watcher.arrivals) / watcher.lists if watcher.lists else None,
             "latency_s": censored_percentiles(latencies, len(sent_at)),
             "latency_delivered_only_s": censored_percentiles(latencies, len(latencies)),
             "worker_mean_freshness_s": (worker_sum / worker_count) if worker_sum and worker_count else None,
@@ -203,6 +238,8 @@ async def freshness(
             "lag_floor_start": trend.floor_start,
             "lag_floor_end": trend.floor_end,
             "lag_samples": [[round(s.t - lag_samples[0].t, 2), s.value] for s in lag_samples] if lag_samples else [],
+            "covered_samples": changes(covered_samples),  # events covered by published lists, while sending
+            "worker": worker_breakdown(final),
             "exit_code": code,
         }
     )

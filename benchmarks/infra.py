@@ -1,38 +1,36 @@
-"""What the benchmark phases share: the broker, producing records, subprocesses (workers, the null agent,
-py-spy), HTTP and Prometheus scraping, and sampling a value over time.
+"""What the benchmark phases share: the broker, producing records, the worker under measurement, HTTP and
+Prometheus scraping, sampling a value over time, and py-spy.
 
-Rules from the embedded broker's gaps (streams/broker.py): subprocess consumers are always stopped with
-SIGTERM and waited for (a SIGKILLed consumer stays in its group until the broker restarts); the broker is
-stopped with `noida-db down`, never killed; topics are created explicitly (4 partitions).
+Subprocesses (workers, the null agent, py-spy) are `streams.worker_process.ManagedProcess`es, as in the demo,
+the end-to-end evaluation and the tests. Rules from the embedded broker's gaps (streams/broker.py):
+subprocess consumers are always stopped with SIGTERM and waited for (a SIGKILLed consumer stays in its group
+until the broker restarts); the broker is stopped with `noida-db down`, never killed; topics are created
+explicitly (4 partitions).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from benchmarks.report import Sample, parse_prometheus
 from benchmarks.workloads import EventRecord
 from streams.settings import Settings
+from streams.worker_process import ROOT as ROOT
+from streams.worker_process import ManagedProcess as ManagedProcess
+from streams.worker_process import WorkerProcess
 from streams.worker_process import free_port as free_port
+from streams.worker_process import http_get as _http_get
 from streams.worker_process import settings_env as settings_env
 
-ROOT = Path(__file__).resolve().parents[1]
 Metrics = dict[str, list[tuple[dict[str, str], float]]]  # name -> [(labels, value)]
-STOP_TIMEOUT_S = 150.0  # as streams/worker_process.py: a stop during a rebalance can take 60 s+
 
 
 def memory_available_bytes() -> int | None:
@@ -175,111 +173,13 @@ async def produce_catalog(bootstrap: str, records: Sequence[tuple[str, bytes]]) 
             await producer.send("catalog", value, key=key)
 
 
-# -- subprocesses ----------------------------------------------------------------------------------------------
-
-
-def _limit_address_space(limit_bytes: int | None) -> Callable[[], None] | None:
-    if limit_bytes is None:
-        return None
-
-    def apply() -> None:  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    return apply
-
-
-@dataclass
-class ManagedProcess:
-    """A subprocess with its output in a log file; `stop()` is SIGTERM and wait (SIGKILL only as a last resort,
-    reported in `killed`)."""
-
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    memory_limit_bytes: int | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    killed: bool = False
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    def start(self) -> ManagedProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_limit_address_space(self.memory_limit_bytes),
-        )
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.proc is None else self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        proc = self.proc
-        if proc is None:
-            return None
-        try:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        self.killed = True
-                        proc.kill()
-                        proc.wait()
-            return proc.returncode
-        finally:
-            self.proc = None
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-
-    async def stop_async(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        return await asyncio.to_thread(self.stop, timeout_s)
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def worker_process(settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> ManagedProcess:
-    """The real streamrec worker: `python -m streams.cli worker` with `settings` in its environment."""
-    argv = [sys.executable, "-m", "streams.cli", "worker", "--log-level", "warning"]
-    return ManagedProcess(argv, settings_env(settings), log_path, memory_limit_bytes)
-
-
 # -- HTTP and metrics ------------------------------------------------------------------------------------------
 
 
 async def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
     """(status, body); status 0 when nothing answers."""
-
-    def fetch() -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as error:
-            return int(error.code), bytes(error.read())
-        except (urllib.error.URLError, OSError):
-            return 0, b""
-
-    return await asyncio.to_thread(fetch)
+    status, _, body = await asyncio.to_thread(_http_get, url, timeout_s)
+    return status, body
 
 
 async def scrape(base_url: str) -> Metrics | None:
@@ -386,7 +286,7 @@ def start_py_spy(pid: int, out: Path, duration_s: int, log_path: Path) -> Manage
         "--output",
         str(out),
     ]
-    return ManagedProcess(argv, dict(os.environ), log_path).start()
+    return ManagedProcess(argv, log_path).start()
 
 
 async def wait_exit(process: ManagedProcess, timeout_s: float) -> int | None:
@@ -404,14 +304,15 @@ def clean_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def describe(process: ManagedProcess, what: str) -> str:
-    return f"{what} exited with {process.returncode()}; log {process.log_path}:\n{process.log_tail(25)}"
-
-
 # -- the worker ------------------------------------------------------------------------------------------------
 
 INPUT_TOPICS = ("ratings", "plays", "searches")
 CONSUMED = "streamrec_events_consumed_total"
+# Events covered by published lists. A list is coalesced (one per user per batch, its `event_ids` naming all
+# of the user's events in the batch), so `streamrec_lists_published_total` counts fewer lists than events;
+# the worker observes its freshness histogram once per event a published list reflects, so this count is
+# the events covered.
+COVERED = "streamrec_freshness_seconds_count"
 
 
 def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
@@ -435,14 +336,12 @@ def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | Non
     return None
 
 
-@dataclass
-class WorkerRun:
-    process: ManagedProcess
-    settings: Settings
+class BenchWorker(WorkerProcess):
+    """The streamrec worker under measurement (`python -m streams.cli worker`, log level warning) and the
+    /metrics reads the phases need."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.web_port}"
+    def __init__(self, settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> None:
+        super().__init__(settings, log_path, log_level="warning", memory_limit_bytes=memory_limit_bytes)
 
     async def metrics(self) -> Metrics | None:
         return await scrape(self.base_url)
@@ -454,12 +353,14 @@ class WorkerRun:
             return None
         return sum(metric_sum(metrics, CONSUMED, topic=topic) or 0.0 for topic in INPUT_TOPICS)
 
-    async def healthy(self) -> bool:
-        status, _ = await http_get(f"{self.base_url}/health")
-        return status == 200
+    async def covered(self) -> float | None:
+        """Events reflected by the lists the worker has published (see `COVERED`)."""
+        metrics = await self.metrics()
+        return None if metrics is None else metric_sum(metrics, COVERED) or 0.0
 
-    async def stop(self) -> int | None:
-        return await self.process.stop_async()
+    async def healthy(self) -> bool:
+        status, _ = await self.get("/health", timeout_s=5.0)
+        return status == 200
 
 
 def worker_settings(base: Settings, root: Path, app_id: str, *, model_dir: Path | None = None) -> Settings:
@@ -482,12 +383,12 @@ async def launch_worker(
     exact_catalog: bool,
     timeout_s: float,
     memory_limit_bytes: int | None,
-) -> tuple[WorkerRun, float]:
+) -> tuple[BenchWorker, float]:
     """Start the worker and wait until /metrics shows the whole catalog (`streamrec_catalog_items`); returns it
     with the seconds that took. On failure the worker is stopped and the error carries its log tail."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    run = WorkerRun(worker_process(settings, log_path, memory_limit_bytes=memory_limit_bytes).start(), settings)
+    run = BenchWorker(settings, log_path, memory_limit_bytes=memory_limit_bytes).start()
 
     async def catalog_loaded() -> bool:
         items = metric_sum(await run.metrics(), "streamrec_catalog_items")
@@ -497,9 +398,11 @@ async def launch_worker(
 
     try:
         waited = await wait_for(
-            catalog_loaded, timeout_s=timeout_s, interval_s=0.25, alive=run.process.alive, what="catalog loaded"
+            catalog_loaded, timeout_s=timeout_s, interval_s=0.25, alive=run.alive, what="catalog loaded"
         )
     except (TimeoutError, RuntimeError) as error:
-        await run.stop()
-        raise RuntimeError(f"{error}; {describe(run.process, 'worker')}") from error
+        code = run.returncode()
+        tail = run.log_tail(25)
+        await run.stop_async()
+        raise RuntimeError(f"{error}; worker exited with {code}; log {run.log_path}:\n{tail}") from error
     return run, waited

@@ -61,6 +61,17 @@ def rate_from_samples(samples: Sequence[Sample], total: float | None = None) -> 
     return Rate(events / window, events, window, reached)
 
 
+def changes(samples: Sequence[Sample]) -> list[list[float]]:
+    """[[seconds since the first sample, value]] for the first and last samples and every change, for the JSON
+    (a counter that moves once per batch shows the batches' cadence)."""
+    if not samples:
+        return []
+    t0 = samples[0].t
+    last = len(samples) - 1
+    kept = [s for i, s in enumerate(samples) if i in (0, last) or s.value != samples[i - 1].value]
+    return [[round(s.t - t0, 2), s.value] for s in kept]
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator is None or denominator <= 0:
         return None
@@ -230,17 +241,28 @@ def _phase_cell(scenario: Mapping[str, Any], phase: str, key: str, fmt: Any) -> 
     return str(fmt(part.get(key)))
 
 
+def _pipeline_cell(scenario: Mapping[str, Any]) -> str:
+    cell = _phase_cell(scenario, "pipeline", "events_per_s", _fmt_rate)
+    if _get(scenario, "pipeline", "rate_basis") == "worker" and _get(scenario, "pipeline", "events_per_s"):
+        cell += " (worker-timed: one batch)"
+    return cell
+
+
 def _freshness_cell(scenario: Mapping[str, Any], phase: str = "freshness") -> str:
     part = scenario.get(phase)
     if not isinstance(part, Mapping):
         return "not run"
-    if part.get("status") not in (None, "ok"):
-        return str(part.get("status"))
+    status = part.get("status")
+    exited = isinstance(status, str) and status.startswith("exit code") and "latency_s" in part
+    if status not in (None, "ok") and not exited:
+        return str(status)
     latency = part.get("latency_s") or {}
     cells = " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
     delivered = f"{part.get('delivered_share', 0) * 100:.1f}% delivered"
     if phase == "freshness":
-        return f"{cells} ({delivered}; {_fmt_rate(part.get('offered_per_s'))}/s achieved)"
+        delivered += f"; {_fmt_rate(part.get('offered_per_s'))}/s achieved"
+    if exited:  # measured, but the worker did not stop cleanly afterwards
+        delivered += f"; worker {status} at stop"
     return f"{cells} ({delivered})"
 
 
@@ -273,7 +295,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 "Faust null agent, worker subprocess (ev/s)",
                 lambda s: _phase_cell(s, "faust_null", "events_per_s", _fmt_rate),
             ),
-            ("streamrec worker, full pipeline (ev/s)", lambda s: _phase_cell(s, "pipeline", "events_per_s", _fmt_rate)),
+            ("streamrec worker, full pipeline (events covered by published lists/s)", _pipeline_cell),
+            ("events per published list (one list per user per batch)", _events_per_list_cell),
             ("pipeline / raw", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw"))),
             ("pipeline / raw + SGD", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw_sgd"))),
             ("pipeline / Faust null agent", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_faust_null"))),
@@ -282,14 +305,14 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 f"freshness p50 / p95 / p99 at {_fmt_rate(meta.get('freshness_rate'))} ev/s offered",
                 _freshness_cell,
             ),
-            ("consumer lag grew during that run", lambda s: _phase_cell(s, "freshness", "lag_grew", str)),
+            ("consumer lag grew during that run", _lag_cell),
             (
                 "freshness p50 / p95 / p99 at a sustainable load (rate)",
                 lambda s: _sustainable_cell(s),
             ),
             ("profile bytes/user (to_bytes, median / p95)", _profile_cell),
             ("worker RocksDB bytes/user", lambda s: _phase_cell(s, "state", "rocksdb_bytes_per_user", _fmt_rate)),
-            ("table rebuild from changelogs", _rebuild_cell),
+            ("profiles table rebuild from its changelog", _rebuild_cell),
         ]
         for label, cell in rows:
             lines.append(f"| {label} | " + " | ".join(cell(s) for s in scenarios) + " |")
@@ -320,15 +343,33 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _lag_cell(scenario: Mapping[str, Any]) -> str:
+    part = scenario.get("freshness")
+    if isinstance(part, Mapping) and "lag_grew" in part:
+        return str(part["lag_grew"])
+    return _phase_cell(scenario, "freshness", "lag_grew", str)
+
+
 def _sustainable_cell(scenario: Mapping[str, Any]) -> str:
     part = scenario.get("freshness_sustainable")
     if not isinstance(part, Mapping):
         return "not run"
     cell = _freshness_cell(scenario, "freshness_sustainable")
-    if part.get("status") not in (None, "ok"):
+    if "latency_s" not in part:
         return cell
     grew = "lag grew" if part.get("lag_grew") else "lag steady"
     return f"{cell} at {_fmt_rate(part.get('offered_per_s'))}/s, {grew}"
+
+
+def _events_per_list_cell(scenario: Mapping[str, Any]) -> str:
+    part = scenario.get("pipeline")
+    if not isinstance(part, Mapping):
+        return "not run"
+    value = part.get("events_per_list")
+    if value is None:
+        return "–" if part.get("status") in (None, "ok", "time-capped") else str(part.get("status"))
+    lists, batch = _fmt_rate(part.get("lists_published")), _fmt_rate(part.get("mean_batch_events"))
+    return f"{value:.3g} ({lists} lists, batches of {batch})"
 
 
 def _profile_cell(scenario: Mapping[str, Any]) -> str:

@@ -5,15 +5,16 @@
   events-per-user levels, and from the real MovieLens 100K replay (ratings + derived plays) when it is cached.
   Only the items the events touch are put in the catalog: profile bytes do not depend on the other items, and
   this keeps the recommender's dense co-occurrence matrix small for the 100,000-item catalog.
-- `rebuild`: a worker's tables for `users` users, then the time until a worker with an empty state dir serves
-  again (/health 200 = table recovery done and catalog loaded) and until its `streamrec_table_keys` gauge
-  shows every user; plus the RocksDB dir size per user. Two ways to get the changelogs:
+- `rebuild`: a worker's state for `users` users — its only table, `profiles` (lists are not a table: they go
+  straight to `recommendations`, and the worker's view serves the last ones from memory or ranks from the
+  profile) — then the time until a worker with an empty state dir serves again (/health 200 = recovery of
+  the profiles table from its changelog done and catalog loaded) and until its `streamrec_table_keys` gauge
+  shows every user; plus the RocksDB dir size per user. Two ways to get the changelog:
   * `events`: the procedure as specified — produce the users' events, let the worker process them, stop it
     gracefully, delete its state dir, restart;
-  * `changelog`: write the changelogs directly — profiles built in-process as above into
-    `<app_id>-profiles-changelog`, and a real list per user (ranked in-process for a sample of users and
-    re-addressed to each user) into `recommendations` — then start a worker on an empty state dir. Same
-    records as the worker would have written, minutes instead of hours when the pipeline is slow.
+  * `changelog`: write the changelog directly — profiles built in-process as above into
+    `<app_id>-profiles-changelog` — then start a worker on an empty state dir. The same records as the worker
+    would have written, minutes instead of hours when the pipeline is slow.
   `auto` picks `events` when the pipeline rate measured earlier in the run can process them within the time
   cap, else `changelog`.
 """
@@ -37,7 +38,6 @@ from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
 from models.events import CatalogItem, Limits, Rejected, UserEvent, parse_user_event
 from models.recommender import StreamParams, StreamRecommender
 from streams.kafka import TopicSpec, create_topics
-from streams.kafka.admin import RECOMMENDATIONS
 from streams.settings import Settings
 
 PER_USER_LEVELS = (1, 10, 50, 200)
@@ -172,8 +172,9 @@ async def seed_changelogs(
     seed: int,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write what a worker would have written for `users` users: their profiles (built in-process with the real
-    `learn_one`) to the profiles changelog and a real-shaped list per user to `recommendations`."""
+    """Write what a worker would have written to its only changelog for `users` users: their profiles, built
+    in-process with the real `learn_one`, to `<app_id>-profiles-changelog` (keys partitioned by murmur2, as
+    Faust's changelog writes are). Lists are not state, so nothing goes to `recommendations`."""
     from streams.kafka import JsonProducer
 
     generator = EventGenerator(spec.items, n_users=users, seed=seed, id_prefix="seed")
@@ -181,15 +182,12 @@ async def seed_changelogs(
     now_ms = int(time.time() * 1000)
     item_ids = {item.item_id for item in spec.items}
     records = generator.events_per_user(users, per_user)
-    built = 0
     for begin in range(0, len(records), 20_000):
         for event in _parse(records[begin : begin + 20_000], item_ids, now_ms):
             recommender.learn_one(event)
-        built = min(begin + 20_000, len(records))
         if on_progress is not None:
-            on_progress("building profiles in-process", built, len(records))
+            on_progress("building profiles in-process", min(begin + 20_000, len(records)), len(records))
         await asyncio.sleep(0)
-    sample_lists = _sample_lists(recommender, [key for key, _ in zip(recommender.profiles, range(50), strict=False)])
     await create_topics(
         base.bootstrap_servers,
         [
@@ -198,63 +196,28 @@ async def seed_changelogs(
             )
         ],
     )
-    profile_bytes = list_bytes = 0
-    last_event: dict[str, str] = {}
-    for record in records:
-        last_event[record.key] = record.event_id
+    profile_bytes = 0
     async with JsonProducer(base.bootstrap_servers, linger_ms=20, client_id="streamrec-bench-seed") as producer:
         for n, (user_id, profile) in enumerate(recommender.profiles.items(), start=1):
             raw = profile.to_bytes()
             profile_bytes += len(raw)
             await producer.send(profiles_changelog(app_id), raw, key=user_id)
-            template = sample_lists[n % len(sample_lists)]
-            payload = orjson.dumps(
-                {**template, "user_id": user_id, "generated_at": now_ms, "trigger_event_id": last_event.get(user_id)}
-            )
-            list_bytes += len(payload)
-            await producer.send(RECOMMENDATIONS, payload, key=user_id)
             if n % 5_000 == 0:
                 await producer.flush()
                 if on_progress is not None:
-                    on_progress("writing changelogs", n, len(recommender.profiles))
+                    on_progress("writing the profiles changelog", n, len(recommender.profiles))
     return {
         "users": len(recommender.profiles),
         "profile_changelog_bytes": profile_bytes,
-        "recommendations_bytes": list_bytes,
-        "mean_list_bytes": list_bytes / max(len(recommender.profiles), 1),
+        "mean_profile_bytes": profile_bytes / max(len(recommender.profiles), 1),
     }
 
 
-def _sample_lists(recommender: StreamRecommender, user_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Lists as the worker publishes them (streams/agents.py `_publish`), for a few users."""
-    out: list[dict[str, Any]] = []
-    for user_id in user_ids:
-        items = recommender.rank(user_id)
-        out.append(
-            {
-                "user_id": user_id,
-                "generated_at": 0,
-                "model_version": recommender.item_model.version,
-                "trigger_event_id": None,
-                "items": [
-                    {
-                        "item_id": rec.item_id,
-                        "rank": rec.rank,
-                        "score": rec.score,
-                        "reasons": [{**r.evidence, "kind": r.kind, "text": r.text} for r in rec.reasons],
-                    }
-                    for rec in items
-                ],
-            }
-        )
-    return out or [{"user_id": "", "generated_at": 0, "model_version": "", "trigger_event_id": None, "items": []}]
-
-
-async def _table_keys(run: infra.WorkerRun) -> float | None:
+async def _table_keys(run: infra.BenchWorker) -> float | None:
     return infra.metric_sum(await run.metrics(), "streamrec_table_keys", table="profiles")
 
 
-async def _wait_keys(run: infra.WorkerRun, users: int, timeout_s: float) -> float | None:
+async def _wait_keys(run: infra.BenchWorker, users: int, timeout_s: float) -> float | None:
     """Seconds until the profiles gauge (refreshed every 15 s by the worker) shows `users` keys; None if not."""
 
     async def all_keys() -> bool:
@@ -262,25 +225,25 @@ async def _wait_keys(run: infra.WorkerRun, users: int, timeout_s: float) -> floa
         return keys is not None and keys >= users
 
     try:
-        return await infra.wait_for(all_keys, timeout_s=timeout_s, interval_s=0.5, alive=run.process.alive, what="keys")
+        return await infra.wait_for(all_keys, timeout_s=timeout_s, interval_s=0.5, alive=run.alive, what="keys")
     except (TimeoutError, RuntimeError):
         return None
 
 
-async def _spot_check(run: infra.WorkerRun, user_ids: Sequence[str]) -> int:
+async def _spot_check(run: infra.BenchWorker, user_ids: Sequence[str]) -> int:
     found = 0
     for user_id in user_ids:
-        status, _ = await infra.http_get(f"{run.base_url}/users/{user_id}/profile")
+        status, _ = await run.get(f"/users/{user_id}/profile", timeout_s=5.0)
         found += status == 200
     return found
 
 
 def _state_sizes(settings: Settings) -> dict[str, int]:
+    """The worker's state dir, and the part of it that is the profiles table's RocksDB (its only table)."""
     app_dir = settings.data_dir / settings.app_id
     tables = [p for p in app_dir.rglob("*") if p.is_dir() and p.name.endswith(".db")]
     profiles = sum(infra.dir_bytes(p) for p in tables if p.name.startswith("profiles"))
-    lists = sum(infra.dir_bytes(p) for p in tables if p.name.startswith("lists"))
-    return {"state_dir_bytes": infra.dir_bytes(app_dir), "profiles_db_bytes": profiles, "lists_db_bytes": lists}
+    return {"state_dir_bytes": infra.dir_bytes(app_dir), "profiles_db_bytes": profiles}
 
 
 async def rebuild(
@@ -304,7 +267,7 @@ async def rebuild(
     out: dict[str, Any] = {"mode": mode, "app_id": app_id, "users_requested": users, "events_per_user": per_user}
     sample_users = [f"u{n:07d}" for n in np.linspace(0, users - 1, num=min(users, 20), dtype=int)]
 
-    async def start() -> tuple[infra.WorkerRun, float]:
+    async def start() -> tuple[infra.BenchWorker, float]:
         started = time.perf_counter()
         run, _ = await infra.launch_worker(
             settings,
@@ -314,7 +277,7 @@ async def rebuild(
             timeout_s=start_timeout_s,
             memory_limit_bytes=memory_limit_bytes,
         )
-        await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.process.alive, what="/health 200")
+        await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.alive, what="/health 200")
         return run, time.perf_counter() - started
 
     if mode == "events":
@@ -328,7 +291,7 @@ async def rebuild(
         run, out["empty_start_seconds"] = await start()
         try:
             deadline = time.monotonic() + max_seconds
-            while time.monotonic() < deadline and run.process.alive():
+            while time.monotonic() < deadline and run.alive():
                 consumed = await run.consumed() or 0.0
                 if on_progress is not None:
                     on_progress("worker processing", int(consumed), len(records))
@@ -340,27 +303,27 @@ async def rebuild(
             if out["events_processed"] is not None and out["events_processed"] < len(records):
                 out["note"] = f"time cap {max_seconds:.0f} s reached: only part of the users have profiles"
         finally:
-            out["stop_exit_code"] = await run.stop()
+            out["stop_exit_code"] = await run.stop_async()
         out.update(_state_sizes(settings))
         expected_users = min(users, int(out.get("events_processed") or 0))
-        infra.clean_dir(settings.data_dir)  # the local state is gone: the next start rebuilds from changelogs
+        infra.clean_dir(settings.data_dir)  # the local state is gone: the next start rebuilds from the changelog
     else:
         # The same start with nothing to recover, for comparison (it also lets Faust create its changelog topic).
         run, out["empty_start_seconds"] = await start()
-        await run.stop()
+        await run.stop_async()
         infra.clean_dir(settings.data_dir)
         seeded = await seed_changelogs(base, spec, app_id, users, per_user, seed=seed, on_progress=on_progress)
         out["seeded"] = seeded
         expected_users = int(seeded["users"])
     if on_progress is not None:
-        on_progress("rebuilding from changelogs", 0, 1)
+        on_progress("rebuilding the profiles table from its changelog", 0, 1)
     run, healthy_s = await start()
     try:
         keys_s = await _wait_keys(run, expected_users, timeout_s=45.0)
         keys_now = await _table_keys(run)
         found = await _spot_check(run, sample_users[: max(min(expected_users, 20), 0)])
     finally:
-        code = await run.stop()
+        code = await run.stop_async()
     if mode != "events":
         out.update(_state_sizes(settings))
     out["users"] = expected_users

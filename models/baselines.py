@@ -11,6 +11,8 @@ order (the item added first wins), so every list is deterministic.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Self
@@ -18,6 +20,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse
+from numba import njit
 from threadpoolctl import threadpool_limits
 
 from models.base import Reason, Recommendation, Recommender
@@ -36,28 +39,79 @@ __all__ = [
 ]
 
 
-def top_n_indices(scores: npt.NDArray[Any], exclude: IntArray, n: int) -> IntArray:
-    """Indices of the n highest scores, skipping `exclude`, best first; ties go to the lower index.
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-    Vectorized: one copy, one argpartition, one small sort. Excluded items are never returned, so the result
-    can be shorter than n when the catalog runs out.
+
+def top_n_indices(scores: npt.NDArray[Any], exclude: IntArray, n: int) -> IntArray:
+    """Indices of the n highest finite scores, skipping `exclude`, best first; ties go to the lower index.
+
+    Excluded items are never returned, so the result can be shorter than n when the catalog runs out. Float
+    scores go through one compiled pass (~4x faster than numpy at catalog sizes); the rest, and the odd cases
+    it declines, through numpy: one copy, one partition, one small sort.
     """
     if n <= 0 or scores.size == 0:
         return np.empty(0, dtype=np.int64)
-    work = scores.astype(np.float64, copy=True)
+    if scores.dtype in _COMPILED_DTYPES and scores.ndim == 1 and exclude.ndim == 1 and exclude.dtype.kind in "iu":
+        # the usual case (ALS scores); it declines NaN, +inf and out-of-range exclusions (numpy's semantics)
+        top, handled = _top_finite(scores, exclude.astype(np.int64, copy=False), min(n, scores.size))
+        if handled:
+            result: IntArray = top
+            return result
+    # float32 stays float32: widening is exact and keeps the order, and the copy and partition are cheaper
+    work: npt.NDArray[np.floating[Any]] = scores.astype(
+        np.float32 if scores.dtype == np.float32 else np.float64, copy=True
+    )
     if exclude.size:
         work[exclude] = -np.inf
     m = min(n, work.size)
+    threshold: float | None = None
     if m < work.size:
-        cand = np.argpartition(-work, m - 1)[:m]
-        # argpartition breaks ties arbitrarily: pull in every item tied with the m-th best, then cut
-        threshold = work[cand].min()
-        cand = np.flatnonzero(work >= threshold)
+        # the m-th best value (NaN sorts last, as the worst); np.partition is ~2.5x faster than argpartition.
+        # Every item tied with it is a candidate, so the lexsort below breaks those ties by index.
+        threshold = -np.partition(-work, m - 1).item(m - 1)
+        cand = (work >= threshold).nonzero()[0]  # (flatnonzero costs twice as much for a 1-d array)
     else:
         cand = np.arange(work.size)
-    cand = cand[np.isfinite(work[cand])]
-    order = np.lexsort((cand, -work[cand]))
-    return cand[order][:m].astype(np.int64)
+    values = work[cand]
+    # a finite threshold leaves only +inf to drop; skip the mask in that (usual) case
+    if threshold is None or not (math.isfinite(threshold) and values.max() < np.inf):
+        finite = np.isfinite(values)
+        cand, values = cand[finite], values[finite]
+    order = np.lexsort((cand, -values))
+    return cand[order[:m]].astype(np.int64)
+
+
+@njit(cache=True)
+def _top_finite(
+    scores: npt.NDArray[np.floating[Any]], exclude: IntArray, m: int
+) -> tuple[IntArray, bool]:  # pragma: no cover - compiled
+    """`top_n_indices` when every score is finite or -inf and every excluded index is in range: the m best
+    finite scores, not excluded, by (score desc, index asc); (empty, False) otherwise, for the numpy path.
+    Comparisons only, so the result is exactly the numpy path's."""
+    size = scores.size
+    skip = np.zeros(size, dtype=np.bool_)
+    for i in exclude:
+        if i < 0 or i >= size:
+            return np.empty(0, dtype=np.int64), False
+        skip[i] = True
+    best = np.empty(m, dtype=np.int64)
+    values = np.empty(m, dtype=scores.dtype)
+    count = 0
+    for i in range(size):
+        if skip[i]:
+            continue
+        v = scores[i]
+        if v != v or v == np.inf:
+            return np.empty(0, dtype=np.int64), False
+        if v == -np.inf or (count == m and v <= values[m - 1]):
+            continue  # not finite, or not better than the m-th (an equal score has a lower index there)
+        at = count if count < m else m - 1
+        while at > 0 and values[at - 1] < v:  # strict: ties keep the lower index first
+            best[at], values[at] = best[at - 1], values[at - 1]
+            at -= 1
+        best[at], values[at] = i, v
+        count = min(count + 1, m)
+    return best[:count].copy(), True
 
 
 class _UserHistory:
@@ -98,6 +152,13 @@ class _UserHistory:
 
 _NO_HISTORY = _UserHistory()
 
+_KEY_SPAN = 1 << 40  # more than any catalog index
+
+
+def _ranking_key(count: int, idx: int) -> int:
+    """Orders items by count (desc), then catalog index (asc); an int compares faster than a tuple."""
+    return idx - count * _KEY_SPAN
+
 
 @lru_cache(maxsize=65_536)
 def popularity_reason(count: int) -> Reason:
@@ -107,13 +168,21 @@ def popularity_reason(count: int) -> Reason:
 
 
 class _Base(Recommender):
-    """Catalog index, per-user interaction weights, interaction counts and event de-duplication."""
+    """Catalog index, per-user interaction weights, interaction counts (with the popularity ranking they
+    give) and event de-duplication."""
 
     def __init__(self) -> None:
         self._item_index: dict[str, int] = {}
         self._item_ids: list[str] = []
         self._titles: list[str] = []
-        self._counts: IntArray = np.zeros(1024, dtype=np.int64)
+        self._counts: list[int] = []  # interactions per item (a list: cheaper than numpy for scalar updates)
+        # The popularity ranking, kept up to date instead of sorted per list: item indices by (count desc,
+        # catalog order), and their `_ranking_key`s in ascending order for bisect.
+        self._ranking: list[int] = []
+        self._ranking_keys: list[int] = []
+        # popularity entries by (item, rank), reused while the item's count is unchanged: building a frozen
+        # dataclass costs far more than the lookup, and the top of the ranking changes slowly
+        self._popular_recs: dict[tuple[int, int], Recommendation] = {}
         self._history: dict[str, _UserHistory] = {}
         self._seen_events: set[str] = set()
 
@@ -138,10 +207,10 @@ class _Base(Recommender):
         self._item_index[item_id] = idx
         self._item_ids.append(item_id)
         self._titles.append(title)
-        if idx >= self._counts.size:
-            grown = np.zeros(self._counts.size * 2, dtype=np.int64)
-            grown[: self._counts.size] = self._counts
-            self._counts = grown
+        self._counts.append(0)
+        # count 0 and the highest index: the last place in the ranking
+        self._ranking.append(idx)
+        self._ranking_keys.append(_ranking_key(0, idx))
         return idx
 
     # -- learning --------------------------------------------------------------------------------------
@@ -163,25 +232,47 @@ class _Base(Recommender):
             history = self._history[event.user_id] = _UserHistory()
         new_pair, changed = history.add(idx, self.confidence(event))
         if new_pair:
-            self._counts[idx] += 1
+            self._count_one(idx)
         self._on_interaction(event.user_id, idx, new_pair, changed)
         return True
+
+    def _count_one(self, idx: int) -> None:
+        """One more interaction with the item: move it up the ranking, past the items it now outranks."""
+        count = self._counts[idx]
+        self._counts[idx] = count + 1
+        keys, ranking = self._ranking_keys, self._ranking
+        at = bisect_left(keys, _ranking_key(count, idx))
+        key = _ranking_key(count + 1, idx)
+        to = bisect_left(keys, key, 0, at)  # <= at: its key only decreases
+        if to < at:  # shift only the items it passes (few: it moves into the block just above its own)
+            keys[to + 1 : at + 1] = keys[to:at]
+            ranking[to + 1 : at + 1] = ranking[to:at]
+            ranking[to] = idx
+        keys[to] = key
 
     def _on_interaction(self, user_id: str, idx: int, new_pair: bool, changed: bool) -> None:
         """Hook for subclasses, called after the interaction was recorded (`changed`: the user's row did)."""
 
     # -- ranking ---------------------------------------------------------------------------------------
     def _popular(self, user_id: str, n: int) -> list[Recommendation]:
-        n_items = self.n_items
-        counts = self._counts[:n_items]
-        # higher count first, then catalog order: an exact integer key, so there are no ties to break
-        key = counts * (n_items + 1) + (n_items - np.arange(n_items, dtype=np.int64))
-        top = top_n_indices(key, self._history.get(user_id, _NO_HISTORY).items(), n)
-        ids, top_counts = self._item_ids, counts[top].tolist()
-        return [
-            Recommendation(ids[i], r, float(c), (popularity_reason(c),))
-            for r, (i, c) in enumerate(zip(top.tolist(), top_counts, strict=True), start=1)
-        ]
+        """The n most interacted-with items the user has not interacted with (count desc, catalog order)."""
+        recs: list[Recommendation] = []
+        if n <= 0:
+            return recs
+        seen = self._history.get(user_id, _NO_HISTORY).pos
+        cache, counts, ids = self._popular_recs, self._counts, self._item_ids
+        # walk the maintained ranking: only the user's seen items near the top are skipped
+        for idx in self._ranking:
+            if idx in seen:
+                continue
+            rank, count = len(recs) + 1, counts[idx]
+            rec = cache.get((idx, rank))
+            if rec is None or rec.score != count:
+                rec = cache[idx, rank] = Recommendation(ids[idx], rank, float(count), (popularity_reason(count),))
+            recs.append(rec)
+            if rank == n:
+                break
+        return recs
 
 
 class IncrementalPopularity(_Base):
@@ -346,26 +437,29 @@ class _ALSBase(_Base):
         factors, unit = self._item_factors, self._item_unit
         if vec is None or factors is None or unit is None or history is None or history.n == 0:
             return self._popular(user_id, n)
-        n_fit = factors.shape[0]
-        scores = np.zeros(self.n_items, dtype=np.float32)
-        scores[:n_fit] = factors @ vec  # items added since the last retrain score 0
+        n_fit, n_items = factors.shape[0], self.n_items
+        if n_fit == n_items:
+            scores: FloatArray = factors @ vec
+        else:
+            scores = np.zeros(n_items, dtype=np.float32)
+            scores[:n_fit] = factors @ vec  # items added since the last retrain score 0
         seen = history.items()
         top = top_n_indices(scores, seen, n)
         # the reason: the watched item whose factors are closest (cosine) to the recommended item's
-        known = seen[seen < n_fit] if n_fit < self.n_items else seen
+        known = seen[seen < n_fit] if n_fit < n_items else seen
         if known.size:
-            sims = unit[np.minimum(top, n_fit - 1)] @ unit[known].T
+            sims = unit[np.minimum(top, n_fit - 1) if n_fit < n_items else top] @ unit[known].T
             nearest = known[np.argmax(sims, axis=1)].tolist()
         else:
             nearest = [-1] * top.size
-        ids, counts = self._item_ids, self._counts
+        ids, counts, watched = self._item_ids, self._counts, self._watched_reasons
         recs: list[Recommendation] = []
-        for r, (i, j) in enumerate(zip(top.tolist(), nearest, strict=True), start=1):
-            if j < 0 or i >= n_fit:
-                reason = popularity_reason(int(counts[i]))
-            else:
-                reason = self._watched_reasons.get(j) or self._watched_reason(j)
-            recs.append(Recommendation(ids[i], r, float(scores[i]), (reason,)))
+        top_ids = top.tolist()
+        top_scores = scores[top].tolist()  # the float32 scores as Python floats (exact), in one call
+        for r, (i, j, score) in enumerate(zip(top_ids, nearest, top_scores, strict=True), start=1):
+            fresh = j < 0 or i >= n_fit  # no watched item to name, or the item is newer than the factors
+            reason = popularity_reason(counts[i]) if fresh else watched.get(j) or self._watched_reason(j)
+            recs.append(Recommendation(ids[i], r, score, (reason,)))
         return recs
 
 

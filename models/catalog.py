@@ -74,6 +74,8 @@ class Catalog:
         self.creator_idx = np.full((64, 2), -1, dtype=np.int64)
         self.creator_ids: dict[str, int] = {}
         self.version = 0  # bumped on every change, so caches can tell when to refresh
+        self._hash_index: tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]] | None = None
+        self._genre_of_name: dict[str, int | None] = {}  # display name -> column (None: unknown), by genre_key
 
     def __len__(self) -> int:
         return len(self.items)
@@ -93,6 +95,7 @@ class Catalog:
             self.hashes.append(hash64(item.item_id))
             self.row_of[item.item_id] = row
             self.row_of_hash[self.hashes[row]] = row
+            self._hash_index = None
         else:
             self._unindex(row)
             self.items[row] = item
@@ -138,7 +141,25 @@ class Catalog:
             col = len(self.genres)
             self.genre_col[key] = col
             self.genres.append(genre)
+            self._genre_of_name.clear()  # a name unknown until now may be this genre
         return col
+
+    def genre_col_of(self, name: str) -> int | None:
+        """`genre_col.get(genre_key(name))`, memoised (genre_key is slow and profiles name genres often)."""
+        try:
+            return self._genre_of_name[name]
+        except KeyError:
+            col = self._genre_of_name[name] = self.genre_col.get(genre_key(name))
+            return col
+
+    def hash_index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+        """The rows' hashes sorted, and the row of each: row_of_hash as arrays (for vectorised lookups).
+        Equal hashes keep row order, so the last of a run is the row `row_of_hash` holds."""
+        if self._hash_index is None:
+            keys = np.array(self.hashes, dtype=np.int64)
+            order = np.argsort(keys, kind="stable")
+            self._hash_index = (keys[order], order.astype(np.intp))
+        return self._hash_index
 
     @property
     def genre_dist(self) -> npt.NDArray[np.float32]:

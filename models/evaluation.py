@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from threadpoolctl import threadpool_limits
@@ -37,14 +38,15 @@ from models.base import Reason, Recommendation, Recommender
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
 from models.metrics import (
     CALIBRATION_ALPHA,
+    Miscalibration,
     hit_at_k,
-    miscalibration,
     ndcg_at_k,
     rank_of,
     reciprocal_rank,
 )
 
 DAY_MS = 86_400_000
+_NO_ITEMS: frozenset[str] = frozenset()
 
 __all__ = [
     "REASON_KINDS",
@@ -66,6 +68,8 @@ def _normalise_query(query: str) -> str:
     return " ".join(query.casefold().split())
 
 
+# Evidence values repeat endlessly (the same counts, windows): parse each distinct text once.
+@lru_cache(maxsize=65_536)
 def _as_int(text: str | None) -> int | None:
     if text is None:
         return None
@@ -76,6 +80,7 @@ def _as_int(text: str | None) -> int | None:
     return int(value) if math.isfinite(value) and value == int(value) else None
 
 
+@lru_cache(maxsize=65_536)
 def _as_float(text: str | None) -> float | None:
     if text is None:
         return None
@@ -109,6 +114,19 @@ class GroundTruth:
         self._user_genre_items: dict[str, int] = {}  # history items with at least one genre
         self._item_seqs: dict[str, list[int]] = {}
         self._item_ts: dict[str, list[int]] = {}
+        # q(g) of the top-k lists scored so far, by their item ids: lists repeat (popularity moves slowly, and
+        # users without a model vector get the popularity list from every baseline)
+        self._list_mixes: dict[tuple[str, ...], dict[str, float]] = {}
+        # one checker per reason kind (a dict lookup instead of a chain of string comparisons)
+        self._checks: dict[str, Callable[[Mapping[str, str], str, str, int, int | None], bool]] = {
+            "watched": self._check_watched,
+            "search": self._check_search,
+            "creator": self._check_creator,
+            "genre": self._check_genre,
+            "popular": self._check_popular,
+            "trending": self._check_trending,
+            "new": self._check_new,
+        }
         for item in items:
             self.add_item(item, None)
 
@@ -119,7 +137,10 @@ class GroundTruth:
             self._added_ts[item.item_id] = ts
         self.items[item.item_id] = item
         genres = tuple(dict.fromkeys(item.genres))
-        self._item_shares[item.item_id] = tuple((g, 1.0 / len(genres)) for g in genres)
+        shares = tuple((g, 1.0 / len(genres)) for g in genres)
+        if self._list_mixes and self._item_shares.get(item.item_id, ()) != shares:
+            self._list_mixes.clear()  # a cached list mix may contain the item's old genres
+        self._item_shares[item.item_id] = shares
 
     def observe(self, event: UserEvent) -> bool:
         """Record one event; True if it is an interaction (first event about its user-item pair)."""
@@ -175,6 +196,15 @@ class GroundTruth:
                     totals[g] = totals.get(g, 0.0) + share
         return {g: v / n for g, v in totals.items()} if n else {}
 
+    def _list_mix(self, item_ids: tuple[str, ...]) -> dict[str, float]:
+        """`list_genre_mix`, memoised (read-only results; the memo is dropped when an item's genres change)."""
+        mix = self._list_mixes.get(item_ids)
+        if mix is None:
+            if len(self._list_mixes) >= 20_000:  # bound the memory; the lists that repeat come back at once
+                self._list_mixes.clear()
+            mix = self._list_mixes[item_ids] = self.list_genre_mix(item_ids)
+        return mix
+
     def clock(self, default: int) -> int:
         """The stream time: the latest event ts observed so far (`default` before the first event)."""
         return self.last_ts if self.last_ts is not None else default
@@ -216,51 +246,59 @@ class GroundTruth:
     # -- verification ----------------------------------------------------------------------------------
     def verify(self, reason: Reason, user_id: str, item_id: str, now_ts: int, as_of: int | None = None) -> bool:
         """Is `reason`, given for recommending `item_id` to `user_id` at `now_ts`, checkably true?"""
-        ev = reason.evidence
-        kind = reason.kind
-        if kind == "watched":
-            return ev.get("item_id") in self.history(user_id)
-        if kind == "search":
-            query = ev.get("query")
-            return query is not None and _normalise_query(query) in self.queries(user_id)
-        if kind == "creator":
-            watched, creator = ev.get("item_id"), ev.get("creator")
-            if watched is None or creator is None or watched not in self.history(user_id):
-                return False
-            source, target = self.items.get(watched), self.items.get(item_id)
-            return (
-                source is not None
-                and target is not None
-                and creator in source.creators
-                and creator in (target.creators)
-            )
-        if kind == "genre":
-            genre, target = ev.get("genre"), self.items.get(item_id)
-            return (
-                genre is not None
-                and target is not None
-                and genre in target.genres
-                and genre in self._user_genre_sum.get(user_id, ())
-            )
-        if kind == "popular":
-            claimed = _as_int(ev.get("count"))
-            return claimed is not None and claimed == self.count(item_id, as_of)
-        if kind == "trending":
-            claimed, days = _as_int(ev.get("count")), _as_float(ev.get("window_days"))
-            if claimed is None or days is None or days <= 0:
-                return False
-            window = days * DAY_MS
-            return claimed in (
-                self.count_in_window(item_id, now_ts, window, as_of),
-                self.count_in_window(item_id, now_ts, window, as_of, inclusive=True),
-            )
-        if kind == "new":
-            days = _as_float(ev.get("days"))
-            added = self.added_ts(item_id)
-            if days is None or days < 0 or added is None:
-                return False
-            return 0 <= now_ts - added <= days * DAY_MS
-        return False  # unknown kinds are unverifiable
+        check = self._checks.get(reason.kind)
+        return check is not None and check(reason.evidence, user_id, item_id, now_ts, as_of)  # unknown: False
+
+    def _check_watched(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        return ev.get("item_id") in self._history.get(user_id, _NO_ITEMS)
+
+    def _check_search(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        query = ev.get("query")
+        return query is not None and _normalise_query(query) in self.queries(user_id)
+
+    def _check_creator(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        watched, creator = ev.get("item_id"), ev.get("creator")
+        if watched is None or creator is None or watched not in self.history(user_id):
+            return False
+        source, target = self.items.get(watched), self.items.get(item_id)
+        return source is not None and target is not None and creator in source.creators and creator in target.creators
+
+    def _check_genre(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        genre, target = ev.get("genre"), self.items.get(item_id)
+        return (
+            genre is not None
+            and target is not None
+            and genre in target.genres
+            and genre in self._user_genre_sum.get(user_id, ())
+        )
+
+    def _check_popular(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        claimed = _as_int(ev.get("count"))
+        if claimed is None:
+            return False
+        seqs = self._item_seqs.get(item_id)  # `count`, inlined: this is the commonest check
+        if seqs is None:
+            return claimed == 0
+        return claimed == (len(seqs) if as_of is None else bisect_right(seqs, as_of))
+
+    def _check_trending(
+        self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None
+    ) -> bool:
+        claimed, days = _as_int(ev.get("count")), _as_float(ev.get("window_days"))
+        if claimed is None or days is None or days <= 0:
+            return False
+        window = days * DAY_MS
+        return claimed in (
+            self.count_in_window(item_id, now_ts, window, as_of),
+            self.count_in_window(item_id, now_ts, window, as_of, inclusive=True),
+        )
+
+    def _check_new(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
+        days = _as_float(ev.get("days"))
+        added = self.added_ts(item_id)
+        if days is None or days < 0 or added is None:
+            return False
+        return 0 <= now_ts - added <= days * DAY_MS
 
 
 def verify_reasons(
@@ -375,27 +413,35 @@ class _SystemRun:
     def score(self, held: _Held, truth: GroundTruth, point: _Point, k: int, n_list: int, alpha: float) -> list[str]:
         """Score the held list at one evaluation point; returns the item ids it was scored on (history
         excluded, cut at `n_list`)."""
-        user = point.user_id
-        recs = [r for r in held.recs if r.item_id not in point.history][:n_list]
+        user, history = point.user_id, point.history
+        recs = [r for r in held.recs if r.item_id not in history][:n_list] if history else held.recs[:n_list]
         ids = [r.item_id for r in recs]
         rank = rank_of(point.item_id, ids)
         self.points += 1
         self.record_hit(hit_at_k(rank, k))
         self.ndcg += ndcg_at_k(rank, k)
         self.rr += reciprocal_rank(rank)
-        self.covered.update(ids[:k])
+        top = ids[:k]
+        self.covered.update(top)
+        checks, kinds, ts, seq = truth._checks, self.kinds, held.ts, held.seq
+        checked = true = 0
         for rec in recs[:k]:
             ok = bool(rec.reasons)
             for reason in rec.reasons:
-                good = truth.verify(reason, user, rec.item_id, held.ts, held.seq)
-                counts = self.kinds.setdefault(reason.kind, [0, 0])
-                counts[0] += int(good)
+                check = checks.get(reason.kind)  # `truth.verify`, without its call
+                good = check is not None and check(reason.evidence, user, rec.item_id, ts, seq)
+                counts = kinds.get(reason.kind)
+                if counts is None:
+                    counts = kinds[reason.kind] = [0, 0]
+                counts[0] += good
                 counts[1] += 1
                 ok = ok and good
-            self.items_checked += 1
-            self.items_true += int(ok)
+            checked += 1
+            true += ok
+        self.items_checked += checked
+        self.items_true += true
         if point.genre_mix:
-            self.miscal_sum += miscalibration(point.genre_mix, truth.list_genre_mix(ids[:k]), alpha)
+            self.miscal_sum += point.calibration.of(tuple(top), truth, alpha)
             self.miscal_points += 1
         return ids
 
@@ -427,6 +473,26 @@ class _SystemRun:
         )
 
 
+class _PointCalibration:
+    """The miscalibration of the top-k lists scored at one point, shared by the systems: one value per distinct
+    list (they often hold the same one: the popularity fallback), and the user's side of it computed once."""
+
+    __slots__ = ("_against", "_p", "_values")
+
+    def __init__(self, p: dict[str, float]) -> None:
+        self._p = p
+        self._against: Miscalibration | None = None  # built by the first `of` (which brings alpha)
+        self._values: dict[tuple[str, ...], float] = {}
+
+    def of(self, top: tuple[str, ...], truth: GroundTruth, alpha: float) -> float:
+        value = self._values.get(top)
+        if value is None:
+            if self._against is None:
+                self._against = Miscalibration(self._p, alpha)
+            value = self._values[top] = self._against(truth._list_mix(top))
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class _Point:
     """One evaluation point as the scorer needs it: the truth about u at t (before the event is observed)."""
@@ -436,6 +502,7 @@ class _Point:
     item_id: str
     history: AbstractSet[str]  # u's interactions before t (not copied: read before the event is observed)
     genre_mix: dict[str, float]
+    calibration: _PointCalibration
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,7 +706,8 @@ class _NoSystem(Recommender):
 
 def _point_of(truth: GroundTruth, event: Rating | Play) -> _Point:
     user = event.user_id
-    return _Point(event.event_id, user, event.item_id, truth.history(user), truth.user_genre_mix(user))
+    mix = truth.user_genre_mix(user)
+    return _Point(event.event_id, user, event.item_id, truth.history(user), mix, _PointCalibration(mix))
 
 
 def _eval_point(point: _Point, ids: list[str], new_user: bool) -> EvalPoint:

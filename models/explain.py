@@ -6,7 +6,11 @@ evidence holds, so every item gets at least one true reason (an item's view coun
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from models.base import Reason
 from models.catalog import Catalog
@@ -89,3 +93,193 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
             )
         )
     return tuple(reasons)
+
+
+class Explainer:
+    """`explain` for whole lists, with the same reasons in the same order, but cheaper: the costly evidence
+    (a shared creator, a liked genre) is only looked for while it can still make an item's `max_reasons`, and
+    reasons whose wording depends only on the catalog are built once and shared (they are immutable) until the
+    catalog changes.
+    """
+
+    def __init__(self, catalog: Catalog, trending_window_days: int, max_reasons: int = 2) -> None:
+        self.catalog = catalog
+        self.window_days = trending_window_days
+        self.max_reasons = max_reasons
+        self._version = -1
+        self._watched: dict[int, Reason] = {}
+        self._creator: dict[tuple[str, int], Reason] = {}
+        self._genre: dict[str, Reason] = {}
+        self._new: dict[int, Reason] = {}
+        # row -> its creators, each with the hash64 of their rows, and their (row, hash64) in row order
+        self._item_creators: dict[int, tuple[tuple[str, frozenset[int], tuple[tuple[int, int], ...]], ...]] = {}
+
+    def explain_list(
+        self,
+        rows: list[int],
+        neighbours: list[int | None],
+        neighbour_shares: list[float],
+        queries: list[tuple[str, float] | None],
+        watched: set[int] | None,
+        genre_weights: dict[str, float] | None,
+        trending_counts: list[int],
+        total_counts: npt.NDArray[np.float64],
+        as_of: int,
+    ) -> list[tuple[Reason, ...]]:
+        """Reasons for each row of a list; `watched`/`genre_weights` are the profile's (None: no profile).
+
+        Per position: `neighbours`/`neighbour_shares` and `queries` ((query, share) or None) are the
+        Evidence fields of the same names, `trending_counts` the trending window's counts; `total_counts`
+        holds every row's all-time count."""
+        catalog = self.catalog
+        if self._version != catalog.version:
+            self._watched.clear()
+            self._creator.clear()
+            self._item_creators.clear()
+            self._version = catalog.version
+        max_reasons = self.max_reasons
+        watched_reasons = self._watched
+        searches: dict[str, Reason] = {}
+        trending: dict[int, Reason] = {}
+        liked: dict[int, tuple[float, str]] | None = None  # genre column -> (weight, name), weights >= 1
+        added_ts = catalog.added_ts
+        genre_cols = catalog.item_genre_cols
+        out: list[tuple[Reason, ...]] = []
+        for row, neighbour, share, query, count in zip(
+            rows, neighbours, neighbour_shares, queries, trending_counts, strict=True
+        ):
+            # (priority, reason) in `explain`'s append order, so a stable sort orders ties alike. A trending
+            # reason stays a count until it makes the list: its wording is per list (it quotes the time).
+            ranked: list[tuple[float, Reason | int]] = []
+            ahead_of_creator = ahead_of_genre = 0
+            if query is not None:
+                priority = query[1] + 1.0
+                reason = searches.get(query[0])
+                if reason is None:
+                    reason = searches[query[0]] = Reason(
+                        "search", f"Matches your search '{query[0]}'", {"query": query[0]}
+                    )
+                ranked.append((priority, reason))
+                ahead_of_creator += priority >= 0.3
+                ahead_of_genre += priority >= 0.2
+            if neighbour is not None:
+                ranked.append((share, watched_reasons.get(neighbour) or self._watched_reason(neighbour)))
+                ahead_of_creator += share >= 0.3
+                ahead_of_genre += share >= 0.2
+            # Creator (0.3) and genre (0.2) cost lookups: skip them when enough reasons already rank ahead.
+            # Only the search and watched reasons can: trending (0.1) and new (0.15) rank below both.
+            if watched is not None and ahead_of_creator < max_reasons:
+                creator = self._shared_creator(row, watched)
+                if creator is not None:
+                    ranked.append((0.3, self._creator.get(creator) or self._creator_reason(*creator)))
+                    ahead_of_genre += 1
+            if genre_weights is not None and ahead_of_genre < max_reasons:
+                if liked is None:
+                    liked = self._liked_genres(genre_weights)
+                if liked:
+                    # explain's max over the item's (weight, name), kept when the weight is >= 1
+                    best: tuple[float, str] | None = None
+                    for col in genre_cols[row]:
+                        weighed = liked.get(col)
+                        if weighed is not None and (best is None or weighed > best):
+                            best = weighed
+                    if best is not None:
+                        ranked.append((0.2, self._genre.get(best[1]) or self._genre_reason(best[1])))
+            if count > 0:
+                ranked.append((0.1, count))
+            added = added_ts[row]
+            if added > 0 and 0 <= as_of - added <= NEW_WINDOW_MS:
+                ranked.append((0.15, self._new_reason(max(1, -(-(as_of - added) // DAY_MS)))))
+            if not ranked:
+                out.append((self._popular(int(total_counts[row]), as_of),))
+                continue
+            if len(ranked) > 1:
+                ranked.sort(key=_priority, reverse=True)  # stable: ties keep their order
+            reasons: list[Reason] = []
+            for _, entry in ranked[:max_reasons]:
+                if isinstance(entry, int):
+                    reason = trending.get(entry)
+                    if reason is None:
+                        reason = trending[entry] = self._trending_reason(entry, as_of)
+                    entry = reason
+                reasons.append(entry)
+            out.append(tuple(reasons))
+        return out
+
+    def _shared_creator(self, row: int, watched: set[int]) -> tuple[str, int] | None:
+        """A creator the item shares with something watched (the first such creator), and the first watched
+        row of theirs."""
+        creators = self._item_creators.get(row)
+        if creators is None:
+            catalog = self.catalog
+            hashes = catalog.hashes
+            entries = []
+            for creator in catalog.items[row].creators:
+                by_row = tuple((r, hashes[r]) for r in sorted(catalog.creator_rows.get(creator, ())))
+                entries.append((creator, frozenset(h for _, h in by_row), by_row))
+            creators = self._item_creators[row] = tuple(entries)
+        for creator, creator_hashes, by_row in creators:
+            if not creator_hashes.isdisjoint(watched):
+                return creator, next(r for r, h in by_row if h in watched)
+        return None
+
+    def _liked_genres(self, weights: dict[str, float]) -> dict[int, tuple[float, str]]:
+        """The catalog's genres the user watches often (weight >= 1): column -> (weight, name)."""
+        liked = {}
+        for col, name in enumerate(self.catalog.genres):
+            weight = weights.get(name, 0.0)
+            if weight >= 1.0:
+                liked[col] = (weight, name)
+        return liked
+
+    def _watched_reason(self, row: int) -> Reason:
+        reason = self._watched.get(row)
+        if reason is None:
+            title = self.catalog.title(row)
+            item_id = self.catalog.items[row].item_id
+            reason = Reason("watched", f"Because you watched {title}", {"item_id": item_id, "title": title})
+            self._watched[row] = reason
+        return reason
+
+    def _creator_reason(self, creator: str, row: int) -> Reason:
+        reason = self._creator.get((creator, row))
+        if reason is None:
+            title = self.catalog.title(row)
+            reason = Reason(
+                "creator",
+                f"From a creator of {title}, which you watched",
+                {"item_id": self.catalog.items[row].item_id, "title": title, "creator": creator},
+            )
+            self._creator[creator, row] = reason
+        return reason
+
+    def _genre_reason(self, genre: str) -> Reason:
+        reason = self._genre.get(genre)
+        if reason is None:
+            reason = self._genre[genre] = Reason("genre", f"{genre}, a genre you watch often", {"genre": genre})
+        return reason
+
+    def _new_reason(self, days: int) -> Reason:
+        reason = self._new.get(days)
+        if reason is None:
+            reason = self._new[days] = Reason("new", "New in the catalog this fortnight", {"days": str(days)})
+        return reason
+
+    def _trending_reason(self, count: int, as_of: int) -> Reason:
+        days = self.window_days
+        return Reason(
+            "trending",
+            f"Trending: {count} views in the last {days} days",
+            {"count": str(count), "window_days": str(days), "as_of": str(as_of)},
+        )
+
+    @staticmethod
+    def _popular(count: int, as_of: int) -> Reason:
+        return Reason(
+            "popular",
+            f"{count} views so far" if count != 1 else "1 view so far",
+            {"count": str(count), "as_of": str(as_of)},
+        )
+
+
+_priority = operator.itemgetter(0)

@@ -15,6 +15,11 @@ CALIBRATION_ALPHA = 0.01  # Steck's smoothing: q~ = (1 - alpha) q + alpha p
 
 def rank_of(item_id: str, items: Sequence[str]) -> int | None:
     """1-based position of `item_id` in `items`, or None when absent."""
+    if isinstance(items, list | tuple):  # the scan in C (the first equal item, as below)
+        try:
+            return items.index(item_id) + 1
+        except ValueError:
+            return None
     for pos, other in enumerate(items, start=1):
         if other == item_id:
             return pos
@@ -102,3 +107,37 @@ def miscalibration(p: Mapping[str, float], q: Mapping[str, float], alpha: float 
     if not seen:
         raise ValueError("p is empty: miscalibration needs a user history with genres")
     return max(total, 0.0)
+
+
+class Miscalibration:
+    """`miscalibration(p, q, alpha)` for one p and many q (the lists several systems hold for one user).
+
+    The term of a genre a list lacks depends on p alone: it is computed once, when a list first lacks the genre.
+    Each value is the float `miscalibration` gives (the same expressions, summed in the same order), and the
+    same errors are raised by the same call.
+    """
+
+    __slots__ = ("_alpha", "_genres", "_lacking")
+
+    def __init__(self, p: Mapping[str, float], alpha: float = CALIBRATION_ALPHA) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self._alpha = alpha
+        self._genres = [(g, pg) for g, pg in p.items() if not pg <= 0.0]  # what `miscalibration` sums over
+        if not self._genres:
+            raise ValueError("p is empty: miscalibration needs a user history with genres")
+        self._lacking: list[float | None] = [None] * len(self._genres)  # per genre: its term when q(g) = 0
+
+    def __call__(self, q: Mapping[str, float]) -> float:
+        alpha, lacking = self._alpha, self._lacking
+        total = 0.0
+        for at, (g, pg) in enumerate(self._genres):
+            qg = q.get(g)
+            if qg is not None:
+                total += pg * math.log(pg / ((1.0 - alpha) * qg + alpha * pg))
+                continue
+            term = lacking[at]
+            if term is None:
+                term = lacking[at] = pg * math.log(pg / ((1.0 - alpha) * 0.0 + alpha * pg))
+            total += term
+        return max(total, 0.0)

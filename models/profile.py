@@ -5,8 +5,10 @@ Stored in a changelogged RocksDB table, so it has a compact, versioned binary fo
 
 from __future__ import annotations
 
+import itertools
 import struct
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +17,24 @@ import orjson
 
 _MAGIC = b"SRP1"
 _HEADER = struct.Struct("<4sHII")  # magic, embedding dims, watched count, json bytes
+
+# round(x, 3) goes through decimal conversion and is slow; the same few values come back on every event (a
+# profile's stored weights are already rounded), so results are memoised. Only floats (an int key would find an
+# equal float's entry: a different type), and no zero (0.0 and -0.0 are one key but round to different signs).
+_ROUNDED: dict[float, float] = {}
+_ROUNDED_MAX = 1 << 16
+
+
+def _round3(x: float) -> float:
+    """Exactly `round(x, 3)`."""
+    if type(x) is not float or x == 0.0:
+        return round(x, 3)
+    rounded = _ROUNDED.get(x)
+    if rounded is None:
+        if len(_ROUNDED) >= _ROUNDED_MAX:
+            _ROUNDED.clear()
+        rounded = _ROUNDED[x] = round(x, 3)
+    return rounded
 
 
 @dataclass(slots=True)
@@ -53,20 +73,32 @@ class UserProfile:
         """The user's mean rating, shrunk towards 3.5 while they have rated little."""
         return (self.rating_sum + 3.5 * 3) / (self.rating_count + 3)
 
+    def quantize(self) -> None:
+        """Round in place exactly as a `to_bytes` -> `from_bytes` round trip would (finite values assumed):
+        float16 embedding; history weights, genre weights and the rating sum to 3 decimals."""
+        self.embedding = self.embedding.astype(np.float16).astype(np.float32)
+        for h in self.history:
+            h.weight = _round3(h.weight)
+        weights = self.genre_weights
+        for name, weight in weights.items():
+            weights[name] = _round3(weight)
+        self.rating_sum = _round3(self.rating_sum)
+
     def to_bytes(self) -> bytes:
+        # Tuples encode as the same JSON arrays as lists, and are cheaper to build.
         body = orjson.dumps(
             {
                 "u": self.user_id,
-                "h": [[h.item_id, round(h.weight, 3), h.ts] for h in self.history],
-                "g": {k: round(v, 3) for k, v in self.genre_weights.items()},
-                "s": [[s.query, s.ts] for s in self.searches],
+                "h": [(h.item_id, _round3(h.weight), h.ts) for h in self.history],
+                "g": {k: _round3(v) for k, v in self.genre_weights.items()},
+                "s": [(s.query, s.ts) for s in self.searches],
                 "e": self.event_ids,
-                "n": [self.n_events, self.last_ts, round(self.rating_sum, 3), self.rating_count],
+                "n": (self.n_events, self.last_ts, _round3(self.rating_sum), self.rating_count),
             }
         )
         watched = np.fromiter(self.watched, dtype=np.int64, count=len(self.watched))
         header = _HEADER.pack(_MAGIC, self.embedding.shape[0], watched.shape[0], len(body))
-        return header + self.embedding.astype(np.float16).tobytes() + watched.tobytes() + body
+        return b"".join((header, self.embedding.astype(np.float16).tobytes(), watched.tobytes(), body))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserProfile:
@@ -83,7 +115,7 @@ class UserProfile:
         return cls(
             user_id=body["u"],
             embedding=embedding,
-            history=[HistoryEntry(i, w, t) for i, w, t in body["h"]],
+            history=list(itertools.starmap(HistoryEntry, body["h"])),
             watched=set(watched.tolist()),
             genre_weights=body["g"],
             searches=[SearchEntry(q, t) for q, t in body["s"]],
@@ -127,3 +159,96 @@ class EncodedProfiles(MutableMapping[str, UserProfile]):
 
     def __len__(self) -> int:
         return len(self.backing)
+
+    @contextmanager
+    def batch(self) -> Iterator[ProfileOverlay]:
+        """An overlay for applying many events: flushed (each changed profile written once) on a clean exit,
+        dropped if the block raises."""
+        overlay = ProfileOverlay(self)
+        yield overlay
+        overlay.flush()
+
+
+class ProfileOverlay(MutableMapping[str, UserProfile]):
+    """Profiles of an `EncodedProfiles` as live objects for a batch: each is decoded at most once, and
+    `flush` writes each changed one once. With `StreamRecommender.learn_one` (which quantizes what it learns)
+    the bytes written, and every read in between, are exactly those of learning event by event through the store.
+    """
+
+    def __init__(self, store: EncodedProfiles) -> None:
+        self.store = store
+        self._live: dict[str, UserProfile | None] = {}  # None: known to be absent
+        self._dirty: dict[str, None] = {}  # user ids in first-write order
+        # A set iterates (so encodes) in an order that depends on how it was built, and decoding rebuilds it
+        # from that order. So the first read after a write rebuilds the watched set from its order, as a read
+        # through the store would; and a flush encodes the set as it was written, if it is unchanged since.
+        self._written: set[str] = set()
+        self._as_written: dict[str, set[int]] = {}
+
+    def __getitem__(self, user_id: str) -> UserProfile:
+        try:
+            profile = self._live[user_id]
+        except KeyError:
+            raw = self.store.get_raw(user_id)
+            profile = self._live[user_id] = None if raw is None else UserProfile.from_bytes(raw)
+        if profile is None:
+            raise KeyError(user_id)
+        if user_id in self._written:
+            self._written.discard(user_id)
+            self._as_written[user_id] = profile.watched
+            profile.watched = set(list(profile.watched))
+        return profile
+
+    def __contains__(self, user_id: object) -> bool:
+        if isinstance(user_id, str) and user_id in self._live:
+            return self._live[user_id] is not None
+        return user_id in self.store
+
+    def __setitem__(self, user_id: str, profile: UserProfile) -> None:
+        self._live[user_id] = profile
+        self._dirty[user_id] = None
+        self._written.add(user_id)
+        self._as_written.pop(user_id, None)
+
+    def __delitem__(self, user_id: str) -> None:
+        if user_id not in self:
+            raise KeyError(user_id)
+        self._live[user_id] = None
+        self._dirty[user_id] = None
+        self._written.discard(user_id)
+        self._as_written.pop(user_id, None)
+
+    def __iter__(self) -> Iterator[str]:
+        stored = [user_id for user_id in self.store if self._live.get(user_id, True) is not None]
+        added = [user_id for user_id, profile in self._live.items() if profile is not None]
+        return iter(dict.fromkeys(stored + added))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def dirty(self) -> list[str]:
+        """Users written (or deleted) since the last flush, in first-write order."""
+        return list(self._dirty)
+
+    def flush(self, around: Callable[[str], AbstractContextManager[object]] | None = None) -> list[str]:
+        """Write each changed profile to the store once (in first-write order); returns those user ids.
+        Forgets every profile it holds, so the next batch reads the store afresh. `around(user_id)`, if given,
+        wraps each write (the worker uses it to aim the write at the user's table partition)."""
+        written = list(self._dirty)
+        for user_id in written:
+            with around(user_id) if around is not None else nullcontext():
+                self._write(user_id)
+        self._as_written.clear()
+        return written
+
+    def _write(self, user_id: str) -> None:
+        profile = self._live[user_id]
+        if profile is None:
+            if user_id in self.store:
+                del self.store[user_id]
+            return
+        as_written = self._as_written.get(user_id)
+        if as_written is not None and as_written == profile.watched:
+            profile.watched = as_written
+        self.store[user_id] = profile

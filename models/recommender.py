@@ -4,23 +4,22 @@ calibrated, capped and explained. The worker and the evaluator run exactly this 
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from models.base import Recommendation, Recommender
-from models.calibration import calibrated_rerank_padded
 from models.catalog import CONTENT_DIM, Catalog
 from models.cooccurrence import Cooccurrence, TrendingCounter
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.explain import DAY_MS, Evidence, explain
+from models.explain import DAY_MS
 from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
 from models.profile import HistoryEntry, SearchEntry, UserProfile
-from models.search_intent import intent_scores
-from models.text import genre_key, hash64
+from models.ranking import Ranker
+from models.text import hash64
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +73,7 @@ class StreamRecommender(Recommender):
         self.profiles: MutableMapping[str, UserProfile] = profiles if profiles is not None else {}
         self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
         self._vectors_version = -1
+        self._ranker = Ranker(self)
         self.set_item_model(item_model or content_only_model())
 
     # -- item side ---------------------------------------------------------------------------------------
@@ -135,6 +135,8 @@ class StreamRecommender(Recommender):
         event_hash = hash64(event.event_id)
         if event_hash in profile.event_ids:
             return False
+        # An unknown item raises before the profile changes: a batch overlay holds the live object.
+        row = None if isinstance(event, Search) else self.catalog.row_of[event.item_id]
         profile.event_ids.append(event_hash)
         del profile.event_ids[: -p.dedupe_window]
         profile.n_events += 1
@@ -144,13 +146,15 @@ class StreamRecommender(Recommender):
             profile.searches.append(SearchEntry(event.query, event.ts))
             del profile.searches[: -p.searches_kept]
         else:
-            self._learn_consumption(profile, event)
+            assert row is not None
+            self._learn_consumption(profile, event, row)
+        # As the codec would: learning through a batch overlay (no encode/decode between events) stays exact.
+        profile.quantize()
         self.profiles[event.user_id] = profile  # write back: in the worker this is the changelogged table
         return True
 
-    def _learn_consumption(self, profile: UserProfile, event: Rating | Play) -> None:
+    def _learn_consumption(self, profile: UserProfile, event: Rating | Play, row: int) -> None:
         p = self.params
-        row = self.catalog.row_of[event.item_id]
         item = self.catalog.items[row]
         weight = preference(event, profile, item.duration_seconds)
         if isinstance(event, Rating):
@@ -200,147 +204,8 @@ class StreamRecommender(Recommender):
         return self.rank_profile(self.profiles.get(user_id), n or self.params.top_n)
 
     def rank_profile(self, profile: UserProfile | None, n: int) -> list[Recommendation]:
-        p = self.params
-        n_items = len(self.catalog)
-        if n_items == 0:
-            return []
-        now = profile.last_ts if profile is not None else self.trending.now
-        self.trending.advance(now)
-        popularity = self.cooccurrence.item_counts[:n_items]
-        trending = self.trending.counts[:n_items].astype(np.float32)
-        scores = p.w_popularity * _unit(np.log1p(popularity)) + p.w_trending * _unit(trending)
-        history_rows = np.zeros(0, dtype=np.intp)
-        contributions = np.zeros((0, n_items), dtype=np.float32)
-        per_query: list[tuple[str, dict[int, float]]] = []
-        intent = np.zeros(n_items, dtype=np.float32)
-        if profile is not None and profile.history:
-            recent = [h for h in profile.history[-p.scoring_window :] if h.item_id in self.catalog.row_of]
-            history_rows = np.array([self.catalog.row_of[h.item_id] for h in recent], dtype=np.intp)
-            ages = np.arange(len(recent))[::-1]
-            likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
-            weights = (p.recency_decay**ages).astype(np.float32) * likes
-            contributions = self.cooccurrence.similar_to(history_rows, weights)
-            scores += p.w_cooccurrence * _unit(contributions.sum(axis=0))
-            norm = float(np.linalg.norm(profile.embedding))
-            if norm > 0 and profile.embedding.shape[0] == self.item_vectors.shape[1]:
-                scores += p.w_embedding * (self.item_vectors @ profile.embedding) / norm
-        if profile is not None and profile.searches:
-            intent, per_query = intent_scores(self.catalog, profile.searches, now, p.search_half_life_ms)
-            scores += p.w_search * intent
-        if profile is not None and profile.watched:
-            seen = [self.catalog.row_of_hash[h] for h in profile.watched if h in self.catalog.row_of_hash]
-            scores[seen] = -np.inf
-        candidates = _top(scores, min(p.candidates, n_items))
-        candidates = candidates[np.isfinite(scores[candidates])]
-        target = _genre_target(profile, self.catalog) if profile is not None else None
-        catalog = self.catalog
-        order = calibrated_rerank_padded(
-            scores[candidates],
-            target,
-            n,
-            p.calibration_weight,
-            p.caps,
-            catalog.genre_idx[candidates],
-            catalog.genre_share[candidates],
-            catalog.creator_idx[candidates],
-            len(catalog.genres),
-        )
-        chosen = candidates[order]
-        return self._explained(chosen, scores, profile, history_rows, contributions, per_query)
+        return self._ranker.rank_many([profile], n)[0]
 
-    def _explained(
-        self,
-        chosen: npt.NDArray[np.intp],
-        scores: npt.NDArray[np.float32],
-        profile: UserProfile | None,
-        history_rows: npt.NDArray[np.intp],
-        contributions: npt.NDArray[np.float32],
-        per_query: list[tuple[str, dict[int, float]]],
-    ) -> list[Recommendation]:
-        """Attach reasons: the evidence is gathered for the whole list at once, then worded per item."""
-        n = chosen.shape[0]
-        neighbours: list[int | None] = [None] * n
-        shares = [0.0] * n
-        if history_rows.size and n:
-            columns = contributions[:, chosen]  # (history x chosen)
-            best = np.argmax(columns, axis=0)
-            top = columns[best, np.arange(n)]
-            totals = np.maximum(columns.sum(axis=0), 1e-9)
-            for pos in np.flatnonzero(top > 0).tolist():
-                neighbours[pos] = int(history_rows[best[pos]])
-                shares[pos] = float(top[pos] / totals[pos])
-        trending = self.trending.counts
-        counts = self.cooccurrence.item_counts
-        recs = []
-        for pos, row in enumerate(chosen.tolist()):
-            query, query_share = None, 0.0
-            for q, matches in reversed(per_query):  # the most recent matching query
-                if row in matches:
-                    query, query_share = q, matches[row]
-                    break
-            shared_creator, liked_genre = self._taste_links(row, profile)
-            evidence = Evidence(
-                row=row,
-                neighbour_row=neighbours[pos],
-                neighbour_share=shares[pos],
-                query=query,
-                query_share=query_share,
-                shared_creator=shared_creator,
-                liked_genre=liked_genre,
-                trending_count=int(trending[row]),
-                trending_window_days=self.params.trending_window_days,
-                total_count=int(counts[row]),
-                as_of=self.trending.now,
-            )
-            recs.append(
-                Recommendation(
-                    item_id=self.catalog.items[row].item_id,
-                    rank=pos + 1,
-                    score=round(float(scores[row]), 6),
-                    reasons=explain(self.catalog, evidence),
-                )
-            )
-        return recs
-
-    def _taste_links(self, row: int, profile: UserProfile | None) -> tuple[tuple[str, int] | None, str | None]:
-        """A creator the item shares with something watched, and the item's genre the user watches most."""
-        if profile is None:
-            return None, None
-        shared_creator = None
-        hashes = self.catalog.hashes
-        for creator in self.catalog.items[row].creators:
-            watched = [r for r in self.catalog.creator_rows.get(creator, ()) if hashes[r] in profile.watched]
-            if watched:
-                shared_creator = (creator, min(watched))
-                break
-        weights = profile.genre_weights
-        genres = self.catalog.genres
-        top_weight, top_genre = max(
-            ((weights.get(genres[c], 0.0), genres[c]) for c in self.catalog.item_genre_cols[row]), default=(0.0, "")
-        )
-        return shared_creator, (top_genre if top_weight >= 1.0 else None)
-
-
-def _unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    top = float(np.max(x)) if x.size else 0.0
-    return (x / top).astype(np.float32) if top > 0 else np.zeros(x.shape, dtype=np.float32)
-
-
-def _top(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
-    if k >= scores.shape[0]:
-        return np.argsort(-scores, kind="stable")
-    part = np.argpartition(-scores, k)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
-
-
-def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:
-    total = sum(profile.genre_weights.values())
-    if total <= 0:
-        return None
-    target = np.zeros(len(catalog.genres), dtype=np.float64)
-    for name, weight in profile.genre_weights.items():
-        col = catalog.genre_col.get(genre_key(name))
-        if col is not None:
-            target[col] = weight
-    mass = float(target.sum())
-    return target / mass if mass > 0 else None
+    def rank_many(self, profiles: Sequence[UserProfile | None], n: int | None = None) -> list[list[Recommendation]]:
+        """`[rank_profile(p, n) for p in profiles]`, computed together (the same lists, bit for bit)."""
+        return self._ranker.rank_many(profiles, self.params.top_n if n is None else n)

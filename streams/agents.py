@@ -1,32 +1,38 @@
 """The worker's agents: user events -> profile update -> ranked list on `recommendations`; catalog validation.
 
-Per user-event record (`EventProcessor.handle`):
+User events arrive in batches (`streams.batching`: Faust's consumer, tables and commits, without its
+per-record stream path). Per batch (`EventProcessor.handle_batch`):
 1. wait (once) until the catalog feed has applied the catalog as of the worker's start;
-2. validate with `models.events.parse_user_event`; on `unknown_item` first catch the catalog feed up with
-   the catalog's *current* end and validate again, so an item published just before its first viewer's
-   event is not rejected by a race;
-3. `Rejected` -> dead letter + `streamrec_events_rejected_total`; any other exception while handling the
-   record -> dead letter `internal_error` + log; the agent never crashes and never drops silently;
-4. a record without a key is validated, then forwarded (raw bytes, original timestamp, origin in headers) to
-   the internal topic `<app_id>-rekeyed-events` keyed by its `user_id`, so the profile update happens on
+2. per record, in order: validate with `models.events.parse_user_event`; on `unknown_item` first catch the
+   catalog feed up with the catalog's *current* end and validate again, so an item published just before
+   its first viewer's event is not rejected by a race; `Rejected` -> dead letter +
+   `streamrec_events_rejected_total`; any other exception -> dead letter `internal_error` + log; the
+   worker never crashes and never drops silently;
+3. a record without a key is validated, then forwarded (raw bytes, original timestamp, origin in headers)
+   to the internal topic `<app_id>-rekeyed-events` keyed by its `user_id`, so the profile update happens on
    the worker that owns the user's partition (and the list lands in the user's `recommendations` partition);
-5. `learn_one`; a duplicate (False) only counts `streamrec_events_duplicate_total`, publishes nothing;
-6. `rank` and publish: writing the `lists` table *is* the publish (its changelog is `recommendations`).
+4. `learn_one` (a duplicate returns False: counted in `streamrec_events_duplicate_total`, nothing else);
+   profiles come from a `ProfileOverlay`, so a user's profile is decoded once and written (changelogged) once
+   per batch however many of its events the batch holds;
+5. one list per user with new events (coalesced: the list reflects all of them; its `event_ids` names
+   them, `trigger_event_id` is the last), ranked for all such users at once and published to
+   `recommendations`.
 
-Delivery is at-least-once: Faust flushes the producer (changelogs, dead letters, forwards) before it commits
-input offsets. A redelivered event is a duplicate for `learn_one` (event-id dedupe in the profile), so it
-changes no profile and publishes no second list; a redelivered bad record is dead-lettered again.
+Delivery is at-least-once: Faust flushes the producer (changelogs, lists, dead letters, forwards) before it
+commits input offsets. A redelivered event is a duplicate for `learn_one` (event-id dedupe in the profile),
+so it changes no profile and publishes no second list; a redelivered bad record is dead-lettered again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import faust
 import orjson
 from faust.types import TopicT
 
@@ -39,13 +45,18 @@ from models.events import (
     parse_catalog_item,
     parse_user_event,
 )
+from models.profile import ProfileOverlay, UserProfile
 from models.recommender import StreamRecommender
+from streams.batching import BatchingApp, partition_context
 from streams.catalog_feed import CatalogFeed
 from streams.dlq import INTERNAL_ERROR, Source, dead_letter, encode
 from streams.observability import Metrics
-from streams.tables import BytesTable
+from streams.tables import ProfileStore, RecentLists
 
 log = logging.getLogger(__name__)
+
+YIELD_EVERY = 1_000  # records applied between two yields to the event loop
+RANK_CHUNK = 256  # users ranked (and published) between two yields
 
 # Headers of a re-keyed copy: where the original record lives (for dead letters and metrics).
 H_TOPIC, H_PARTITION, H_OFFSET = "streamrec-source-topic", "streamrec-source-partition", "streamrec-source-offset"
@@ -75,23 +86,36 @@ class Incoming:
         return None if self.rekeyed else self.key
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A user's events applied in this batch, waiting for the user's list."""
+
+    message: Any  # the user's last record: its partition is the user's
+    event_ids: list[str]
+    record_ts_ms: list[int]
+
+
 class EventProcessor:
     def __init__(
         self,
         *,
         recommender: StreamRecommender,
+        profiles: ProfileStore,
         feed: CatalogFeed,
         metrics: Metrics,
-        lists: BytesTable,  # user id bytes -> list JSON; changelog = recommendations
+        recommendations_topic: TopicT,  # raw key/value
+        recent_lists: RecentLists,
         dlq_topic: TopicT,  # raw key/value
         rekeyed_topic: TopicT,  # raw key/value
         limits: Limits,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.recommender = recommender
+        self.profiles = profiles
         self.feed = feed
         self.metrics = metrics
-        self.lists = lists
+        self.recommendations_topic = recommendations_topic
+        self.recent_lists = recent_lists
         self.dlq_topic = dlq_topic
         self.rekeyed_topic = rekeyed_topic
         self.limits = limits
@@ -99,8 +123,35 @@ class EventProcessor:
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
 
     # -- user events -------------------------------------------------------------------------------------
-    async def handle_message(self, message: Any) -> None:
-        """One record of an input topic or of the re-keyed topic; never raises (except cancellation)."""
+    async def handle_batch(self, messages: Sequence[Any]) -> None:
+        """Records of the input topics and of the re-keyed topic, in consumption order; never raises (except
+        cancellation): what can't be handled is dead-lettered."""
+        if not self.feed.ready:
+            await self.feed.wait_ready()
+        started = time.perf_counter()
+        batch = ProfileOverlay(self.profiles)
+        pending: dict[str, _Pending] = {}
+        per_topic: Counter[str] = Counter()
+        self.recommender.profiles = batch
+        try:
+            for position, message in enumerate(messages, 1):
+                per_topic[message.topic] += 1
+                self.last_offsets[(message.topic, message.partition)] = message.offset
+                await self._handle_message(message, pending)
+                if position % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
+        finally:
+            self.recommender.profiles = self.profiles
+        profiles = {user: batch.get(user) for user in pending}  # before the flush forgets them
+        # The table writes (RocksDB + changelog), each in the user's partition.
+        batch.flush(around=lambda user: partition_context(pending[user].message))
+        await self._publish(pending, profiles)
+        per_record = (time.perf_counter() - started) / max(len(messages), 1)
+        for topic, count in per_topic.items():
+            self.metrics.events_consumed.labels(topic=topic).inc(count)
+            self.metrics.processing_seconds.labels(topic=topic).observe(per_record)
+
+    async def _handle_message(self, message: Any, pending: dict[str, _Pending]) -> None:
         try:
             record = incoming_from(message)
         except Exception as exc:  # unreadable origin headers on the internal topic: still a dead letter
@@ -108,17 +159,23 @@ class EventProcessor:
             record = Incoming(message.topic, _source(message), message.key, message.value, _ts_ms(message))
             await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             return
-        await self.handle(record)
-
-    async def handle(self, record: Incoming) -> None:
-        """Handle one record completely; never raises (except cancellation)."""
-        if not self.feed.ready:
-            await self.feed.wait_ready()
         try:
             if not record.key:
-                await self._rekey(record)
+                self._rekey(record)
             else:
-                await self._apply(record)
+                event = await self._validated(record)
+                with partition_context(message):  # the profile is read from the user's partition
+                    learned = self.recommender.learn_one(event)
+                if not learned:
+                    self.metrics.events_duplicate.labels(topic=record.kind).inc()
+                    return
+                entry = pending.get(event.user_id)
+                if entry is None:
+                    pending[event.user_id] = _Pending(message, [event.event_id], [record.timestamp_ms])
+                else:
+                    entry.message = message
+                    entry.event_ids.append(event.event_id)
+                    entry.record_ts_ms.append(record.timestamp_ms)
         except Rejected as rejected:
             self.metrics.events_rejected.labels(topic=record.kind, reason=str(rejected.code)).inc()
             await self._dead_letter(record, str(rejected.code), rejected.message)
@@ -128,10 +185,10 @@ class EventProcessor:
             self.metrics.events_rejected.labels(topic=record.kind, reason=INTERNAL_ERROR).inc()
             await self._dead_letter(record, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
-    async def _rekey(self, record: Incoming) -> None:
+    def _rekey(self, record: Incoming) -> None:
         # Structure only: the catalog check happens on the owning worker, after the hop.
         event = self._parse(record, item_exists=_always)
-        await self.rekeyed_topic.send(
+        self.rekeyed_topic.send_soon(
             key=event.user_id.encode(),
             value=record.value,
             timestamp=record.timestamp_ms / 1000.0,  # keep the producer's time for freshness
@@ -142,20 +199,17 @@ class EventProcessor:
             },
         )
 
-    async def _apply(self, record: Incoming) -> None:
+    async def _validated(self, record: Incoming) -> UserEvent:
         try:
-            event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+            return self._parse(record, item_exists=self.recommender.catalog.__contains__)
         except Rejected as rejected:
             if rejected.code != ErrorCode.UNKNOWN_ITEM:
                 raise
-            # The item may have been published a moment ago: catch up with the catalog's end, then retry.
-            await self.feed.catch_up()
-            event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
-            log.info("%s %s: its item arrived while catching up with the catalog", record.kind, event.event_id)
-        if not self.recommender.learn_one(event):
-            self.metrics.events_duplicate.labels(topic=record.kind).inc()
-            return
-        self._publish(event, record)
+        # The item may have been published a moment ago: catch up with the catalog's end, then retry.
+        await self.feed.catch_up()
+        event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+        log.info("%s %s: its item arrived while catching up with the catalog", record.kind, event.event_id)
+        return event
 
     def _parse(self, record: Incoming, item_exists: Callable[[str], bool]) -> UserEvent:
         return parse_user_event(
@@ -168,15 +222,30 @@ class EventProcessor:
             limits=self.limits,
         )
 
-    def _publish(self, event: UserEvent, record: Incoming) -> None:
+    async def _publish(self, pending: dict[str, _Pending], profiles: dict[str, UserProfile | None]) -> None:
+        """One list per user with new events, ranked a chunk of users at a time, each on the user's partition."""
+        users = list(pending)
+        for start in range(0, len(users), RANK_CHUNK):
+            self._publish_chunk(users[start : start + RANK_CHUNK], pending, profiles)
+            await asyncio.sleep(0)
+
+    def _publish_chunk(
+        self, users: list[str], pending: dict[str, _Pending], profiles: dict[str, UserProfile | None]
+    ) -> None:
+        recommender = self.recommender
         started = time.perf_counter()
-        items = self.recommender.rank(event.user_id)
-        self.metrics.ranking_seconds.observe(time.perf_counter() - started)
+        lists = recommender.rank_many([profiles[user] for user in users])
+        self.metrics.ranking_seconds.observe((time.perf_counter() - started) / len(users))
         now_ms = self.clock_ms()
-        payload = list_payload(event.user_id, event.event_id, self.recommender.item_model.version, items, now_ms)
-        self.lists[event.user_id.encode()] = payload  # the publish: changelog topic = recommendations
-        self.metrics.lists_published.inc()
-        self.metrics.freshness_seconds.observe(max(0.0, (now_ms - record.timestamp_ms) / 1000.0))
+        version = recommender.item_model.version
+        for user_id, items in zip(users, lists, strict=True):
+            entry = pending[user_id]
+            payload = list_payload(user_id, entry.event_ids, version, items, now_ms)
+            self.recommendations_topic.send_soon(key=user_id.encode(), value=payload, partition=entry.message.partition)
+            self.recent_lists.put(user_id, payload)
+            for ts in entry.record_ts_ms:
+                self.metrics.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000.0))
+        self.metrics.lists_published.inc(len(users))
 
     # -- catalog validation --------------------------------------------------------------------------------
     async def validate_catalog(self, message: Any) -> None:
@@ -237,15 +306,17 @@ def _ts_ms(message: Any) -> int:
 
 
 def list_payload(
-    user_id: str | None, trigger_event_id: str | None, model_version: str, items: list[Recommendation], now_ms: int
+    user_id: str | None, event_ids: Sequence[str], model_version: str, items: list[Recommendation], now_ms: int
 ) -> bytes:
-    """A list as published on `recommendations` (JSON bytes)."""
+    """A list as published on `recommendations` (JSON bytes). `event_ids`: the user's events this list is the
+    first to reflect (several when a batch held more than one), in order; the last is `trigger_event_id`."""
     return orjson.dumps(
         {
             "user_id": user_id,
             "generated_at": now_ms,
             "model_version": model_version,
-            "trigger_event_id": trigger_event_id,
+            "trigger_event_id": event_ids[-1] if event_ids else None,
+            "event_ids": list(event_ids),
             "items": [_item_json(rec) for rec in items],
         }
     )
@@ -261,21 +332,11 @@ def _item_json(rec: Recommendation) -> dict[str, Any]:
 
 
 def register_agents(
-    app: faust.App, processor: EventProcessor, *, input_topics: TopicT, rekeyed: TopicT, catalog: TopicT
+    app: BatchingApp, processor: EventProcessor, *, input_topics: TopicT, rekeyed: TopicT, catalog: TopicT
 ) -> None:
-    """Three agents: input topics, re-keyed copies (both through `processor.handle`), catalog validation."""
-
-    async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            processor.metrics.events_consumed.labels(topic=message.topic).inc()
-            started = time.perf_counter()
-            await processor.handle_message(message)
-            processor.metrics.processing_seconds.labels(topic=message.topic).observe(time.perf_counter() - started)
-            processor.note_offset(message.topic, message.partition, message.offset)
-
-    app.agent(input_topics, name="streamrec.user_events")(process)
-    app.agent(rekeyed, name="streamrec.rekeyed_events")(process)
+    """Input topics and re-keyed copies in batches (`processor.handle_batch`); catalog validation as a Faust agent."""
+    app.batch_agent(input_topics, processor.handle_batch)
+    app.batch_agent(rekeyed, processor.handle_batch)
 
     async def validate(stream: Any) -> None:
         async for event in stream.events():

@@ -40,8 +40,9 @@ from models.item_model import ItemModel, content_only_model
 from models.recommender import StreamRecommender
 from streams import tables
 from streams.agents import EventProcessor, register_agents, rekeyed_topic_name
+from streams.batching import BatchingApp
 from streams.catalog_feed import CatalogFeed
-from streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES
+from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
 from streams.model_store import ModelStore
 from streams.observability import Metrics
 from streams.settings import Settings
@@ -64,7 +65,7 @@ class Runtime:
     processor: EventProcessor
     models: ModelStore
     profiles: tables.ProfileStore
-    lists: BytesTable  # user id -> last list; changelog = recommendations
+    recent_lists: tables.RecentLists  # the view's copy of the last lists published
     model_path: Path | None = None
 
 
@@ -79,8 +80,10 @@ def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to `settings`; run it with `streams.cli.worker` (or `faust.Worker(app).execute...`)."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level of its datadir
-    app = faust.App(
+    app = BatchingApp(
         settings.app_id,
+        max_batch=settings.max_batch,
+        broker_max_poll_records=settings.max_batch,  # one getmany never returns more than a batch
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
         store="rocksdb://",
         datadir=str(data_dir / settings.app_id),
@@ -102,7 +105,6 @@ def create_app(settings: Settings) -> faust.App:
     metrics = Metrics()
     params = settings.stream_params()
     profiles_table = tables.profiles_table(app, settings)
-    lists_table = tables.lists_table(app, settings)
     profiles = tables.ProfileStore(profiles_table)
     models = ModelStore(settings.model_dir)
     loaded = models.load_latest_with_path()
@@ -130,22 +132,26 @@ def create_app(settings: Settings) -> faust.App:
     )
     catalog_topic = app.topic(CATALOG, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
+    recommendations = app.topic(RECOMMENDATIONS, key_type=bytes, value_type=bytes)
+    recent_lists = tables.RecentLists(settings.recent_lists)
     processor = EventProcessor(
         recommender=recommender,
+        profiles=profiles,
         feed=feed,
         metrics=metrics,
-        lists=lists_table,
+        recommendations_topic=recommendations,
+        recent_lists=recent_lists,
         dlq_topic=dlq_topic,
         rekeyed_topic=rekeyed,
         limits=limits,
     )
     register_agents(app, processor, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
-    rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, lists_table, model_path)
+    rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, recent_lists, model_path)
     _RUNTIMES[id(app)] = rt
 
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
-    _register_timers(app, rt, profiles_table, lists_table)
+    _register_timers(app, rt, profiles_table)
     from streams.views import register_views  # views import app-level helpers; avoid an import cycle
 
     register_views(app, rt)
@@ -166,7 +172,7 @@ class _FeedService(mode.Service):
         await self.feed.stop()
 
 
-def _register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable, lists_table: BytesTable) -> None:
+def _register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable) -> None:
     # An exception escaping a Faust timer crashes the whole app, hence the guards.
     @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def refresh_model() -> None:
@@ -176,8 +182,7 @@ def _register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable, li
     @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def count_table_keys() -> None:
         with _logged("table key count"):
-            for name, table in ((tables.PROFILES_TABLE, profiles_table), (tables.LISTS_TABLE, lists_table)):
-                rt.metrics.table_keys.labels(table=name).set(count_keys(table))
+            rt.metrics.table_keys.labels(table=tables.PROFILES_TABLE).set(count_keys(profiles_table))
 
     @app.timer(LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def consumer_lag() -> None:

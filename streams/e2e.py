@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,13 +116,31 @@ def _topic_of(event: UserEvent) -> str:
     raise TypeError(f"not a user event: {event!r}")
 
 
+def held_after(
+    events: Sequence[UserEvent], lists: Mapping[str, list[Recommendation]]
+) -> dict[str, list[Recommendation]]:
+    """Event id -> the list the user held right after it: its own list, or, for an event the worker coalesced
+    with later ones of a batch (no list of its own), the latest list triggered before it."""
+    held: dict[str, list[Recommendation]] = {}
+    current: dict[str, list[Recommendation]] = {}
+    for event in events:
+        own = lists.get(event.event_id)
+        if own is not None:
+            current[event.user_id] = own
+        if event.user_id in current:
+            held[event.event_id] = current[event.user_id]
+    return held
+
+
 class _Lists:
-    """Collects the lists published on `recommendations` (by trigger event id) from a started tail."""
+    """Collects the lists published on `recommendations` (by trigger event id) from a started tail, and every
+    event id a list reflects (a list names all the events it is the first to reflect in `event_ids`)."""
 
     def __init__(self, records: AsyncIterator[Record], on_progress: Progress | None) -> None:
         self._records = records
         self._on_progress = on_progress
         self.lists: dict[str, list[Recommendation]] = {}
+        self.covered: set[str] = set()
         self.count = 0
         self.last_arrival = time.monotonic()
         self._arrived = asyncio.Event()
@@ -137,6 +155,8 @@ class _Lists:
             if not isinstance(trigger, str):
                 continue
             self.lists[trigger] = list_from_json(value)
+            self.covered.update(str(e) for e in value.get("event_ids", ()))
+            self.covered.add(trigger)
             self.count += 1
             self.last_arrival = time.monotonic()
             self._arrived.set()
@@ -146,7 +166,7 @@ class _Lists:
     async def wait_for(self, event_id: str, timeout_s: float) -> None:
         try:
             async with asyncio.timeout(timeout_s):
-                while event_id not in self.lists:
+                while event_id not in self.covered:
                     self._arrived.clear()
                     await self._arrived.wait()
         except TimeoutError:
@@ -155,7 +175,7 @@ class _Lists:
     async def wait_all(self, event_ids: Sequence[str], idle_timeout_s: float) -> None:
         """Until every event has its list, or nothing arrived for `idle_timeout_s` (missing lists are reported
         by the scorer, not raised here)."""
-        pending = [e for e in event_ids if e not in self.lists]
+        pending = [e for e in event_ids if e not in self.covered]
         while pending:
             if time.monotonic() - self.last_arrival > idle_timeout_s:
                 return
@@ -165,7 +185,7 @@ class _Lists:
                     await self._arrived.wait()
             except TimeoutError:
                 pass
-            pending = [e for e in pending if e not in self.lists]
+            pending = [e for e in pending if e not in self.covered]
 
 
 async def run_e2e(
@@ -280,7 +300,8 @@ async def _send_events(
 ) -> None:
     """Send in stream order; before a user's first event, ask the worker for its new-user list."""
     seen: set[str] = set()
-    async with JsonProducer(bootstrap, client_id="streamrec-e2e") as producer:
+    linger_ms = 0 if options.lockstep else 5  # lockstep sends one record at a time: don't wait to batch
+    async with JsonProducer(bootstrap, client_id="streamrec-e2e", linger_ms=linger_ms) as producer:
         for n, event in enumerate(events, start=1):
             if event.user_id not in seen:
                 seen.add(event.user_id)
@@ -345,7 +366,7 @@ def compare(
     held = score_held_lists(
         events,
         items,
-        run.lists,
+        held_after(events, run.lists),
         run.new_user_lists,
         system=name,
         k=k,
@@ -426,7 +447,9 @@ def write_e2e_report(out: Path, comparison: Comparison, run: E2ERun, settings: d
         "(fresh app id, state and an empty model dir: the content-only model), scored by "
         "`models.evaluation.score_held_lists` with the same protocol and metric functions. The held list at an "
         "evaluation point (u, i, t) is the list on `recommendations` whose `trigger_event_id` is u's previous "
-        "event. A user's first event has no list on the topic: it is scored on the worker's new-user list "
+        "event (in free-running mode the worker may coalesce several of u's events of one batch into one list; "
+        "an event without a list of its own holds the latest list triggered before it). A user's first event "
+        "has no list on the topic: it is scored on the worker's new-user list "
         "(`GET /new-user/recommendations`), asked right before the event is sent (exact in lockstep mode; in "
         "free-running mode the worker may still be behind). Reasons are verified against the stream state "
         "right after the trigger event, in stream order. The fast path adds the catalog in the worker's row "

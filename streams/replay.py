@@ -229,7 +229,8 @@ async def replay(
 
     began = time.monotonic()
     sender = _Sender(checkpoint, checkpoint_path)
-    async with JsonProducer(bootstrap, client_id="streamrec-replay") as producer:
+    linger_ms = 0 if options.lockstep else 5  # lockstep sends one record at a time: don't wait to batch
+    async with JsonProducer(bootstrap, client_id="streamrec-replay", linger_ms=linger_ms) as producer:
         catalog_items = 0
         if not checkpoint.catalog_sent:
             for item in dataset.items:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(16_384, ge=256)
     max_future_skew_ms: int = Field(5 * 60_000, ge=0, description="events further in the future are rejected")
     dlq_topic: str = "events-dlq"
+    max_batch: int = Field(
+        20_000, ge=1, description="most input records handled as one batch (one list per user per batch)"
+    )
+    recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
 
     def stream_params(self, **overrides: Any) -> StreamParams:
         """The recommender's parameters as the worker runs them (the evaluator uses the very same)."""

@@ -5,39 +5,32 @@ JSON-encode them (`"u1"` with quotes), which would change the changelog keys, th
 `recommendations` record keys; bytes keep every key exactly the user id's UTF-8.
 
 - `profiles`: user id -> `UserProfile.to_bytes()`, RocksDB, changelog `<app_id>-profiles-changelog`
-  (compacted, Faust's default for non-windowed tables).
-- `lists`: user id -> the last recommendation list published for the user (JSON bytes). Its changelog
-  topic *is* the `recommendations` output topic: writing the table is the publish, one record serving both.
-  Why that is correct here:
-  * Faust writes a changelog record to the partition of the input record being processed. Input records are
-    keyed by user id (unkeyed ones are re-keyed first, see streams/agents.py) and Faust, aiokafka and the
-    Java client all partition keys with murmur2, so that partition is the one a keyed producer would pick
-    for `recommendations`: consumers of the topic see the usual "key = user id, compacted" contract.
-  * The assignor co-partitions the changelog with the input topics (same partition count, same members),
-    so the worker that processes user U owns U's `recommendations` partition, and `table_route` (which
-    hashes the key onto the changelog topic) sends a view request for U to that worker.
-  * Recovery (restart, lost local state, rebalance) rebuilds the table from the very records consumers
-    read, so the view can never disagree with the topic; there is no second changelog to keep in step.
-  * Faust checks that the changelog and the source topics have the same partition count on the first
-    write and raises otherwise (dead-lettered as `internal_error`), so a mis-sized `recommendations`
-    topic is loud, not silently mis-routed.
-  Limits: producers of input topics must use the murmur2 partitioner (librdkafka's default differs — this
-  also holds for the profiles changelog), and nothing else may write to `recommendations`.
+  (compacted, Faust's default for non-windowed tables). Faust writes a changelog record to the partition of
+  the input record being processed; input records are keyed by user id (unkeyed ones are re-keyed first,
+  see streams/agents.py) and partitioned with murmur2, so a user's profile lives on the worker that owns
+  the user's input partitions, and `table_route` finds it. Producers of input topics must use the murmur2
+  partitioner (librdkafka's default differs).
+
+Lists are not a table: they are published to `recommendations` (keyed by user id, on the partition of the
+input records that caused them, which is the user's murmur2 partition) and the worker keeps the most recent
+ones in memory (`RecentLists`) for its view. A table would double every list into a changelog the worker
+must replay on every rebuild (at 100k users it was 94% of the rebuild's bytes) for a view that can rank
+from the profile instead.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import faust
 from faust.types import TableT
 
 from models.profile import EncodedProfiles
-from streams.kafka.admin import RECOMMENDATIONS
 from streams.settings import Settings
 
 BytesTable = TableT[bytes, bytes]  # keys and values are raw bytes (codec "raw")
 
 PROFILES_TABLE = "profiles"
-LISTS_TABLE = "lists"
 
 
 def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
@@ -47,30 +40,6 @@ def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
         value_type=bytes,
         partitions=settings.partitions,
         help="user id -> UserProfile.to_bytes()",
-    )
-
-
-def lists_table(app: faust.App, settings: Settings) -> BytesTable:
-    changelog = app.topic(
-        RECOMMENDATIONS,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        replicas=settings.replication_factor,
-        compacting=True,
-        deleting=False,
-        acks=False,  # as Faust's own changelog topics: the table reads it, the agent doesn't consume it
-        internal=False,  # created by `streamrec topics create`; Faust only declares it if it is missing
-        maxsize=131_072,
-        allow_empty=True,
-    )
-    return app.Table(
-        LISTS_TABLE,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        changelog_topic=changelog,
-        help="user id -> last published recommendation list (JSON); changelog = recommendations",
     )
 
 
@@ -84,3 +53,23 @@ class ProfileStore(EncodedProfiles):
     def __init__(self, table: BytesTable) -> None:
         super().__init__(table)
         self.table = table
+
+
+class RecentLists:
+    """The last list published for each of the most recently served users (JSON bytes), bounded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lists: OrderedDict[str, bytes] = OrderedDict()
+
+    def put(self, user_id: str, payload: bytes) -> None:
+        self._lists[user_id] = payload
+        self._lists.move_to_end(user_id)
+        while len(self._lists) > self.capacity:
+            self._lists.popitem(last=False)
+
+    def get(self, user_id: str) -> bytes | None:
+        return self._lists.get(user_id)
+
+    def __len__(self) -> int:
+        return len(self._lists)

@@ -1,8 +1,11 @@
 """Web views of a worker (Faust's aiohttp server on settings.web_host:web_port).
 
 - `GET /users/{user_id}/recommendations`: the last list published for the user, byte for byte as on the
-  `recommendations` topic; 404 JSON for a user without one. `table_route` forwards the request to the worker
-  that owns the user's partition, so any worker can be asked (503 while partitions are being reassigned).
+  `recommendations` topic, while the worker still holds it in memory (the `recent_lists` most recent users);
+  otherwise a list ranked now from the stored profile (`trigger_event_id` null, `event_ids` empty); 404 JSON
+  for a user without a profile. `table_route` (on the profiles table, partitioned like the lists) forwards
+  the request to the worker that owns the user's partition, so any worker can be asked (503 while
+  partitions are being reassigned).
 - `GET /users/{user_id}/profile`: a read-only summary of the stored profile (operators, tests); includes
   `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
 - `GET /new-user/recommendations`: the list this worker would show a viewer without any event, computed now
@@ -24,28 +27,32 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from models.profile import UserProfile
+from streams.agents import list_payload
 from streams.kafka.admin import RATINGS
 from streams.observability import CONTENT_TYPE
-from streams.tables import PROFILES_TABLE
 
 if TYPE_CHECKING:
     from streams.app import Runtime
 
 
 def register_views(app: faust.App, rt: Runtime) -> None:
-    lists = rt.lists
     profiles_table = rt.profiles.table
 
     @app.page("/users/{user_id}/recommendations")
-    @app.table_route(table=lists, match_info="user_id")
+    @app.table_route(table=profiles_table, match_info="user_id")
     async def user_recommendations(web: Any, request: Any, user_id: str) -> Any:
-        raw = lists.get(user_id.encode())
-        if raw is None:
-            return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
-        return web.bytes(bytes(raw), headers={"Content-Type": "application/json; charset=utf-8"})
+        body = rt.recent_lists.get(user_id)
+        if body is None:
+            profile = rt.profiles.get(user_id)
+            if profile is None:
+                return web.json({"error": "unknown_user", "user_id": user_id}, status=404)
+            recommender = rt.recommender
+            items = recommender.rank_profile(profile, recommender.params.top_n)
+            body = list_payload(user_id, (), recommender.item_model.version, items, int(time.time() * 1000))
+        return web.bytes(body, headers={"Content-Type": "application/json; charset=utf-8"})
 
     @app.page("/users/{user_id}/profile")
-    @app.table_route(table=app.tables[PROFILES_TABLE], match_info="user_id")
+    @app.table_route(table=profiles_table, match_info="user_id")
     async def user_profile(web: Any, request: Any, user_id: str) -> Any:
         raw = profiles_table.get(user_id.encode())
         if raw is None:
@@ -54,11 +61,9 @@ def register_views(app: faust.App, rt: Runtime) -> None:
 
     @app.page("/new-user/recommendations")
     async def new_user_recommendations(web: Any, request: Any) -> Any:
-        from streams.agents import list_payload  # the published list's JSON shape
-
         recommender = rt.recommender
         items = recommender.rank_profile(None, recommender.params.top_n)
-        body = list_payload(None, None, recommender.item_model.version, items, int(time.time() * 1000))
+        body = list_payload(None, (), recommender.item_model.version, items, int(time.time() * 1000))
         return web.bytes(body, headers={"Content-Type": "application/json; charset=utf-8"})
 
     @app.page("/catalog/items")

@@ -1,7 +1,9 @@
 """A `streamrec worker` in a subprocess, configured by a `Settings`: for the demo, the end-to-end evaluation,
-the benchmarks and the integration tests.
+the benchmarks and the integration tests. `ManagedProcess` is the subprocess handling underneath (output to a
+log file, an optional address-space limit, stopping), also used for the benchmarks' other subprocesses
+(a Faust null agent, py-spy).
 
-It is always stopped with one SIGTERM and a long wait, never SIGKILL first: on the embedded broker a
+A process is always stopped with one SIGTERM and a long wait, never SIGKILL first: on the embedded broker a
 consumer killed with SIGKILL stays in its group until the broker restarts, and a stop during a rebalance
 can need the group's rebalance timeout (60 s) before the consumer leaves.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -17,15 +20,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import orjson
 
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+STOP_TIMEOUT_S = 150.0  # a stop during a rebalance can take 60 s+
 
 
 def free_port() -> int:
@@ -59,33 +63,144 @@ class WorkerError(RuntimeError):
     """The worker exited, or did not become healthy, or answered with an error; the message has its log."""
 
 
-@dataclass
-class WorkerProcess:
-    settings: Settings
-    log_path: Path
-    log_level: str = "info"
-    own_session: bool = False  # True: a Ctrl-C in the terminal reaches only us, and we stop the worker ourselves
-    proc: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = field(default=None, repr=False)
-    _terminated: bool = field(default=False, repr=False)
+def _limit_address_space(limit_bytes: int | None) -> Callable[[], None] | None:
+    if limit_bytes is None:
+        return None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.settings.web_host}:{self.settings.web_port}"
+    def apply() -> None:  # runs in the child between fork and exec
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
-    def start(self) -> WorkerProcess:
+    return apply
+
+
+class ManagedProcess:
+    """A subprocess with its output appended to `log_path`; `stop()` is one SIGTERM and a long wait (a second
+    SIGTERM, then SIGKILL, only if it hangs; a SIGKILL is noted in `killed`).
+
+    `own_session`: the child gets its own session, so a Ctrl-C in the terminal reaches only us and we stop it
+    ourselves. `memory_limit_bytes`: an address-space limit (RLIMIT_AS) for the child, so an oversized
+    allocation fails there instead of pushing a shared machine into the OOM killer.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        own_session: bool = False,
+        memory_limit_bytes: int | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.env = env
+        self.log_path = log_path
+        self.own_session = own_session
+        self.memory_limit_bytes = memory_limit_bytes
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.killed = False
+        self._log: IO[bytes] | None = None
+        self._terminated = False
+
+    def command(self) -> list[str]:
+        return self.argv
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ) if self.env is None else self.env
+
+    def start(self) -> Self:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--log-level", self.log_level],
+            self.command(),
             cwd=ROOT,
-            env=settings_env(self.settings),
+            env=self.environment(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=self.own_session,
+            preexec_fn=_limit_address_space(self.memory_limit_bytes),
         )
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting (to stop several processes at once; then call `stop`)."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """One SIGTERM and a long wait; a second SIGTERM, then SIGKILL, only if it hangs. The exit status."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            if proc.poll() is None:
+                # Only one SIGTERM up front: a second one arriving after a worker closed its loop (and with it
+                # the signal handlers) would kill it mid-shutdown.
+                self.terminate()
+                try:
+                    proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        self.killed = True
+                        proc.kill()
+                        proc.wait()
+            return int(proc.returncode)
+        finally:
+            self.proc = None
+            self._terminated = False
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    async def stop_async(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        return await asyncio.to_thread(self.stop, timeout_s)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+class WorkerProcess(ManagedProcess):
+    """`python -m streams.cli worker --log-level <log_level>` with exactly `settings` in its environment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        log_level: str = "info",
+        own_session: bool = False,
+        *,
+        memory_limit_bytes: int | None = None,
+    ) -> None:
+        super().__init__([], log_path, own_session=own_session, memory_limit_bytes=memory_limit_bytes)
+        self.settings = settings
+        self.log_level = log_level
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "streams.cli", "worker", "--log-level", self.log_level]
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.settings.web_port}"
 
     async def get(self, path: str, timeout_s: float = 30.0) -> tuple[int, bytes]:
         status, _, body = await asyncio.to_thread(http_get, self.base_url + path, timeout_s)
@@ -109,42 +224,3 @@ class WorkerProcess:
                 return dict(orjson.loads(last[1]))
             await asyncio.sleep(0.5)
         raise WorkerError(f"worker not healthy after {timeout_s:.0f} s (last {last!r}); log:\n{self.log_tail()}")
-
-    def terminate(self) -> None:
-        """Send SIGTERM without waiting (to stop several workers at once; then call `stop`)."""
-        if self.proc is not None and self.proc.poll() is None and not self._terminated:
-            self.proc.send_signal(signal.SIGTERM)
-            self._terminated = True
-
-    def stop(self, timeout_s: float = 150.0) -> int | None:
-        """One SIGTERM and a long wait; a second SIGTERM, then SIGKILL, only if it hangs."""
-        proc = self.proc
-        if proc is None:
-            return None
-        try:
-            if proc.poll() is None:
-                # Only one SIGTERM up front: a second one arriving after the worker closed its loop (and with it
-                # the signal handlers) would kill it mid-shutdown.
-                self.terminate()
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-            return int(proc.returncode)
-        finally:
-            self.proc = None
-            self._terminated = False
-            if self._log is not None:
-                self._log.close()
-                self._log = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])

@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.freshness import trigger_of
+from benchmarks.freshness import event_ids_of
 from benchmarks.report import (
     Sample,
     censored_percentiles,
+    changes,
     lag_trend,
     parse_prometheus,
     rate_from_samples,
@@ -139,13 +140,25 @@ def test_summarize_py_spy_stacks() -> None:
     assert summarize_stacks("")["samples"] == 0
 
 
-def test_trigger_of_reads_the_event_id_without_parsing_the_list() -> None:
+def test_event_ids_of_reads_the_ids_without_parsing_the_list() -> None:
     payload = orjson.dumps(
-        {"user_id": "u1", "generated_at": 1, "model_version": "m", "trigger_event_id": "bench-0-7", "items": []}
+        {
+            "user_id": "u1",
+            "generated_at": 1,
+            "model_version": "m",
+            "trigger_event_id": "bench-0-9",
+            "event_ids": ["bench-0-7", "bench-0-8", "bench-0-9"],
+            "items": [{"item_id": "i1", "rank": 1, "score": 0.5, "reasons": [{"kind": "genre", "text": "[x]"}]}],
+        }
     )
-    assert trigger_of(payload) == "bench-0-7"
-    assert trigger_of(b'{"trigger_event_id":null}') is None
-    assert trigger_of(None) is None and trigger_of(b"") is None
+    assert event_ids_of(payload) == ["bench-0-7", "bench-0-8", "bench-0-9"]
+    assert event_ids_of(b'{"trigger_event_id":null,"event_ids":[],"items":[]}') == []
+    assert event_ids_of(None) == [] and event_ids_of(b"") == []
+
+
+def test_event_ids_of_an_id_with_a_bracket_and_of_an_older_list() -> None:
+    assert event_ids_of(orjson.dumps({"event_ids": ["a]b", "c"], "items": []})) == ["a]b", "c"]
+    assert event_ids_of(orjson.dumps({"trigger_event_id": "e-1", "items": []})) == ["e-1"]
 
 
 def test_state_mode_choice() -> None:
@@ -166,7 +179,14 @@ def results() -> dict[str, Any]:
                 "raw": {"status": "ok", "events_per_s": 100_000.0},
                 "raw_sgd": {"status": "ok", "events_per_s": 20_000.0},
                 "faust_null": {"status": "ok", "events_per_s": 5_000.0},
-                "pipeline": {"status": "time-capped", "events_per_s": 500.0, "reason": "stopped after 120 s"},
+                "pipeline": {
+                    "status": "time-capped",
+                    "events_per_s": 500.0,
+                    "reason": "stopped after 120 s",
+                    "events_per_list": 2.5,
+                    "lists_published": 24_000.0,
+                    "mean_batch_events": 6_000.0,
+                },
                 "ratios": {"pipeline_vs_raw": 0.005, "pipeline_vs_raw_sgd": 0.025, "pipeline_vs_faust_null": 0.1},
                 "freshness": {
                     "status": "ok",
@@ -217,15 +237,41 @@ def results() -> dict[str, Any]:
 
 def test_markdown_summary() -> None:
     text = render_markdown(results())
-    assert "| streamrec worker, full pipeline (ev/s) | 500 (time-capped) | skipped |" in text
+    assert (
+        "| streamrec worker, full pipeline (events covered by published lists/s) | 500 (time-capped) | skipped |"
+        in text
+    )
+    assert (
+        "| events per published list (one list per user per batch) | 2.5 (24,000 lists, batches of 6,000) | skipped |"
+        in text
+    )
     assert "| pipeline / Faust null agent | 0.1 | – |" in text
     assert "50 ms / 1.50 s / n/a (98.0% delivered; –/s achieved)" in text
     sustainable = "20 ms / 40 ms / 90 ms (100.0% delivered) at 250/s, lag steady | not run |"
     assert f"| freshness p50 / p95 / p99 at a sustainable load (rate) | {sustainable}" in text
     assert "| profile bytes/user (to_bytes, median / p95) | 420 / 1,500 | not run |" in text
-    assert "42.00 s for 100,000 users" in text
+    assert "| profiles table rebuild from its changelog | 42.00 s for 100,000 users | not run |" in text
     assert "- synthetic-100k pipeline: skipped — dense co-occurrence would need 64 GiB" in text
     assert "| 64 | usearch HNSW | ef=64 | 0.970 | 0.910 | 80 | 25.0× | 12.0 |" in text
+
+
+def test_markdown_of_a_worker_timed_rate_and_a_worker_that_failed_to_stop() -> None:
+    data = results()
+    scenario = data["scenarios"][0]
+    scenario["pipeline"] = {"status": "ok", "events_per_s": 2_400.0, "rate_basis": "worker"}
+    scenario["freshness"] = {**scenario["freshness"], "status": "exit code 1"}
+    scenario["freshness_sustainable"] = {"status": "exit code 1"}  # failed before measuring
+    text = render_markdown(data)
+    assert "| 2,400 (worker-timed: one batch) |" in text
+    assert "50 ms / 1.50 s / n/a (98.0% delivered; –/s achieved; worker exit code 1 at stop) |" in text
+    assert "| consumer lag grew during that run | True |" in text
+    assert "| freshness p50 / p95 / p99 at a sustainable load (rate) | exit code 1 |" in text
+
+
+def test_changes_keeps_the_steps_of_a_counter() -> None:
+    samples = [Sample(10.0, 0), Sample(10.5, 0), Sample(11.0, 5), Sample(11.5, 5), Sample(12.0, 5)]
+    assert changes(samples) == [[0.0, 0], [1.0, 5], [2.0, 5]]
+    assert changes([]) == []
 
 
 def test_markdown_of_an_empty_run() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import models.baselines
 from models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity, popularity_reason, top_n_indices
 from models.events import CatalogItem, Play, Rating, Search
 
@@ -27,6 +28,53 @@ def test_top_n_indices_orders_ties_by_index_and_skips_excluded() -> None:
     assert top_n_indices(scores, np.array([2]), 3).tolist() == [1, 4, 3]
     assert top_n_indices(scores, np.array([], dtype=np.int64), 10).tolist() == [1, 2, 4, 3, 0]
     assert top_n_indices(scores, np.array([0, 1, 2, 3, 4]), 3).tolist() == []
+
+
+def test_top_n_indices_compiled_path_matches_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Float scores take a compiled pass, which declines NaN, +inf and out-of-range exclusions; both paths
+    must give the same indices on every input, odd ones included."""
+    rng = np.random.default_rng(0)
+    odd = np.array([0.0, -0.0, 1.0, np.inf, -np.inf, np.nan])
+    cases = []
+    for trial in range(3000):
+        size = int(rng.integers(1, 30))
+        # odd values, or few distinct ones (many ties)
+        scores = rng.choice(odd, size) if trial % 3 == 0 else rng.integers(0, 4, size).astype(float)
+        scores = scores.astype(np.float32 if trial % 2 else np.float64)
+        exclude = rng.choice(size, int(rng.integers(0, size + 1)), replace=False)
+        if trial % 5 == 0:
+            exclude = np.concatenate([exclude, [-1]])  # numpy wraps a negative index: declined, same result
+        cases.append((scores, exclude.astype(np.int64), int(rng.integers(1, 35))))
+    compiled = [top_n_indices(*case) for case in cases]
+    monkeypatch.setattr(models.baselines, "_COMPILED_DTYPES", ())
+    for case, got in zip(cases, compiled, strict=True):
+        assert got.tolist() == top_n_indices(*case).tolist(), case
+    # the plain meaning, on finite scores
+    scores = np.array([0.5, 2.0, -np.inf, 2.0, 1.0], dtype=np.float32)
+    assert top_n_indices(scores, np.array([4]), 10).tolist() == [1, 3, 0]
+    with pytest.raises(IndexError):
+        top_n_indices(scores, np.array([5]), 2)
+
+
+def test_popularity_ranking_is_kept_sorted_as_counts_grow() -> None:
+    """The maintained ranking equals a fresh sort by (count desc, catalog order) after every event, with
+    unknown items registered on the way, and reused list entries carry the current counts."""
+    rng = np.random.default_rng(1)
+    system = fresh_popularity()
+    users = [f"u{i}" for i in range(8)]
+    for n in range(400):
+        item = str(int(rng.integers(0, 24)))  # 20..23: unknown items, registered on first sight
+        system.learn_one(rating(n, users[int(rng.integers(0, 8))], item))
+        counts = {i: c for i, c in zip(system._item_ids, system._counts, strict=True)}
+        for user in ("new", users[n % 8]):
+            seen = {system._item_ids[i] for i in system._history[user].items()} if user in system._history else set()
+            expected = sorted((i for i in counts if i not in seen), key=lambda i: (-counts[i], system._item_index[i]))
+            recs = system.rank(user, 6)
+            assert [r.item_id for r in recs] == expected[:6]
+            assert [r.score for r in recs] == [float(counts[i]) for i in expected[:6]]
+            assert [r.rank for r in recs] == list(range(1, len(recs) + 1))
+            assert all(r.reasons == (popularity_reason(int(r.score)),) for r in recs)
+    assert system.rank("new", 0) == []
 
 
 def test_popularity_counts_distinct_users_and_breaks_ties_by_catalog_order() -> None:

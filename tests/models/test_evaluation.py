@@ -130,6 +130,23 @@ def test_miscalibration_by_hand() -> None:
     assert r.miscalibration == pytest.approx(expected)
 
 
+def test_systems_holding_the_same_list_get_the_same_miscalibration() -> None:
+    events = [rating(1, "u", "A"), rating(2, "u", "C"), rating(3, "u", "D"), rating(4, "v", "B")]
+    results = prequential(events, CATALOG, {"x": FixedList(["B", "D"]), "y": FixedList(["B", "D"])}, k=1)
+    alone = prequential(events, CATALOG, {"x": FixedList(["B", "D"])}, k=1)["x"]
+    assert results["x"].miscalibration == results["y"].miscalibration == alone.miscalibration is not None
+    assert results["x"].miscalibration_points == alone.miscalibration_points == 2
+
+
+def test_list_genre_mixes_are_memoised_until_an_items_genres_change() -> None:
+    truth = GroundTruth(CATALOG)
+    first = truth._list_mix(("A", "B"))
+    assert first == truth.list_genre_mix(["A", "B"]) == {"Action": 0.75, "Comedy": 0.25}
+    assert truth._list_mix(("A", "B")) is first
+    truth.add_item(CatalogItem("A", "Alpha", ("Drama",)), 5_000)
+    assert truth._list_mix(("A", "B")) == {"Drama": 0.5, "Action": 0.25, "Comedy": 0.25}
+
+
 def test_popularity_reasons_verified_and_a_false_reason_is_caught() -> None:
     events = [rating(n, f"u{n % 3}", item) for n, item in enumerate("ABACDBCA", start=1)]
     liar = FixedList(["A", "B", "C", "D"], (Reason("watched", "because you watched Delta", {"item_id": "D"}),))

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.metrics import (
+    Miscalibration,
     catalog_coverage,
     genre_mix,
     hit_at_k,
@@ -28,6 +29,9 @@ def test_rank_of() -> None:
     assert rank_of("b", ["a", "b", "c"]) == 2
     assert rank_of("z", ["a", "b"]) is None
     assert rank_of("a", []) is None
+    assert rank_of("b", ("a", "b", "b")) == 2  # the first occurrence
+    assert rank_of("c", "abc") == 3  # any sequence (the loop, not list.index)
+    assert rank_of("z", "abc") is None
 
 
 def test_hit_ndcg_rr_by_hand() -> None:
@@ -105,3 +109,30 @@ def test_kl_nonnegative_and_zero_iff_equal(p: dict[str, float], q: dict[str, flo
     assert miscalibration(p, p) == pytest.approx(0.0, abs=1e-12)
     differs = max(abs(p.get(g, 0.0) - q.get(g, 0.0)) for g in GENRES) > 1e-6
     assert (kl > 1e-12) == differs
+
+
+genre_weights = st.dictionaries(st.sampled_from("abcdefgh"), st.floats(0.0, 1.0), max_size=8)
+
+
+@given(genre_weights, st.lists(genre_weights, max_size=4), st.sampled_from([0.01, 0.3, 1.0]))
+def test_miscalibration_against_one_p_is_bit_identical(
+    p: dict[str, float], qs: list[dict[str, float]], alpha: float
+) -> None:
+    if not any(v > 0 for v in p.values()):
+        with pytest.raises(ValueError):
+            Miscalibration(p, alpha)
+        return
+    against = Miscalibration(p, alpha)
+    for q in [*qs, {}, {g: 0.0 for g in p}]:  # (q(g) = 0 given explicitly, and left out)
+        try:
+            expected = miscalibration(p, q, alpha)
+        except (ArithmeticError, ValueError) as error:  # (subnormal shares): the same error, at the same call
+            with pytest.raises(type(error)):
+                against(q)
+        else:
+            assert against(q) == expected  # exactly: the evaluator's totals must not move
+
+
+def test_miscalibration_against_one_p_rejects_a_bad_alpha() -> None:
+    with pytest.raises(ValueError):
+        Miscalibration({"a": 1.0}, 0.0)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile
+from models.profile import EncodedProfiles, HistoryEntry, ProfileOverlay, SearchEntry, UserProfile
 
 ids = st.text(min_size=1, max_size=64)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -76,3 +76,146 @@ def test_encoded_profiles_store_bytes_and_give_back_equal_profiles() -> None:
     assert list(store) == ["ü"] and len(store) == 1
     del store["ü"]
     assert "ü" not in store
+
+
+def _legacy_to_bytes(profile: UserProfile) -> bytes:
+    """The codec as first written (lists, round()): `to_bytes` must keep producing exactly these bytes."""
+    import struct
+
+    import orjson
+
+    body = orjson.dumps(
+        {
+            "u": profile.user_id,
+            "h": [[h.item_id, round(h.weight, 3), h.ts] for h in profile.history],
+            "g": {k: round(v, 3) for k, v in profile.genre_weights.items()},
+            "s": [[s.query, s.ts] for s in profile.searches],
+            "e": profile.event_ids,
+            "n": [profile.n_events, profile.last_ts, round(profile.rating_sum, 3), profile.rating_count],
+        }
+    )
+    watched = np.fromiter(profile.watched, dtype=np.int64, count=len(profile.watched))
+    header = struct.Struct("<4sHII").pack(b"SRP1", profile.embedding.shape[0], watched.shape[0], len(body))
+    return header + profile.embedding.astype(np.float16).tobytes() + watched.tobytes() + body
+
+
+weights = st.floats(-5, 5) | st.sampled_from([0.0, -0.0, 0.0005, -0.0005, 0.0015, -0.0004, 2.5e-4, 1e-12])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # float16 overflow is covered
+@given(
+    user=ids,
+    emb=st.lists(st.floats(-70_000, 70_000, width=32), max_size=96),
+    history=st.lists(st.tuples(ids, weights, st.integers(0, 2**50)), max_size=50),
+    watched=st.sets(int64, max_size=50),
+    genres=st.dictionaries(st.text(min_size=1, max_size=20), st.floats(0, 1e4) | weights, max_size=20),
+    searches=st.lists(st.tuples(st.text(min_size=1, max_size=50), st.integers(0, 2**50)), max_size=5),
+    event_ids=st.lists(int64, max_size=64),
+    rating_sum=st.floats(-1e6, 1e6) | weights,
+)
+def test_quantize_is_exactly_what_a_round_trip_does(
+    user: str,
+    emb: list[float],
+    history: list[tuple[str, float, int]],
+    watched: set[int],
+    genres: dict[str, float],
+    searches: list[tuple[str, int]],
+    event_ids: list[int],
+    rating_sum: float,
+) -> None:
+    profile = UserProfile(
+        user_id=user,
+        embedding=np.array(emb, dtype=np.float32),
+        history=[HistoryEntry(i, w, t) for i, w, t in history],
+        watched=watched,
+        genre_weights=dict(genres),
+        searches=[SearchEntry(q, t) for q, t in searches],
+        event_ids=event_ids,
+        n_events=len(event_ids),
+        last_ts=99,
+        rating_sum=rating_sum,
+        rating_count=4,
+    )
+    raw = profile.to_bytes()
+    assert raw == _legacy_to_bytes(profile)
+    back = UserProfile.from_bytes(raw)
+    profile.quantize()
+    assert back.user_id == profile.user_id
+    assert back.embedding.dtype == profile.embedding.dtype == np.float32
+    assert back.embedding.tobytes() == profile.embedding.tobytes()  # bitwise: signed zeros, float16 overflow
+    assert [(h.item_id, h.ts) for h in back.history] == [(h.item_id, h.ts) for h in profile.history]
+    assert [repr(h.weight) for h in back.history] == [repr(h.weight) for h in profile.history]  # -0.0 too
+    assert back.watched == profile.watched
+    assert list(back.genre_weights.items()) == list(profile.genre_weights.items())
+    assert [repr(w) for w in back.genre_weights.values()] == [repr(w) for w in profile.genre_weights.values()]
+    assert back.searches == profile.searches
+    assert back.event_ids == profile.event_ids
+    assert (back.n_events, back.last_ts, back.rating_count) == (profile.n_events, profile.last_ts, 4)
+    assert repr(back.rating_sum) == repr(profile.rating_sum)
+    assert profile.to_bytes() == raw  # quantizing changes nothing the codec keeps
+    profile.quantize()
+    assert profile.to_bytes() == raw  # and is idempotent
+
+
+@given(st.floats(allow_nan=False) | weights | st.integers(-10, 10))
+def test_the_memoised_rounding_is_round(x: float) -> None:
+    from models.profile import _round3
+
+    for _ in range(2):  # a miss, then a memo hit
+        assert repr(_round3(x)) == repr(round(x, 3))
+    assert repr(_round3(-x)) == repr(round(-x, 3))  # 0.0 and -0.0 are one dict key
+    assert repr(_round3(float(x))) == repr(round(float(x), 3))  # 5 and 5.0 are one dict key too
+    assert repr(_round3(x)) == repr(round(x, 3))
+
+
+def _profile(user: str, weight: float) -> UserProfile:
+    profile = UserProfile.new(user, 2)
+    profile.history.append(HistoryEntry("i", weight, 1))
+    return profile
+
+
+def test_an_overlay_decodes_once_and_writes_each_changed_profile_once_in_first_write_order() -> None:
+    backing: dict[bytes, bytes] = {}
+    store = EncodedProfiles(backing)
+    store["a"] = _profile("a", 0.1)
+    store["b"] = _profile("b", 0.2)
+    writes: list[bytes] = []
+
+    class Spy(dict[bytes, bytes]):
+        def __setitem__(self, key: bytes, value: bytes) -> None:
+            writes.append(key)
+            super().__setitem__(key, value)
+
+    spied = EncodedProfiles(Spy(backing))
+    overlay = ProfileOverlay(spied)
+    a = overlay["a"]
+    assert overlay["a"] is a  # decoded once, the same object all batch
+    assert "c" not in overlay and overlay.get("c") is None
+    overlay["c"] = _profile("c", 0.3)
+    a.history[0].weight = 0.5
+    overlay["a"] = a
+    overlay["c"] = overlay["c"]
+    assert overlay.dirty == ["c", "a"]
+    assert sorted(overlay) == ["a", "b", "c"] and len(overlay) == 3
+    assert spied["a"].history[0].weight == 0.1  # nothing written before the flush
+    assert overlay.flush() == ["c", "a"]
+    assert writes == [b"c", b"a"]
+    assert spied["a"].history[0].weight == 0.5 and "c" in spied
+    assert overlay.dirty == [] and overlay.flush() == []
+    del overlay["b"]
+    assert "b" not in overlay and sorted(overlay) == ["a", "c"]
+    assert overlay.flush() == ["b"] and "b" not in spied
+    with pytest.raises(KeyError):
+        del overlay["b"]
+
+
+def test_a_batch_is_flushed_on_success_and_dropped_on_error() -> None:
+    store = EncodedProfiles()
+    with store.batch() as overlay:
+        overlay["a"] = _profile("a", 0.1)
+        assert "a" not in store
+    assert store["a"].history[0].weight == 0.1
+    with pytest.raises(RuntimeError), store.batch() as overlay:
+        overlay["b"] = _profile("b", 0.1)
+        raise RuntimeError
+    assert "b" not in store

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -404,6 +405,22 @@ class FakeTopic:
     async def send(self, **kwargs: Any) -> None:
         self.sent.append(kwargs)
 
+    def send_soon(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+@dataclass
+class FakeMessage:
+    """The fields of a Faust message the processor reads."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int = 1
+    offset: int = 7
+    timestamp: float = field(default_factory=time.time)
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
 
 class FakeFeed:
     """Ready at once; `catch_up` delivers items that were 'published' but not yet applied."""
@@ -424,25 +441,42 @@ class FakeFeed:
         return True
 
 
+class Published(dict[bytes, bytes]):
+    """The lists a processor published, by user key (the last one per user), and every send in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends: list[dict[str, Any]] = []
+
+    def send_soon(self, **kwargs: Any) -> None:
+        self.sends.append(kwargs)
+        self[kwargs["key"]] = kwargs["value"]
+
+
 def make_processor(
     pending: list[CatalogItem] | None = None,
-) -> tuple[Any, dict[bytes, bytes], FakeTopic, FakeTopic, FakeFeed]:
+) -> tuple[Any, Published, FakeTopic, FakeTopic, FakeFeed]:
     from models.events import Limits
+    from models.profile import EncodedProfiles
     from models.recommender import StreamRecommender
     from streams.agents import EventProcessor
     from streams.observability import Metrics
+    from streams.tables import RecentLists
 
-    recommender = StreamRecommender()
+    profiles = EncodedProfiles()
+    recommender = StreamRecommender(profiles=profiles)
     for item in CATALOG[:5]:
         recommender.add_item(item, 1)
     feed = FakeFeed(recommender, list(pending or []))
-    lists: dict[bytes, bytes] = {}
+    lists = Published()
     dlq, rekeyed = FakeTopic(), FakeTopic()
     processor = EventProcessor(
         recommender=recommender,
+        profiles=profiles,  # type: ignore[arg-type]
         feed=feed,  # type: ignore[arg-type]
         metrics=Metrics(),
-        lists=lists,  # type: ignore[arg-type]
+        recommendations_topic=lists,  # type: ignore[arg-type]
+        recent_lists=RecentLists(10),
         dlq_topic=dlq,  # type: ignore[arg-type]
         rekeyed_topic=rekeyed,  # type: ignore[arg-type]
         limits=Limits(),
@@ -450,20 +484,18 @@ def make_processor(
     return processor, lists, dlq, rekeyed, feed
 
 
-def incoming(topic: str, value: dict[str, Any] | bytes, key: str | None) -> Any:
-    from streams.agents import Incoming
-
+def incoming(topic: str, value: dict[str, Any] | bytes, key: str | None) -> FakeMessage:
     raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return Incoming(topic, Source(topic, 1, 7), None if key is None else key.encode(), raw, int(time.time() * 1000))
+    return FakeMessage(topic, None if key is None else key.encode(), raw)
 
 
 async def test_unknown_item_waits_for_the_catalog_to_catch_up_before_rejecting() -> None:
     late = CatalogItem("late-item", "Late Arrival", ("Drama",))
     processor, lists, dlq, _, feed = make_processor(pending=[late])
-    await processor.handle(incoming("plays", play("u1", "late-item"), "u1"))
+    await processor.handle_batch([incoming("plays", play("u1", "late-item"), "u1")])
     assert feed.catch_ups == 1 and not dlq.sent and b"u1" in lists
 
-    await processor.handle(incoming("plays", play("u1", "never-published"), "u1"))
+    await processor.handle_batch([incoming("plays", play("u1", "never-published"), "u1")])
     assert feed.catch_ups == 2 and len(dlq.sent) == 1
     assert orjson.loads(dlq.sent[0]["value"])["error_code"] == "unknown_item"
 
@@ -475,7 +507,7 @@ async def test_an_unexpected_error_is_dead_lettered_as_internal_error(monkeypatc
         raise RuntimeError("boom")
 
     monkeypatch.setattr(processor.recommender, "learn_one", broken)
-    await processor.handle(incoming("ratings", rating("u2", "syn-01", 4.0), "u2"))
+    await processor.handle_batch([incoming("ratings", rating("u2", "syn-01", 4.0), "u2")])
     [sent] = dlq.sent
     letter = orjson.loads(sent["value"])
     assert letter["error_code"] == "internal_error" and "boom" in letter["error_message"]
@@ -487,29 +519,60 @@ async def test_unkeyed_event_is_forwarded_keyed_by_user_not_applied() -> None:
     processor, lists, dlq, rekeyed, _ = make_processor()
     event = play("u3", "syn-02")
     record = incoming("plays", event, None)
-    await processor.handle(record)
+    await processor.handle_batch([record])
     assert not lists and not dlq.sent
     [forward] = rekeyed.sent
     assert forward["key"] == b"u3" and forward["value"] == orjson.dumps(event)
-    assert forward["timestamp"] == record.timestamp_ms / 1000.0  # the producer's time survives the hop
+    assert forward["timestamp"] == round(record.timestamp * 1000) / 1000.0  # the producer's time survives the hop
     assert forward["headers"] == {
         "streamrec-source-topic": b"plays",
         "streamrec-source-partition": b"1",
         "streamrec-source-offset": b"7",
     }
     # An unkeyed record that is broken is dead-lettered where it is, not forwarded.
-    await processor.handle(incoming("plays", b"{oops", None))
+    await processor.handle_batch([incoming("plays", b"{oops", None)])
     assert len(rekeyed.sent) == 1 and orjson.loads(dlq.sent[0]["value"])["key"] is None
 
 
 async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
-    from streams.agents import Incoming
-
     processor, lists, dlq, _, _ = make_processor()
-    copy = Incoming("plays", Source("plays", 3, 99), b"u4", orjson.dumps(play("u4", "not-in-catalog")), 1, rekeyed=True)
-    await processor.handle(copy)
+    origin = [
+        ("streamrec-source-topic", b"plays"),
+        ("streamrec-source-partition", b"3"),
+        ("streamrec-source-offset", b"99"),
+    ]
+    copy = FakeMessage("streamrec-rekeyed-events", b"u4", orjson.dumps(play("u4", "not-in-catalog")), headers=origin)
+    await processor.handle_batch([copy])
     [sent] = dlq.sent
     letter = orjson.loads(sent["value"])
     assert (letter["source_topic"], letter["partition"], letter["offset"]) == ("plays", 3, 99)
     assert letter["error_code"] == "unknown_item" and letter["key"] is None  # the producer sent no key
     assert sent["key"] == b"u4" and not lists
+
+
+async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events() -> None:
+    processor, lists, dlq, _, _ = make_processor()
+    writes: list[bytes] = []
+    backing = processor.profiles.backing
+    original = type(backing).__setitem__
+
+    class Counting(dict[bytes, bytes]):
+        def __setitem__(self, key: bytes, value: bytes) -> None:
+            writes.append(key)
+            original(self, key, value)
+
+    processor.profiles.backing = Counting(backing)
+    u1 = [play("u1", "syn-01"), rating("u1", "syn-02", 5.0), play("u1", "syn-03")]
+    u2 = rating("u2", "syn-01", 2.0)
+    batch = [incoming("plays", u1[0], "u1"), incoming("ratings", u1[1], "u1"), incoming("ratings", u2, "u2")]
+    batch.append(incoming("plays", u1[2], "u1"))
+    batch.append(incoming("plays", u1[0], "u1"))  # a redelivery inside the batch: a duplicate
+    await processor.handle_batch(batch)
+    assert not dlq.sent
+    assert [send["key"] for send in lists.sends] == [b"u1", b"u2"]  # one list each, in first-event order
+    first = orjson.loads(lists[b"u1"])
+    assert first["event_ids"] == [e["event_id"] for e in u1] and first["trigger_event_id"] == u1[-1]["event_id"]
+    assert sorted(writes) == [b"u1", b"u2"]  # each profile written (changelogged) once
+    watched = {item["item_id"] for item in first["items"]}
+    assert not watched & {"syn-01", "syn-02", "syn-03"}  # the list reflects all three events
+    assert processor.recent_lists.get("u1") == lists[b"u1"]

@@ -1,0 +1,502 @@
+"""streamrec's scorer, for one user or many at once: popularity + trending + co-occurrence + embedding + search
+intent, watched items excluded, calibrated and capped, explained.
+
+Lists are bit-identical however users are batched: every float operation is the one the per-user formula
+does, in the same order (the embedding stays one matrix-vector product per user: a matrix product sums in
+another order), and users are taken in order where they change state (the trending window advances to each
+user's last event before that user is scored).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from models.base import Recommendation
+from models.calibration import calibrated_rerank_many
+from models.catalog import Catalog
+from models.explain import Explainer
+from models.profile import SearchEntry, UserProfile
+from models.search_intent import query_matches
+
+if TYPE_CHECKING:
+    from models.recommender import StreamRecommender
+
+F32 = npt.NDArray[np.float32]
+Rows = npt.NDArray[np.intp]
+QUERY_CACHE_SIZE = 4096
+
+
+@dataclass(slots=True)
+class _User:
+    """One user's inputs and what their list is explained from (the state as of that user's turn)."""
+
+    profile: UserProfile | None
+    now: int  # the user's last event time (searches fade by it)
+    as_of: int  # the trending window's time (the counts quoted refer to it)
+    trending: npt.NDArray[np.int64]  # the trending window's counts then
+    history_rows: Rows | None  # None: no history, so no co-occurrence or embedding score
+    history_weights: F32
+    per_query: list[tuple[str, dict[int, float]]]
+
+
+class Ranker:
+    """Ranks for a `StreamRecommender`, keeping what does not depend on the user between calls."""
+
+    def __init__(self, rec: StreamRecommender) -> None:
+        self.rec = rec
+        self.explainer = Explainer(rec.catalog, rec.params.trending_window_days)
+        self._base_key = (-1, -1, -1)
+        self._base = np.zeros(0, dtype=np.float32)
+        self._base_trending = np.zeros(0, dtype=np.int64)
+        self._popularity = np.zeros(0)
+        self._log_popularity = np.zeros(0)
+        self._tops = np.zeros(2)  # the maxima of log popularity and of the trending counts (as float32)
+        self._log1p = np.log1p(np.arange(1024, dtype=np.float64))  # log1p of the whole counts, by count
+        self._recency: dict[int, F32] = {}
+        self._catalog_version = -1
+        self._queries: dict[str, tuple[dict[int, float], Rows, F32]] = {}
+        self._n_creators = 1
+
+    def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
+        rec = self.rec
+        p = rec.params
+        catalog = rec.catalog
+        n_items = len(catalog)
+        if n_items == 0 or not profiles:
+            return [[] for _ in profiles]
+        if self._catalog_version != catalog.version:
+            self._queries.clear()
+            self._n_creators = max(int(catalog.creator_idx.max(initial=-1)) + 1, 1)
+            self._catalog_version = catalog.version
+        scores = np.empty((len(profiles), n_items), dtype=np.float32)
+        users = [self._prepare(profile, scores, u) for u, profile in enumerate(profiles)]
+        self._add_history_scores(scores, users)
+        for u, user in enumerate(users):
+            if user.profile is not None and user.profile.searches:
+                intent, user.per_query = self._intent(user.profile.searches, user.now, n_items)
+                scores[u] += p.w_search * intent
+        self._exclude_watched(scores, users)
+
+        rows, relevance, offsets = _top_finite(scores, min(p.candidates, n_items))
+        orders = calibrated_rerank_many(
+            relevance,
+            offsets,
+            rows,
+            [_genre_target(user.profile, catalog) if user.profile is not None else None for user in users],
+            n,
+            p.calibration_weight,
+            p.caps,
+            catalog.genre_idx,
+            catalog.genre_share,
+            catalog.creator_idx,
+            len(catalog.genres),
+            n_creators=self._n_creators,
+        )
+        bounds = offsets.tolist()
+        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
+        neighbours = self._neighbours(users, chosen)
+        return [self._explained(chosen[u], scores[u], user, neighbours[u]) for u, user in enumerate(users)]
+
+    # -- per-user state, in order -------------------------------------------------------------------------
+    def _prepare(self, profile: UserProfile | None, scores: F32, u: int) -> _User:
+        rec = self.rec
+        now = profile.last_ts if profile is not None else rec.trending.now
+        rec.trending.advance(now)
+        scores[u] = self._popularity_trending(scores.shape[1])
+        rows: Rows | None = None
+        weights = _NO_WEIGHTS
+        if profile is not None and profile.history:
+            row_of = rec.catalog.row_of
+            recent = [h for h in profile.history[-rec.params.scoring_window :] if h.item_id in row_of]
+            rows = np.array([row_of[h.item_id] for h in recent], dtype=np.intp)
+            likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
+            weights = self._recency_weights(len(recent)) * likes
+        return _User(profile, now, rec.trending.now, self._base_trending, rows, weights, [])
+
+    def _popularity_trending(self, n_items: int) -> F32:
+        """The user-independent part of every score: popularity and trending, each scaled to a maximum of 1.
+        Between calls few counts change (an event adds a view), so only their entries are recomputed unless a
+        maximum moved; elementwise, so the values are those of the full formula."""
+        rec = self.rec
+        key = (rec.cooccurrence.version, rec.trending.version, n_items)
+        if key == self._base_key:
+            return self._base
+        p = rec.params
+        popularity = rec.cooccurrence.item_counts[:n_items]
+        trending = rec.trending.counts[:n_items].copy()  # a new array: earlier users of a batch keep theirs
+        full = self._base_key[2] != n_items
+        if full:
+            self._popularity = np.full(n_items, np.nan)  # nothing seen: every entry is computed
+            self._log_popularity = np.zeros(n_items)
+            self._base = np.empty(n_items, dtype=np.float32)
+        refresh = (self._popularity, self._log_popularity, trending, self._base_trending, self._tops)
+        weights = (p.w_popularity, p.w_trending)
+        if not _refresh_base(popularity, *refresh, self._log1p, *weights, full, True, self._base):
+            # A count the table lacks: grow the table if that is all, else (rarely) numpy's log1p of the
+            # changed counts and a full refresh. Always numpy's log1p: a compiled one may differ in the last bit.
+            top = float(np.max(popularity))
+            if top == np.floor(top) and self._log1p.shape[0] <= top < 1 << 24:
+                self._log1p = np.log1p(np.arange(max(2 * self._log1p.shape[0], int(top) + 1), dtype=np.float64))
+            if not _refresh_base(popularity, *refresh, self._log1p, *weights, full, True, self._base):
+                changed = np.flatnonzero(popularity != self._popularity)
+                self._log_popularity[changed] = np.log1p(popularity[changed])
+                self._popularity[changed] = popularity[changed]
+                _refresh_base(popularity, *refresh, self._log1p, *weights, True, False, self._base)
+        self._base_trending = trending
+        self._base_key = key
+        return self._base
+
+    def _recency_weights(self, length: int) -> F32:
+        """decay**age of the most recent `length` history entries, oldest first (computed once per length)."""
+        decay = self._recency.get(length)
+        if decay is None:
+            ages = np.arange(length)[::-1]
+            decay = self._recency[length] = (self.rec.params.recency_decay**ages).astype(np.float32)
+        return decay
+
+    # -- scoring ------------------------------------------------------------------------------------------
+    def _add_history_scores(self, scores: F32, users: list[_User]) -> None:
+        """Co-occurrence with the recent history (one compiled pass for all users), then the embedding."""
+        rec = self.rec
+        p = rec.params
+        with_history = [u for u, user in enumerate(users) if user.history_rows is not None]
+        if not with_history:
+            return
+        history = [rows for u in with_history if (rows := users[u].history_rows) is not None]
+        weights = [users[u].history_weights for u in with_history]
+        rec.cooccurrence.add_similarity(
+            history[0] if len(history) == 1 else np.concatenate(history),
+            weights[0] if len(weights) == 1 else np.concatenate(weights),
+            np.array([0, *itertools.accumulate(rows.shape[0] for rows in history)], dtype=np.intp),
+            np.array(with_history, dtype=np.intp),
+            p.w_cooccurrence,
+            scores,
+        )
+        # One matrix-vector product per user (a matrix product would sum in another order), scaled together.
+        vectors = rec.item_vectors
+        embedded: list[int] = []
+        products: list[F32] = []
+        norms: list[float] = []
+        for u in with_history:
+            profile = users[u].profile
+            assert profile is not None
+            norm = float(np.sqrt(profile.embedding.dot(profile.embedding)))  # np.linalg.norm of a 1-D array
+            if norm > 0 and profile.embedding.shape[0] == vectors.shape[1]:
+                embedded.append(u)
+                products.append(vectors @ profile.embedding)
+                norms.append(norm)
+        if len(embedded) == 1:
+            scores[embedded[0]] += p.w_embedding * products[0] / norms[0]
+        elif embedded:
+            scaled = p.w_embedding * np.stack(products) / np.array(norms, dtype=np.float32)[:, None]
+            scores[embedded] += scaled  # the norms are float32 values: dividing by them is dividing by each
+
+    def _intent(
+        self, searches: Sequence[SearchEntry], now: int, n_items: int
+    ) -> tuple[F32, list[tuple[str, dict[int, float]]]]:
+        """`search_intent.intent_scores`, with each query's matches kept while the catalog is unchanged."""
+        half_life = self.rec.params.search_half_life_ms
+        intent = np.zeros(n_items, dtype=np.float32)
+        per_query: list[tuple[str, dict[int, float]]] = []
+        for search in searches:
+            decay = 0.5 ** (max(now - search.ts, 0) / half_life)
+            if decay < 0.01:
+                continue
+            matches, rows, values = self._query(search.query)
+            if matches:
+                intent[rows] = np.maximum(intent[rows], decay * values)  # rows are distinct: as maximum.at
+                per_query.append((search.query, matches))
+        return intent, per_query
+
+    def _query(self, query: str) -> tuple[dict[int, float], Rows, F32]:
+        cached = self._queries.get(query)
+        if cached is None:
+            if len(self._queries) >= QUERY_CACHE_SIZE:
+                self._queries.clear()
+            matches = query_matches(self.rec.catalog, query)
+            rows = np.fromiter(matches.keys(), dtype=np.intp, count=len(matches))
+            values = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
+            cached = self._queries[query] = (matches, rows, values)
+        return cached
+
+    def _exclude_watched(self, scores: F32, users: list[_User]) -> None:
+        keys, key_rows = self.rec.catalog.hash_index()
+        targets: list[int] = []
+        hashes: list[npt.NDArray[np.int64]] = []
+        for u, user in enumerate(users):
+            if user.profile is not None and user.profile.watched:
+                watched = user.profile.watched
+                targets.append(u)
+                hashes.append(np.fromiter(watched, dtype=np.int64, count=len(watched)))
+        if targets:
+            offsets = np.array([0, *itertools.accumulate(h.shape[0] for h in hashes)], dtype=np.int64)
+            all_hashes = hashes[0] if len(hashes) == 1 else np.concatenate(hashes)
+            _exclude(keys, key_rows, all_hashes, offsets, np.array(targets, dtype=np.int64), scores)
+
+    # -- explaining ---------------------------------------------------------------------------------------
+    def _neighbours(self, users: list[_User], chosen: list[Rows]) -> list[tuple[list[int | None], list[float]]]:
+        """Per user and chosen item: the watched item contributing most to its co-occurrence score (None if
+        none does), and that contribution's share of the item's co-occurrence score."""
+        cooc = self.rec.cooccurrence
+        out: list[tuple[list[int | None], list[float]]] = [([None] * c.shape[0], [0.0] * c.shape[0]) for c in chosen]
+        batched = [
+            u
+            for u, user in enumerate(users)
+            if user.history_rows is not None and user.history_rows.size and chosen[u].shape[0] > 1
+        ]
+        for u, user in enumerate(users):  # numpy sums a single column pairwise: do exactly that
+            if user.history_rows is not None and user.history_rows.size and chosen[u].shape[0] == 1:
+                column = self._contributions(user.history_rows, user.history_weights, chosen[u])
+                arg = np.argmax(column, axis=0)
+                high = column[arg, np.arange(1)]
+                if high[0] > 0:
+                    share = high / np.maximum(column.sum(axis=0), 1e-9)
+                    out[u] = ([int(user.history_rows[arg[0]])], [float(share[0])])
+        if not batched:
+            return out
+        history = [rows for u in batched if (rows := users[u].history_rows) is not None]
+        columns = [chosen[u] for u in batched]
+        size = sum(c.shape[0] for c in columns)
+        best = np.empty(size, dtype=np.intp)
+        top = np.empty(size, dtype=np.float32)
+        ratio = np.empty(size, dtype=np.float32)
+        _strongest(
+            cooc.counts,
+            cooc.item_counts,
+            np.concatenate(history) if len(history) > 1 else history[0],
+            np.concatenate([users[u].history_weights for u in batched]),
+            np.array([0, *itertools.accumulate(h.shape[0] for h in history)], dtype=np.int64),
+            np.concatenate(columns) if len(columns) > 1 else columns[0],
+            np.array([0, *itertools.accumulate(c.shape[0] for c in columns)], dtype=np.int64),
+            best,
+            top,
+            ratio,
+        )
+        best_rows, ratios, positive = best.tolist(), ratio.tolist(), (top > 0).tolist()
+        start = 0
+        for u in batched:
+            neighbours, shares = out[u]
+            for pos in range(chosen[u].shape[0]):
+                if positive[start + pos]:
+                    neighbours[pos] = best_rows[start + pos]
+                    shares[pos] = ratios[start + pos]
+            start += chosen[u].shape[0]
+        return out
+
+    def _explained(
+        self, chosen: Rows, scores: F32, user: _User, neighbours: tuple[list[int | None], list[float]]
+    ) -> list[Recommendation]:
+        """Reasons from the evidence gathered for the whole list at once."""
+        rec = self.rec
+        n = chosen.shape[0]
+        rows = chosen.tolist()
+        queries: list[tuple[str, float] | None] = [None] * n
+        if user.per_query:
+            for pos, row in enumerate(rows):
+                for q, matches in reversed(user.per_query):  # the most recent matching query
+                    share = matches.get(row)
+                    if share is not None:
+                        queries[pos] = (q, share)
+                        break
+        profile = user.profile
+        reasons = self.explainer.explain_list(
+            rows,
+            neighbours[0],
+            neighbours[1],
+            queries,
+            profile.watched if profile is not None else None,
+            profile.genre_weights if profile is not None else None,
+            user.trending[chosen].tolist(),
+            rec.cooccurrence.item_counts,
+            user.as_of,
+        )
+        items = rec.catalog.items
+        return [
+            Recommendation(items[row].item_id, pos, round(score, 6), why)
+            for pos, row, score, why in zip(range(1, n + 1), rows, scores[chosen].tolist(), reasons, strict=True)
+        ]
+
+    def _contributions(self, rows: Rows, weights: F32, columns: Rows) -> F32:
+        """`Cooccurrence.similar_to(rows, weights)[:, columns]`, computed for those columns only."""
+        cooc = self.rec.cooccurrence
+        counts = cooc.counts[rows[:, None], columns]
+        item_counts = cooc.item_counts
+        norm = np.sqrt(item_counts[rows][:, None] * item_counts[columns]).astype(np.float32)
+        np.maximum(norm, 1.0, out=norm)
+        result: F32 = weights[:, None] * (counts / norm)
+        return result
+
+
+_NO_WEIGHTS = np.zeros(0, dtype=np.float32)
+
+
+@njit(cache=True)
+def _refresh_base(
+    popularity: npt.NDArray[np.float64],
+    seen_popularity: npt.NDArray[np.float64],
+    log_popularity: npt.NDArray[np.float64],
+    trending: npt.NDArray[np.int64],
+    seen_trending: npt.NDArray[np.int64],
+    tops: npt.NDArray[np.float64],
+    log1p: npt.NDArray[np.float64],
+    w_popularity: float,
+    w_trending: float,
+    full: bool,
+    lookup: bool,
+    base: F32,
+) -> bool:  # pragma: no cover - compiled
+    """base = w_p * unit(log1p(popularity)) + w_t * unit(trending as float32), with numpy's float32 rounding
+    (unit: x / max(x) when positive, else 0), recomputed only where a count differs from the one seen last,
+    unless a maximum (`tops` holds the last ones) moved or `full`. With `lookup`, a changed count's log1p
+    comes from the table `log1p` (numpy's, by whole count): False, and nothing changed, if one is not in it;
+    without, `log_popularity` is taken as up to date."""
+    n = base.shape[0]
+    changed = np.zeros(n, dtype=np.bool_)
+    if lookup:
+        for j in range(n):
+            count = popularity[j]
+            if count != seen_popularity[j]:
+                whole = count == np.floor(count) and count < log1p.shape[0]
+                if not (whole and (count > 0 or (count == 0 and math.copysign(1.0, count) > 0))):
+                    return False
+        for j in range(n):
+            if popularity[j] != seen_popularity[j]:
+                log_popularity[j] = log1p[int(popularity[j])]
+                seen_popularity[j] = popularity[j]
+                changed[j] = True
+    for j in range(n):
+        if full or trending[j] != seen_trending[j]:
+            changed[j] = True
+    top_p = log_popularity[0]
+    top_t = np.float32(trending[0])
+    for j in range(n):
+        if log_popularity[j] > top_p or np.isnan(log_popularity[j]):
+            top_p = log_popularity[j]
+        if np.float32(trending[j]) > top_t:
+            top_t = np.float32(trending[j])
+    if top_p != tops[0] or np.float64(top_t) != tops[1]:
+        changed[:] = True
+    tops[0] = top_p
+    tops[1] = np.float64(top_t)
+    wp = np.float32(w_popularity)
+    wt = np.float32(w_trending)
+    zero = np.float32(0.0)
+    for j in range(n):
+        if changed[j]:
+            unit_p = np.float32(log_popularity[j] / top_p) if top_p > 0 else zero
+            unit_t = np.float32(np.float32(trending[j]) / top_t) if top_t > 0 else zero
+            base[j] = np.float32(np.float32(wp * unit_p) + np.float32(wt * unit_t))
+    return True
+
+
+@njit(cache=True)
+def _exclude(
+    keys: npt.NDArray[np.int64],
+    key_rows: Rows,
+    hashes: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.int64],
+    scores: F32,
+) -> None:  # pragma: no cover - compiled
+    """scores[targets[k], row_of_hash[h]] = -inf for each h of slice k that the catalog knows (keys: sorted)."""
+    for k in range(targets.shape[0]):
+        row = scores[targets[k]]
+        for h in hashes[offsets[k] : offsets[k + 1]]:
+            pos = np.searchsorted(keys, h, side="right") - 1
+            if pos >= 0 and keys[pos] == h:
+                row[key_rows[pos]] = -np.inf
+
+
+@njit(cache=True)
+def _strongest(
+    counts: F32,
+    item_counts: npt.NDArray[np.float64],
+    rows: Rows,
+    weights: F32,
+    row_offsets: npt.NDArray[np.int64],
+    chosen: Rows,
+    chosen_offsets: npt.NDArray[np.int64],
+    best: Rows,
+    top: F32,
+    ratio: F32,
+) -> None:  # pragma: no cover - compiled
+    """For each slice k, per chosen column j of `similar_to(rows, weights)` (rows and weights of slice k):
+    numpy's argmax over the history (the first maximum; a NaN wins) as a history row, that value, and
+    value / max(column sum, 1e-9), the column summed in order as numpy sums axis 0 of a matrix with more than
+    one column."""
+    one = np.float32(1.0)
+    floor = np.float32(1e-9)
+    for k in range(row_offsets.shape[0] - 1):
+        for pos in range(chosen_offsets[k], chosen_offsets[k + 1]):
+            j = chosen[pos]
+            arg = row_offsets[k]
+            high = np.float32(0.0)
+            total = np.float32(0.0)
+            for i in range(row_offsets[k], row_offsets[k + 1]):
+                r = rows[i]
+                norm = max(np.float32(np.sqrt(item_counts[r] * item_counts[j])), one)
+                value = np.float32(weights[i] * np.float32(counts[r, j] / norm))
+                if i == row_offsets[k]:
+                    high = value
+                    total = value
+                else:
+                    if not np.isnan(high) and (np.isnan(value) or value > high):
+                        arg = i
+                        high = value
+                    total = np.float32(total + value)
+            best[pos] = rows[arg]
+            top[pos] = high
+            ratio[pos] = np.float32(high / (floor if total < floor else total))
+
+
+def _top_finite(scores: F32, k: int) -> tuple[Rows, F32, npt.NDArray[np.int64]]:
+    """Each row's k best columns, best first, without non-finite scores, concatenated: (columns, their scores,
+    offsets). Ties keep the order one row's argpartition + stable argsort leaves them in (the 2-D calls do
+    exactly that per row)."""
+    neg = -scores
+    if k >= scores.shape[1]:
+        top = np.argsort(neg, axis=1, kind="stable")
+    elif scores.shape[0] == 1:
+        part = np.argpartition(neg[0], k)[:k]
+        columns = part[np.argsort(neg[0, part], kind="stable")]
+        relevance = scores[0, columns]
+        finite = np.isfinite(relevance)
+        if finite.all():
+            return columns, relevance, np.array([0, k], dtype=np.int64)
+        return columns[finite], relevance[finite], np.array([0, int(finite.sum())], dtype=np.int64)
+    else:
+        part = np.argpartition(neg, k, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(neg, part, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(part, order, axis=1)
+    relevance = np.take_along_axis(scores, top, axis=1)
+    finite = np.isfinite(relevance)
+    if finite.all():
+        offsets = np.arange(0, top.size + 1, top.shape[1], dtype=np.int64)
+        return top.ravel(), relevance.ravel(), offsets
+    offsets = np.zeros(top.shape[0] + 1, dtype=np.int64)
+    np.cumsum(finite.sum(axis=1), out=offsets[1:])
+    return top[finite], relevance[finite], offsets
+
+
+def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:
+    """The user's genre mix p over the catalog's genre columns (None: no genre weight yet)."""
+    total = sum(profile.genre_weights.values())
+    if total <= 0:
+        return None
+    by_col: dict[int, float] = {}  # names with the same genre key: the last one counts
+    for name, weight in profile.genre_weights.items():
+        col = catalog.genre_col_of(name)
+        if col is not None:
+            by_col[col] = weight
+    target = np.zeros(len(catalog.genres), dtype=np.float64)
+    target[list(by_col)] = list(by_col.values())
+    mass = float(target.sum())
+    return target / mass if mass > 0 else None
