@@ -239,6 +239,9 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
         for user_id in written:
             with around(user_id) if around is not None else nullcontext():
                 self._write(user_id)
+        self._dirty.clear()
+        self._live.clear()
+        self._written.clear()
         self._as_written.clear()
         return written
 

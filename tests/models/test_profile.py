@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -207,6 +210,23 @@ def test_an_overlay_decodes_once_and_writes_each_changed_profile_once_in_first_w
     assert overlay.flush() == ["b"] and "b" not in spied
     with pytest.raises(KeyError):
         del overlay["b"]
+
+
+def test_a_flush_can_wrap_each_write() -> None:
+    store = EncodedProfiles()
+    overlay = ProfileOverlay(store)
+    overlay["b"] = _profile("b", 0.1)
+    overlay["a"] = _profile("a", 0.2)
+    seen: list[tuple[str, bool]] = []
+
+    @contextmanager
+    def around(user_id: str) -> Iterator[None]:
+        seen.append((user_id, user_id in store))
+        yield
+        seen.append((user_id, user_id in store))
+
+    assert overlay.flush(around=around) == ["b", "a"]
+    assert seen == [("b", False), ("b", True), ("a", False), ("a", True)]
 
 
 def test_a_batch_is_flushed_on_success_and_dropped_on_error() -> None:
