@@ -144,6 +144,11 @@ class Catalog:
             self._genre_of_name.clear()  # a name unknown until now may be this genre
         return col
 
+    def item_genre_names(self, row: int) -> tuple[str, ...]:
+        """The display names of an item's genres."""
+        genres = self.genres
+        return tuple(genres[col] for col in self.item_genre_cols[row])
+
     def genre_col_of(self, name: str) -> int | None:
         """`genre_col.get(genre_key(name))`, memoised (genre_key is slow and profiles name genres often)."""
         try:

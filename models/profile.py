@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -82,6 +82,18 @@ class UserProfile:
         weights = self.genre_weights
         for name, weight in weights.items():
             weights[name] = _round3(weight)
+        self.rating_sum = _round3(self.rating_sum)
+
+    def quantize_latest(self, genres: Iterable[str]) -> None:
+        """`quantize()` for a profile that was quantized before its last consumption: the embedding, the newest
+        history entry, the weights of `genres` (the item's) and the rating sum are all that changed."""
+        self.embedding = self.embedding.astype(np.float16).astype(np.float32)
+        if self.history:
+            self.history[-1].weight = _round3(self.history[-1].weight)
+        weights = self.genre_weights
+        for name in genres:
+            if name in weights:
+                weights[name] = _round3(weights[name])
         self.rating_sum = _round3(self.rating_sum)
 
     def to_bytes(self) -> bytes:

@@ -148,8 +148,9 @@ class StreamRecommender(Recommender):
         else:
             assert row is not None
             self._learn_consumption(profile, event, row)
-        # As the codec would: learning through a batch overlay (no encode/decode between events) stays exact.
-        profile.quantize()
+            # As the codec would: learning through a batch overlay (no encode/decode between events) stays
+            # exact. Only what this event changed: the rest was quantized already (rounding is idempotent).
+            profile.quantize_latest(self.catalog.item_genre_names(row))
         self.profiles[event.user_id] = profile  # write back: in the worker this is the changelogged table
         return True
 

@@ -132,3 +132,24 @@ def test_items_without_genres_or_creators_are_ranked_too(items: list[CatalogItem
     system.learn_one(Rating("e3", "v", "1", 4.0, DAY + 2))
     assert "1" in _ids(system, "u")
     assert len(system.rank("nobody")) == len(items) + 1
+
+
+def test_a_learnt_profile_is_as_quantized_as_a_decoded_one(items: list[CatalogItem]) -> None:
+    """learn_one quantizes only what an event changed; the whole profile must end up as a codec round trip."""
+    import copy
+
+    from models.profile import UserProfile
+
+    system = _system(items)
+    ts = 1_000
+    for n, item in enumerate(items * 2):  # the second pass re-rates: history entries are refined, not added
+        ts += 1_000
+        event = Rating(f"r{n}", "u1", item.item_id, 0.5 + (n * 7 % 10) / 2, ts) if n % 3 else None
+        system.learn_one(event or Play(f"p{n}", "u1", item.item_id, 1_000.0 + n * 37.3, ts))
+        profile = system.profiles["u1"]
+        full = copy.deepcopy(profile)
+        full.quantize()
+        assert full.history == profile.history and full.genre_weights == profile.genre_weights
+        assert full.rating_sum == profile.rating_sum and (full.embedding == profile.embedding).all()
+        decoded = UserProfile.from_bytes(profile.to_bytes())
+        assert decoded.history == profile.history and decoded.genre_weights == profile.genre_weights
