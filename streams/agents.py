@@ -16,7 +16,8 @@ per-record stream path). Per batch (`EventProcessor.handle_batch`):
    per batch however many of its events the batch holds;
 5. one list per user with new events (coalesced: the list reflects all of them; its `event_ids` names
    them, `trigger_event_id` is the last), ranked for all such users at once and published to
-   `recommendations`.
+   `recommendations`. With `coalesce=False` (STREAMREC_COALESCE=false) every event gets its own list, as the
+   prequential protocol has it: a user's list is published before their next event of the batch is applied.
 
 Delivery is at-least-once: Faust flushes the producer (changelogs, lists, dead letters, forwards) before it
 commits input offsets. A redelivered event is a duplicate for `learn_one` (event-id dedupe in the profile),
@@ -108,9 +109,11 @@ class EventProcessor:
         dlq_topic: TopicT,  # raw key/value
         rekeyed_topic: TopicT,  # raw key/value
         limits: Limits,
+        coalesce: bool = True,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.recommender = recommender
+        self.coalesce = coalesce
         self.profiles = profiles
         self.feed = feed
         self.metrics = metrics
@@ -164,6 +167,10 @@ class EventProcessor:
                 self._rekey(record)
             else:
                 event = await self._validated(record)
+                if not self.coalesce and event.user_id in pending:
+                    # One list per event: publish the user's list as of their previous event first.
+                    user = event.user_id
+                    self._publish_chunk([user], {user: pending.pop(user)}, {user: self.recommender.profile(user)})
                 with partition_context(message):  # the profile is read from the user's partition
                     learned = self.recommender.learn_one(event)
                 if not learned:

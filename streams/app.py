@@ -141,6 +141,7 @@ def create_app(settings: Settings) -> faust.App:
         metrics=metrics,
         recommendations_topic=recommendations,
         recent_lists=recent_lists,
+        coalesce=settings.coalesce,
         dlq_topic=dlq_topic,
         rekeyed_topic=rekeyed,
         limits=limits,

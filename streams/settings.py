@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     max_batch: int = Field(
         20_000, ge=1, description="most input records handled as one batch (one list per user per batch)"
     )
+    coalesce: bool = Field(
+        True,
+        description="one list per user per batch; false: one list per event, as the prequential protocol has it",
+    )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
 
     def stream_params(self, **overrides: Any) -> StreamParams:

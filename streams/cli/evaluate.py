@@ -241,6 +241,7 @@ def evaluate(
             "held list length (STREAMREC_TOP_N of the worker)": n_list,
             "calibration weight": weights[0],
             "lockstep": lockstep,
+            "worker coalescing (STREAMREC_COALESCE)": get_settings().coalesce,
             "partitions": 4,
             "broker": bootstrap or "fresh embedded noida-db",
             "machine": f"{platform.machine()}, Python {platform.python_version()}",

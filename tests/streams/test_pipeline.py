@@ -454,7 +454,7 @@ class Published(dict[bytes, bytes]):
 
 
 def make_processor(
-    pending: list[CatalogItem] | None = None,
+    pending: list[CatalogItem] | None = None, *, coalesce: bool = True
 ) -> tuple[Any, Published, FakeTopic, FakeTopic, FakeFeed]:
     from models.events import Limits
     from models.profile import EncodedProfiles
@@ -480,6 +480,7 @@ def make_processor(
         dlq_topic=dlq,  # type: ignore[arg-type]
         rekeyed_topic=rekeyed,  # type: ignore[arg-type]
         limits=Limits(),
+        coalesce=coalesce,
     )
     return processor, lists, dlq, rekeyed, feed
 
@@ -576,3 +577,19 @@ async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events(
     watched = {item["item_id"] for item in first["items"]}
     assert not watched & {"syn-01", "syn-02", "syn-03"}  # the list reflects all three events
     assert processor.recent_lists.get("u1") == lists[b"u1"]
+
+
+async def test_without_coalescing_every_event_gets_its_own_list_in_order() -> None:
+    processor, lists, dlq, _, _ = make_processor(coalesce=False)
+    u1 = [play("u1", "syn-01"), rating("u1", "syn-02", 5.0), play("u1", "syn-03")]
+    u2 = rating("u2", "syn-01", 2.0)
+    batch = [incoming("plays", u1[0], "u1"), incoming("ratings", u1[1], "u1"), incoming("ratings", u2, "u2")]
+    batch.append(incoming("plays", u1[2], "u1"))
+    await processor.handle_batch(batch)
+    assert not dlq.sent
+    bodies = [orjson.loads(send["value"]) for send in lists.sends]
+    assert [b["event_ids"] for b in bodies if b["user_id"] == "u1"] == [[e["event_id"]] for e in u1]
+    assert [b["event_ids"] for b in bodies if b["user_id"] == "u2"] == [[u2["event_id"]]]
+    first, second = (b for b in bodies if b["user_id"] == "u1" and b["event_ids"] != [u1[2]["event_id"]])
+    assert "syn-02" in {item["item_id"] for item in first["items"]}  # not yet rated when the first list was made
+    assert "syn-02" not in {item["item_id"] for item in second["items"]}
