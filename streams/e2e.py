@@ -76,9 +76,10 @@ class E2EOptions:
 
 @dataclass(slots=True)
 class E2ERun:
-    lists: dict[str, list[Recommendation]] = field(default_factory=dict)  # trigger event id -> list
-    new_user_lists: dict[str, list[Recommendation]] = field(default_factory=dict)  # first event id -> list
-    catalog_order: list[str] = field(default_factory=list)  # the worker's catalog, in its row order
+    # repr=False: asyncio reprs a finished task's result (with its 200,000 lists: minutes and gigabytes).
+    lists: dict[str, list[Recommendation]] = field(default_factory=dict, repr=False)  # trigger event id -> list
+    new_user_lists: dict[str, list[Recommendation]] = field(default_factory=dict, repr=False)  # first event -> list
+    catalog_order: list[str] = field(default_factory=list, repr=False)  # the worker's catalog, in its row order
     events_sent: int = 0
     lists_received: int = 0  # all lists read (a list per accepted event)
     replay_seconds: float = 0.0  # first send to last list
