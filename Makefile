@@ -35,11 +35,13 @@ evaluate: $(STAMP)
 	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
 	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
 
-# Fast path vs end to end (replay through the broker and a worker) over all events: lockstep (each event's
-# list before the next event; about 40 minutes here) and free-running (as fast as the worker takes them).
+# Fast path vs end to end (replay through the broker and a worker): all events free-running with one list
+# per event (the prequential protocol; ~10 min), a lockstep prefix (each event's list before the next event;
+# ~10 ms an event here), and all events free-running as the worker ships (lists coalesced per batch).
 evaluate-e2e: $(STAMP)
-	$(BIN)/streamrec evaluate --e2e --lockstep --out docs/evaluation/e2e-lockstep
-	$(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free
+	STREAMREC_COALESCE=false $(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-per-event
+	$(BIN)/streamrec evaluate --e2e --lockstep --limit 20000 --out docs/evaluation/e2e-lockstep-20000
+	$(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-coalescing
 
 clean:
 	rm -rf $(VENV) .streamrec

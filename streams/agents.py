@@ -56,7 +56,7 @@ from streams.tables import ProfileStore, RecentLists
 
 log = logging.getLogger(__name__)
 
-YIELD_EVERY = 1_000  # records applied between two yields to the event loop
+YIELD_AFTER_S = 0.02  # longest stretch of record handling between two yields to the event loop
 RANK_CHUNK = 256  # users ranked (and published) between two yields
 
 # Headers of a re-keyed copy: where the original record lives (for dead letters and metrics).
@@ -137,12 +137,14 @@ class EventProcessor:
         per_topic: Counter[str] = Counter()
         self.recommender.profiles = batch
         try:
-            for position, message in enumerate(messages, 1):
+            yielded = started
+            for message in messages:
                 per_topic[message.topic] += 1
                 self.last_offsets[(message.topic, message.partition)] = message.offset
                 await self._handle_message(message, pending)
-                if position % YIELD_EVERY == 0:
+                if time.perf_counter() - yielded > YIELD_AFTER_S:
                     await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
+                    yielded = time.perf_counter()
         finally:
             self.recommender.profiles = self.profiles
         profiles = {user: batch.get(user) for user in pending}  # before the flush forgets them
