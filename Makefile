@@ -39,7 +39,7 @@ evaluate: $(STAMP)
 # per event (the prequential protocol; ~10 min), a lockstep prefix (each event's list before the next event;
 # ~10 ms an event here), and all events free-running as the worker ships (lists coalesced per batch).
 evaluate-e2e: $(STAMP)
-	STREAMREC_COALESCE=false $(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-per-event
+	STREAMREC_COALESCE=false STREAMREC_MAX_BATCH=2000 $(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-per-event
 	$(BIN)/streamrec evaluate --e2e --lockstep --limit 20000 --out docs/evaluation/e2e-lockstep-20000
 	$(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-coalescing
 
