@@ -108,7 +108,8 @@ class UserProfile:
                 "n": (self.n_events, self.last_ts, _round3(self.rating_sum), self.rating_count),
             }
         )
-        watched = np.fromiter(self.watched, dtype=np.int64, count=len(self.watched))
+        # Sorted: a set's iteration order depends on how it was built; the bytes must depend only on its contents.
+        watched = np.sort(np.fromiter(self.watched, dtype=np.int64, count=len(self.watched)))
         header = _HEADER.pack(_MAGIC, self.embedding.shape[0], watched.shape[0], len(body))
         return b"".join((header, self.embedding.astype(np.float16).tobytes(), watched.tobytes(), body))
 
@@ -191,11 +192,6 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
         self.store = store
         self._live: dict[str, UserProfile | None] = {}  # None: known to be absent
         self._dirty: dict[str, None] = {}  # user ids in first-write order
-        # A set iterates (so encodes) in an order that depends on how it was built, and decoding rebuilds it
-        # from that order. So the first read after a write rebuilds the watched set from its order, as a read
-        # through the store would; and a flush encodes the set as it was written, if it is unchanged since.
-        self._written: set[str] = set()
-        self._as_written: dict[str, set[int]] = {}
 
     def __getitem__(self, user_id: str) -> UserProfile:
         try:
@@ -205,10 +201,6 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
             profile = self._live[user_id] = None if raw is None else UserProfile.from_bytes(raw)
         if profile is None:
             raise KeyError(user_id)
-        if user_id in self._written:
-            self._written.discard(user_id)
-            self._as_written[user_id] = profile.watched
-            profile.watched = set(list(profile.watched))
         return profile
 
     def __contains__(self, user_id: object) -> bool:
@@ -219,16 +211,12 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
     def __setitem__(self, user_id: str, profile: UserProfile) -> None:
         self._live[user_id] = profile
         self._dirty[user_id] = None
-        self._written.add(user_id)
-        self._as_written.pop(user_id, None)
 
     def __delitem__(self, user_id: str) -> None:
         if user_id not in self:
             raise KeyError(user_id)
         self._live[user_id] = None
         self._dirty[user_id] = None
-        self._written.discard(user_id)
-        self._as_written.pop(user_id, None)
 
     def __iter__(self) -> Iterator[str]:
         stored = [user_id for user_id in self.store if self._live.get(user_id, True) is not None]
@@ -253,8 +241,6 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
                 self._write(user_id)
         self._dirty.clear()
         self._live.clear()
-        self._written.clear()
-        self._as_written.clear()
         return written
 
     def _write(self, user_id: str) -> None:
@@ -263,7 +249,4 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
             if user_id in self.store:
                 del self.store[user_id]
             return
-        as_written = self._as_written.get(user_id)
-        if as_written is not None and as_written == profile.watched:
-            profile.watched = as_written
         self.store[user_id] = profile

@@ -16,8 +16,11 @@ per-record stream path). Per batch (`EventProcessor.handle_batch`):
    per batch however many of its events the batch holds;
 5. one list per user with new events (coalesced: the list reflects all of them; its `event_ids` names
    them, `trigger_event_id` is the last), ranked for all such users at once and published to
-   `recommendations`. With `coalesce=False` (STREAMREC_COALESCE=false) every event gets its own list, as the
-   prequential protocol has it: a user's list is published before their next event of the batch is applied.
+   `recommendations`. With `coalesce=False` (STREAMREC_COALESCE=false) every event gets its own list, ranked
+   right after the event is learned, as the prequential protocol has it.
+
+A batch is in time order across the input topics (`streams.batching`), so a viewer's play and the rating
+that follows it are applied in that order although they travel on different topics.
 
 Delivery is at-least-once: Faust flushes the producer (changelogs, lists, dead letters, forwards) before it
 commits input offsets. A redelivered event is a duplicate for `learn_one` (event-id dedupe in the profile),
@@ -127,13 +130,14 @@ class EventProcessor:
 
     # -- user events -------------------------------------------------------------------------------------
     async def handle_batch(self, messages: Sequence[Any]) -> None:
-        """Records of the input topics and of the re-keyed topic, in consumption order; never raises (except
+        """Records of the input topics and of the re-keyed topic, in time order; never raises (except
         cancellation): what can't be handled is dead-lettered."""
         if not self.feed.ready:
             await self.feed.wait_ready()
         started = time.perf_counter()
         batch = ProfileOverlay(self.profiles)
-        pending: dict[str, _Pending] = {}
+        pending: dict[str, _Pending] = {}  # users whose list is still to be published
+        owners: dict[str, Any] = {}  # a record of each user learned from: its partition is the user's
         per_topic: Counter[str] = Counter()
         self.recommender.profiles = batch
         try:
@@ -141,7 +145,7 @@ class EventProcessor:
             for message in messages:
                 per_topic[message.topic] += 1
                 self.last_offsets[(message.topic, message.partition)] = message.offset
-                await self._handle_message(message, pending)
+                await self._handle_message(message, pending, owners)
                 if time.perf_counter() - yielded > YIELD_AFTER_S:
                     await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
                     yielded = time.perf_counter()
@@ -149,14 +153,14 @@ class EventProcessor:
             self.recommender.profiles = self.profiles
         profiles = {user: batch.get(user) for user in pending}  # before the flush forgets them
         # The table writes (RocksDB + changelog), each in the user's partition.
-        batch.flush(around=lambda user: partition_context(pending[user].message))
+        batch.flush(around=lambda user: partition_context(owners[user]))
         await self._publish(pending, profiles)
         per_record = (time.perf_counter() - started) / max(len(messages), 1)
         for topic, count in per_topic.items():
             self.metrics.events_consumed.labels(topic=topic).inc(count)
             self.metrics.processing_seconds.labels(topic=topic).observe(per_record)
 
-    async def _handle_message(self, message: Any, pending: dict[str, _Pending]) -> None:
+    async def _handle_message(self, message: Any, pending: dict[str, _Pending], owners: dict[str, Any]) -> None:
         try:
             record = incoming_from(message)
         except Exception as exc:  # unreadable origin headers on the internal topic: still a dead letter
@@ -167,24 +171,26 @@ class EventProcessor:
         try:
             if not record.key:
                 self._rekey(record)
+                return
+            event = await self._validated(record)
+            user = event.user_id
+            with partition_context(message):  # the profile is read from the user's partition
+                learned = self.recommender.learn_one(event)
+            if not learned:
+                self.metrics.events_duplicate.labels(topic=record.kind).inc()
+                return
+            owners[user] = message
+            entry = pending.get(user)
+            if entry is None:
+                pending[user] = _Pending(message, [event.event_id], [record.timestamp_ms])
             else:
-                event = await self._validated(record)
-                if not self.coalesce and event.user_id in pending:
-                    # One list per event: publish the user's list as of their previous event first.
-                    user = event.user_id
-                    self._publish_chunk([user], {user: pending.pop(user)}, {user: self.recommender.profile(user)})
-                with partition_context(message):  # the profile is read from the user's partition
-                    learned = self.recommender.learn_one(event)
-                if not learned:
-                    self.metrics.events_duplicate.labels(topic=record.kind).inc()
-                    return
-                entry = pending.get(event.user_id)
-                if entry is None:
-                    pending[event.user_id] = _Pending(message, [event.event_id], [record.timestamp_ms])
-                else:
-                    entry.message = message
-                    entry.event_ids.append(event.event_id)
-                    entry.record_ts_ms.append(record.timestamp_ms)
+                entry.message = message
+                entry.event_ids.append(event.event_id)
+                entry.record_ts_ms.append(record.timestamp_ms)
+            if not self.coalesce:
+                # One list per event, ranked right after it is learned (as the prequential protocol has it).
+                self._publish_chunk([user], pending, {user: self.recommender.profile(user)})
+                del pending[user]
         except Rejected as rejected:
             self.metrics.events_rejected.labels(topic=record.kind, reason=str(rejected.code)).inc()
             await self._dead_letter(record, str(rejected.code), rejected.message)

@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> faust.App:
     app = BatchingApp(
         settings.app_id,
         max_batch=settings.max_batch,
+        order_wait_s=settings.order_wait_ms / 1000.0,
         broker_max_poll_records=settings.max_batch,  # one getmany never returns more than a batch
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
         store="rocksdb://",
@@ -121,8 +122,9 @@ def create_app(settings: Settings) -> faust.App:
     feed = CatalogFeed(
         settings.bootstrap_servers, CATALOG, add_item, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
     )
-    # Raw bytes in and out: events are validated by models.events, not by a Faust codec.
-    input_topics = app.topic(RATINGS, PLAYS, SEARCHES, key_type=bytes, value_type=bytes)
+    # Raw bytes in and out: events are validated by models.events, not by a Faust codec. The names' order is
+    # the order of a viewer's events with equal timestamps: one searches, then watches, then rates.
+    input_topics = app.topic(SEARCHES, PLAYS, RATINGS, key_type=bytes, value_type=bytes)
     rekeyed = app.topic(
         rekeyed_topic_name(settings.app_id),
         key_type=bytes,

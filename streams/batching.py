@@ -9,13 +9,29 @@ drain loop does with records of the topics registered with `BatchingApp.batch_ag
 from every `getmany` call that has records ready (up to `max_batch`) and handed to the handler at once.
 Records of every other topic (catalog validation, changelogs) still take Faust's per-record path.
 
+Order: Kafka orders records within a partition only, and the fetcher returns partitions' records in chunks
+(up to a fetch's worth of one partition at a time), so one user's records in two topics (a play, then the
+rating of the same title) would reach the handler far apart and in the wrong order. A batch is therefore a
+time-ordered merge of its partitions (by record timestamp; equal timestamps in the order the topics were
+registered; each partition's own order always kept), and a record is handed over only once every other
+batch partition is known to hold nothing unread stamped before it (`take_in_time_order`, `_bounds`):
+either it was read up to the record's timestamp, or a fetch answer processed *after* the record was read
+showed it caught up. (An answer that came with the record or before it does not do: a broker reads each
+partition's log at its own moment, so the record's predecessor in another partition may have been written
+just after that partition was read.) A lone event on a live worker waits for one more fetch answer (at once
+with noida-db; with Kafka, as soon as any partition has data, else up to Faust's fetch wait), and no longer
+than `order_wait_s` of the consumer finding nothing new to read. The hold is bounded: if nothing could be
+released for `HOLD_MAX_S` (a paused or stuck partition), or more than `max(HOLD_FACTOR batches, HOLD_MIN)`
+records are held, everything held is released in merged order.
+
 What keeps it correct:
-- every record is tracked (`track_message`) before the handler runs and acked (`Consumer.ack`) after it
-  returns, so offsets are committed only for handled records, and Faust's commit flushes the producer
-  (changelogs, lists, dead letters) before it commits them: at-least-once, as with a Faust agent;
+- every record is tracked (`track_message`) when it is read and acked (`Consumer.ack`) after the handler
+  has run on it (held records stay unacked: no commit passes them), so offsets are committed only for
+  handled records, and Faust's commit flushes the producer (changelogs, lists, dead letters) before it
+  commits them: at-least-once, as with a Faust agent;
 - records fetched for a partition no longer assigned, or while Faust has suspended the flow for a
-  rebalance, are dropped unhandled (not acked): Faust seeks every assigned partition back to its committed
-  offset when the flow resumes, so they are fetched again by whichever worker owns them then;
+  rebalance, and records held across a rebalance, are given back unhandled (untracked, not acked, and the
+  partition sought back to them if it is still ours), so they are read again by whichever worker owns them;
 - the handler must not raise (it dead-letters what it cannot handle); if it does, the records are not
   acked and the error propagates like an agent crash would;
 - table writes need Faust's "current event" to pick the partition's RocksDB store and changelog partition:
@@ -25,10 +41,15 @@ What keeps it correct:
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
+import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
 import faust
 from faust.streams import _current_event
@@ -39,6 +60,9 @@ from faust.types import TP, Message, TopicT
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 DEFAULT_MAX_BATCH = 20_000
+HOLD_MAX_S = 1.0  # longest wait for a lagging partition before held records are released anyway
+HOLD_FACTOR = 4  # most records held: HOLD_FACTOR batches (max_batch each), and at least HOLD_MIN
+HOLD_MIN = 100_000
 
 
 class _PartitionEvent:
@@ -61,8 +85,66 @@ def partition_context(message: Message) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class Held(NamedTuple):
+    """A record read and tracked, waiting for its turn; `read_ms`: wall-clock milliseconds when it was read."""
+
+    message: Message
+    read_ms: int
+
+    @property
+    def tp(self) -> TP:
+        return self.message.tp
+
+    @property
+    def timestamp(self) -> float:
+        return self.message.timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """What is known about a partition's unread records: none is stamped before `last_read_ts` (the last record
+    read from it, in seconds), and a fetch answer processed at `caught_up_ms` (wall ms; -inf if the latest
+    answer showed more to read) showed none at all."""
+
+    last_read_ts: float
+    caught_up_ms: float = -math.inf
+
+
+def take_in_time_order(
+    held: dict[TP, deque[Held]], rank: Mapping[str, int], bounds: Mapping[TP, Bound], *, waited: bool = False
+) -> list[Message]:
+    """Pop and return the held records that can go, merged in (timestamp, topic rank) order. A record goes when
+    every other partition in `bounds` was read up to its timestamp or confirmed caught up after it was read
+    (`waited`: or at all); a partition without a bound holds nothing back. Each partition's own order is kept (a
+    record goes only after those before it in its partition); emptied partitions are removed from `held`."""
+    merged = heapq.merge(*held.values(), key=lambda h: (h.timestamp, rank[h.message.topic]))
+    taken: list[Held] = []
+    limits = [
+        (tp, b.last_read_ts, math.inf if waited and b.caught_up_ms > -math.inf else b.caught_up_ms)
+        for tp, b in bounds.items()
+    ]
+    for entry in merged:
+        ts, read_ms, tp = entry.timestamp, entry.read_ms, entry.tp
+        if any(other != tp and ts > last_ts and read_ms >= caught_up for other, last_ts, caught_up in limits):
+            break
+        taken.append(entry)
+    for entry in taken:  # the merge keeps each partition's order: they are at the queues' fronts
+        held[entry.tp].popleft()
+    for tp in [tp for tp, queue in held.items() if not queue]:
+        del held[tp]
+    return [entry.message for entry in taken]
+
+
 class BatchingConsumer(AIOKafkaConsumer):
-    """Faust's aiokafka consumer whose drain loop hands records of batch topics over in batches."""
+    """Faust's aiokafka consumer whose drain loop hands records of batch topics over in time-ordered batches."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: dict[TP, deque[Held]] = {}  # read and tracked, not handed over yet
+        self._held_generation: int | None = None
+        self._stalled_since: float | None = None  # when a release last found nothing it could hand over
+        self._last_read_ts: dict[TP, float] = {}  # timestamp of the last record read, per partition
+        self._quiet_since: float | None = None  # since when reads find nothing new (monotonic)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised by the worker tests
         app = cast(BatchingApp, self.app)
@@ -71,8 +153,11 @@ class BatchingConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 generation = app.consumer_generation_id
-                batches = await self._collect(app, generation)
-                for handler, messages in batches.items():
+                if self._held_generation != generation:
+                    await self._give_back(self._take_held())  # read before a rebalance: read again after it
+                    self._held_generation = generation
+                await self._collect(app, generation)
+                for handler, messages in self._release(app).items():
                     await self._handle_batch(handler, messages, generation)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
@@ -86,16 +171,19 @@ class BatchingConsumer(AIOKafkaConsumer):
                 return
             raise
 
-    async def _collect(self, app: BatchingApp, generation: int) -> dict[BatchHandler, list[Message]]:
-        """Records of batch topics from every `getmany` with records ready (one generation, up to max_batch);
-        records of other topics go through Faust's per-record callback on the way."""
+    async def _collect(self, app: BatchingApp, generation: int) -> None:
+        """Read records of batch topics into the hold from every `getmany` with records ready (one generation,
+        up to max_batch new ones); records of other topics go through Faust's per-record callback on the way."""
         handlers = app.batch_handlers
         read_offset = self._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
-        batches: dict[BatchHandler, list[Message]] = {}
-        n, timeout = 0, 1.0
+        held = self._held
+        # Held records wait for the next fetch answer (or order_wait_s): come back for them soon.
+        n, timeout = 0, (min(0.01, app.order_wait_s) if held else 1.0)
+        last_read_ts = self._last_read_ts
         while n < app.max_batch and app.consumer_generation_id == generation:
             got = 0
+            read_ms = time.time_ns() // 1_000_000
             async for tp, message in self.getmany(timeout=timeout):
                 offset = message.offset
                 last = read_offset[tp]
@@ -104,18 +192,80 @@ class BatchingConsumer(AIOKafkaConsumer):
                 if last and offset - last > 1 and acks_enabled_for(message.topic):
                     await self._add_gap(tp, last + 1, offset)
                 read_offset[tp] = offset
-                handler = handlers.get(tp.topic)
-                if handler is None:
+                if tp.topic not in handlers:
                     await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     continue
                 self.track_message(message)
-                batches.setdefault(handler, []).append(message)
+                queue = held.get(tp)
+                if queue is None:
+                    queue = held[tp] = deque()
+                queue.append(Held(message, read_ms))
+                last_read_ts[tp] = message.timestamp
                 got += 1
             n += got
             if got == 0 or self.should_stop:
                 break
             timeout = 0.0  # take what else is already buffered; don't wait for more
-        return batches
+        if n:
+            self._quiet_since = None
+        elif self._quiet_since is None:
+            self._quiet_since = time.monotonic()
+
+    def _release(self, app: BatchingApp) -> dict[BatchHandler, list[Message]]:
+        """Take the held records that can go in time order (see `take_in_time_order` and `_bounds`)."""
+        held = self._held
+        total = sum(map(len, held.values()))
+        if not total:
+            self._stalled_since = None
+            return {}
+        now = time.monotonic()
+        force = total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN) or (
+            self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S
+        )
+        waited = self._quiet_since is not None and now - self._quiet_since >= app.order_wait_s
+        taken = take_in_time_order(held, app.batch_rank, {} if force else self._bounds(app), waited=waited)
+        out: dict[BatchHandler, list[Message]] = {}
+        for message in taken:
+            out.setdefault(app.batch_handlers[message.topic], []).append(message)
+        if taken:
+            self._stalled_since = None
+        elif self._stalled_since is None:
+            self._stalled_since = now
+        return out
+
+    def _bounds(self, app: BatchingApp) -> dict[TP, Bound]:
+        """What is known about each assigned batch partition's unread records (see `Bound`)."""
+        bounds: dict[TP, Bound] = {}
+        for tp in self.assignment():
+            if tp.topic in app.batch_handlers:
+                caught_up_ms = self._caught_up_ms(tp)
+                if caught_up_ms is not None:
+                    bounds[tp] = Bound(self._last_read_ts.get(tp, -math.inf), caught_up_ms)
+        return bounds
+
+    def _caught_up_ms(self, tp: TP) -> float | None:
+        """When the latest fetch answer for `tp` showed nothing left to read (wall ms), -inf if it showed more
+        (or none came yet), None if the partition holds nothing back (paused, or no longer assigned).
+
+        aiokafka keeps the partition's position (next offset to hand out), and the highwater and processing time
+        of the last fetch answer at that position, in its subscription state; it exposes them only in part."""
+        try:
+            client = self._thread._ensure_consumer()
+            state = client._subscription.subscription.assignment.state_value(tp)
+        except Exception:  # no client or no assignment (a rebalance in progress)
+            return None
+        if state is None or state.paused:
+            return None
+        if state.highwater is None or state.timestamp is None or not state.has_valid_position:
+            return -math.inf
+        return float(state.timestamp) if state.position >= state.highwater else -math.inf
+
+    def _take_held(self) -> list[Message]:
+        messages = [entry.message for queue in self._held.values() for entry in queue]
+        self._held.clear()
+        self._last_read_ts.clear()
+        self._stalled_since = None
+        return messages
 
     async def _handle_batch(self, handler: BatchHandler, messages: list[Message], generation: int) -> None:
         if self.flow_active and self.app.consumer_generation_id == generation:
@@ -152,21 +302,28 @@ class BatchingTransport(AIOKafkaTransport):
 class BatchingApp(faust.App):
     """A Faust app whose consumer hands the records of `batch_agent` topics to a handler in batches."""
 
-    def __init__(self, *args: Any, max_batch: int = DEFAULT_MAX_BATCH, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, max_batch: int = DEFAULT_MAX_BATCH, order_wait_s: float = 0.25, **kwargs: Any
+    ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.batch_rank: dict[str, int] = {}  # tie-break of equal timestamps: registration order
         self.max_batch = max_batch
+        self.order_wait_s = order_wait_s
         super().__init__(*args, **kwargs)
 
     def batch_agent(self, topic: TopicT, handler: BatchHandler) -> None:
-        """Subscribe to `topic` (one or more topic names) and hand its records to `handler` in batches."""
+        """Subscribe to `topic` (one or more topic names) and hand its records to `handler` in batches.
+
+        Records with equal timestamps are handed over in the order the topic names were registered."""
         for name in topic.topics:
             if name in self.batch_handlers:
                 raise ValueError(f"topic {name!r} already has a batch handler")
             self.batch_handlers[name] = handler
+            self.batch_rank[name] = len(self.batch_rank)
         self.topics.add(topic)  # the conductor's subscription: assignment and rebalances as for an agent
 
     def _new_transport(self) -> BatchingTransport:
         return BatchingTransport(self.conf.broker_consumer, self)
 
 
-__all__ = ["TP", "BatchHandler", "BatchingApp", "BatchingConsumer", "partition_context"]
+__all__ = ["TP", "BatchHandler", "BatchingApp", "BatchingConsumer", "partition_context", "take_in_time_order"]

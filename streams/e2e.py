@@ -299,23 +299,33 @@ async def _send_events(
     bootstrap: str,
     on_progress: Progress | None,
 ) -> None:
-    """Send in stream order; before a user's first event, ask the worker for its new-user list."""
+    """Send in stream order; before a user's first event, ask the worker for its new-user list, once it has
+    caught up with everything sent before (so the list reflects exactly the stream before the event)."""
     seen: set[str] = set()
-    linger_ms = 0 if options.lockstep else 5  # lockstep sends one record at a time: don't wait to batch
-    async with JsonProducer(bootstrap, client_id="streamrec-e2e", linger_ms=linger_ms) as producer:
+    unconfirmed: list[str] = []  # sent, free-running, not yet known to be reflected in a list
+    # No linger: lockstep sends one record at a time, and a user's event for another topic than their previous
+    # one waits for that one's acknowledgement (order_keys); records still batch while a request is in flight.
+    async with JsonProducer(
+        bootstrap, client_id="streamrec-e2e", linger_ms=0, order_keys=True, total_order=True
+    ) as producer:
         for n, event in enumerate(events, start=1):
             if event.user_id not in seen:
                 seen.add(event.user_id)
                 if not options.lockstep:
-                    await producer.flush()  # what was sent so far is at least on its way to the worker
+                    await producer.flush()
+                    for sent in unconfirmed:
+                        await collector.wait_for(sent, options.lockstep_timeout_s)
+                    unconfirmed.clear()
                 run.new_user_lists[event.event_id] = list_from_json(await worker.get_json("/new-user/recommendations"))
             await producer.send(_topic_of(event), event_to_dict(event), key=event.user_id)
             run.events_sent = n
             if options.lockstep:
                 await producer.flush()
                 await collector.wait_for(event.event_id, options.lockstep_timeout_s)
-            elif n % FLUSH_EVERY == 0:
-                await producer.flush()
+            else:
+                unconfirmed.append(event.event_id)
+                if n % FLUSH_EVERY == 0:
+                    await producer.flush()
             if on_progress:
                 on_progress("sent", n)
         await producer.flush()
@@ -451,8 +461,11 @@ def write_e2e_report(out: Path, comparison: Comparison, run: E2ERun, settings: d
         "event (in free-running mode the worker may coalesce several of u's events of one batch into one list; "
         "an event without a list of its own holds the latest list triggered before it). A user's first event "
         "has no list on the topic: it is scored on the worker's new-user list "
-        "(`GET /new-user/recommendations`), asked right before the event is sent (exact in lockstep mode; in "
-        "free-running mode the worker may still be behind). Reasons are verified against the stream state "
+        "(`GET /new-user/recommendations`), asked right before the event is sent, once every event sent before "
+        "it has its list (free-running too). The worker applies a user's events across topics in the order "
+        "sent: the sender stamps records with strictly increasing timestamps, sends a user's event for "
+        "another topic only once the previous one is acknowledged, and the worker merges its input "
+        "partitions by timestamp (`streams.batching`). Reasons are verified against the stream state "
         "right after the trigger event, in stream order. The fast path adds the catalog in the worker's row "
         "order (`GET /catalog/items`), so score ties break alike.",
         "",

@@ -3,7 +3,8 @@
 Records: catalog items to `catalog` (key item id), events to `ratings`/`plays`/`searches` (key user id,
 JSON via `event_to_dict`; the event time travels in the payload's `ts`, while the record timestamp is the
 produce time — so time-based retention keeps replayed history, and the worker's freshness metric measures
-the pipeline, not the age of the dataset). Delivery is at-least-once and resumable: a small JSON
+the pipeline, not the age of the dataset — nudged to increase strictly per user (`KeyClock`), so the worker
+applies a user's events across topics in stream order). Delivery is at-least-once and resumable: a small JSON
 checkpoint records the dataset, the stream options and how many events the broker acknowledged;
 `resume=True` continues after them. Events sent but not yet acknowledged when a run dies are sent again;
 the worker drops them as duplicates by event id.
@@ -229,8 +230,9 @@ async def replay(
 
     began = time.monotonic()
     sender = _Sender(checkpoint, checkpoint_path)
-    linger_ms = 0 if options.lockstep else 5  # lockstep sends one record at a time: don't wait to batch
-    async with JsonProducer(bootstrap, client_id="streamrec-replay", linger_ms=linger_ms) as producer:
+    # No linger: lockstep sends one record at a time, and a user's event for another topic than their previous
+    # one waits for that one's acknowledgement (order_keys); records still batch while a request is in flight.
+    async with JsonProducer(bootstrap, client_id="streamrec-replay", linger_ms=0, order_keys=True) as producer:
         catalog_items = 0
         if not checkpoint.catalog_sent:
             for item in dataset.items:

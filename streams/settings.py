@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         True,
         description="one list per user per batch; false: one list per event, as the prequential protocol has it",
     )
+    order_wait_ms: int = Field(
+        250,
+        ge=0,
+        description="longest an event waits for the other input partitions to show they hold nothing stamped "
+        "before it (a user's events on different topics are applied in time order)",
+    )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
 
     def stream_params(self, **overrides: Any) -> StreamParams:

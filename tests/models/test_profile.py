@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -97,7 +98,7 @@ def _legacy_to_bytes(profile: UserProfile) -> bytes:
             "n": [profile.n_events, profile.last_ts, round(profile.rating_sum, 3), profile.rating_count],
         }
     )
-    watched = np.fromiter(profile.watched, dtype=np.int64, count=len(profile.watched))
+    watched = np.array(sorted(profile.watched), dtype=np.int64)  # sorted: bytes depend on the set's contents only
     header = struct.Struct("<4sHII").pack(b"SRP1", profile.embedding.shape[0], watched.shape[0], len(body))
     return header + profile.embedding.astype(np.float16).tobytes() + watched.tobytes() + body
 
@@ -239,3 +240,17 @@ def test_a_batch_is_flushed_on_success_and_dropped_on_error() -> None:
         overlay["b"] = _profile("b", 0.1)
         raise RuntimeError
     assert "b" not in store
+
+
+@given(st.sets(st.integers(-(2**63), 2**63 - 1), max_size=40), st.randoms())
+def test_bytes_depend_on_the_watched_set_not_on_how_it_was_built(watched: set[int], rnd: random.Random) -> None:
+    order = list(watched)
+    rnd.shuffle(order)
+    built: set[int] = set()
+    for h in order:
+        built.add(h)
+    first = UserProfile.new("u", 4)
+    second = UserProfile.new("u", 4)
+    first.watched, second.watched = set(watched), built
+    assert first.to_bytes() == second.to_bytes()
+    assert UserProfile.from_bytes(first.to_bytes()).watched == watched

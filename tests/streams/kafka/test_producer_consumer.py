@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections import defaultdict
 
@@ -12,7 +13,7 @@ from aiokafka.partitioner import murmur2
 
 from streams.kafka.admin import TopicSpec, create_topics, list_topics
 from streams.kafka.consumer import Record, TopicNotFoundError, read_all, tail
-from streams.kafka.producer import DeliveryError, JsonProducer
+from streams.kafka.producer import DeliveryError, JsonProducer, KeyClock
 
 pytestmark = pytest.mark.kafka
 
@@ -140,3 +141,28 @@ async def test_a_record_the_broker_refuses_fails_the_flush(kafka_bootstrap: str)
             await producer.send(topic, {"too_big": "x" * 5000}, key="k")
 
     assert [r.json() for r in await read_all(kafka_bootstrap, topic, timeout_s=10)] == [{"fits": True}]
+
+
+def test_key_clock_never_goes_back_and_strictly_increases_per_key() -> None:
+    now = iter([100, 100, 100, 100, 250, 90, 90])
+    clock = KeyClock(now_ms=lambda: next(now))
+    assert [clock.stamp("a"), clock.stamp("a"), clock.stamp("b"), clock.stamp("a")] == [100, 101, 101, 102]
+    assert clock.stamp("a") == 250  # the clock moved past: back on it
+    assert clock.stamp("b") == 250  # the clock went back: stamps don't
+    assert clock.stamp("b") == 251
+
+
+def test_a_total_key_clock_strictly_increases_across_keys() -> None:
+    clock = KeyClock(now_ms=lambda: 100, total=True)
+    assert [clock.stamp(key) for key in "abab"] == [100, 101, 102, 103]
+
+
+async def test_order_keys_puts_the_stamps_on_the_records(kafka_bootstrap: str) -> None:
+    first, second = await _new_topic(kafka_bootstrap), await _new_topic(kafka_bootstrap)
+    async with tail(kafka_bootstrap, first) as a, tail(kafka_bootstrap, second) as b:
+        async with JsonProducer(kafka_bootstrap, order_keys=True) as producer:
+            for n in range(20):
+                await producer.send(first if n % 2 else second, {"n": n}, key="same-user")
+        records = await _next(a, 10) + await _next(b, 10)
+    stamps = [record.timestamp for record in sorted(records, key=lambda r: r.json()["n"])]
+    assert all(later > earlier for earlier, later in itertools.pairwise(stamps))
