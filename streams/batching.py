@@ -178,8 +178,8 @@ class BatchingConsumer(AIOKafkaConsumer):
         read_offset = self._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
         held = self._held
-        # Held records wait for the next fetch answer (or order_wait_s): come back for them soon.
-        n, timeout = 0, (min(0.01, app.order_wait_s) if held else 1.0)
+        # Held records wait for the next fetch answer (or order_wait_s of quiet): come back for them soon.
+        n, timeout = 0, (0.01 if held else 1.0)
         last_read_ts = self._last_read_ts
         while n < app.max_batch and app.consumer_generation_id == generation:
             got = 0
