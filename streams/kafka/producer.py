@@ -113,13 +113,13 @@ class JsonProducer:
         Waits only when the partition's batch buffer is full (backpressure), not for delivery.
         """
         payload = value if value is None or isinstance(value, bytes) else orjson.dumps(value)
-        ordered = key is not None and self._key_clock is not None
-        if key is not None and self._key_clock is not None:
+        clock = self._key_clock if key is not None else None
+        if key is not None and clock is not None:
             previous = self._last_of_key.get(key)
             if previous is not None and previous[0] != topic and not previous[1].done():
                 await asyncio.wait([previous[1]])  # its failure, if any, is raised by `flush`
             if timestamp_ms is None:
-                timestamp_ms = self._key_clock.stamp(key)
+                timestamp_ms = clock.stamp(key)
         future: asyncio.Future[Any] = await self._producer.send(
             topic,
             value=payload,
@@ -129,7 +129,7 @@ class JsonProducer:
         )
         self._pending.add(future)
         future.add_done_callback(self._on_delivered)
-        if ordered and key is not None:
+        if key is not None and clock is not None:
             self._last_of_key[key] = (topic, future)
 
     async def flush(self) -> None:
