@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         max_batch=settings.max_batch,
         order_wait_s=settings.order_wait_ms / 1000.0,
+        empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
         broker_max_poll_records=settings.max_batch,  # one getmany never returns more than a batch
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
         store="rocksdb://",

@@ -7,7 +7,10 @@ records a second whatever the agent does. `BatchingConsumer` keeps Faust's consu
 assignor, same fetcher thread, tables, recovery, changelogs and offset commits) and only changes what its
 drain loop does with records of the topics registered with `BatchingApp.batch_agent`: they are collected
 from every `getmany` call that has records ready (up to `max_batch`) and handed to the handler at once.
-Records of every other topic (catalog validation, changelogs) still take Faust's per-record path.
+Records of every other topic (catalog validation, changelogs) still take Faust's per-record path, except the
+changelog records of a table under active recovery, which are written a fetch at a time
+(`streams.changelog_restore`). The consumer thread's fetcher is paced on empty answers
+(`streams.kafka.fetch_pacing`), so a drained partition on a broker that answers at once does not keep it busy.
 
 Order: Kafka orders records within a partition only, and the fetcher returns partitions' records in chunks
 (up to a fetch's worth of one partition at a time), so one user's records in two topics (a play, then the
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import math
 import time
 import weakref
@@ -53,11 +57,17 @@ from typing import Any, NamedTuple, cast
 
 import faust
 from faust.streams import _current_event
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, Message, TopicT
 
+from streams.changelog_restore import ChangelogRestorer
+from streams.kafka.fetch_pacing import pace_empty_fetches
+
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 20_000
 HOLD_MAX_S = 1.0  # longest wait for a lagging partition before held records are released anyway
@@ -135,8 +145,20 @@ def take_in_time_order(
     return [entry.message for entry in taken]
 
 
+class PacedConsumerThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, its fetcher paced on empty answers (`streams.kafka.fetch_pacing`)."""
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        app = cast(BatchingApp, self.app)
+        pace_empty_fetches(self._ensure_consumer()._fetcher, app.empty_fetch_pause_s)
+
+
 class BatchingConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer whose drain loop hands records of batch topics over in time-ordered batches."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return PacedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,6 +167,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         self._stalled_since: float | None = None  # when a release last found nothing it could hand over
         self._last_read_ts: dict[TP, float] = {}  # timestamp of the last record read, per partition
         self._quiet_since: float | None = None  # since when reads find nothing new (monotonic)
+        self._restorer = ChangelogRestorer(self.app)  # table recovery a fetch at a time
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised by the worker tests
         app = cast(BatchingApp, self.app)
@@ -181,6 +204,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         # Held records wait for the next fetch answer (or order_wait_s of quiet): come back for them soon.
         n, timeout = 0, (0.01 if held else 1.0)
         last_read_ts = self._last_read_ts
+        restorer = self._restorer
         while n < app.max_batch and app.consumer_generation_id == generation:
             got = 0
             read_ms = time.time_ns() // 1_000_000
@@ -193,7 +217,10 @@ class BatchingConsumer(AIOKafkaConsumer):
                     await self._add_gap(tp, last + 1, offset)
                 read_offset[tp] = offset
                 if tp.topic not in handlers:
-                    await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    if restorer.takes(tp):
+                        restorer.add(message)
+                    else:
+                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     continue
                 self.track_message(message)
                 queue = held.get(tp)
@@ -202,6 +229,8 @@ class BatchingConsumer(AIOKafkaConsumer):
                 queue.append(Held(message, read_ms))
                 last_read_ts[tp] = message.timestamp
                 got += 1
+            for message in restorer.apply():  # Faust's recovery notes the progress (and its end)
+                await self.wait_first(self.callback(message), self.suspend_flow.wait())
             n += got
             if got == 0 or self.should_stop:
                 break
@@ -222,6 +251,12 @@ class BatchingConsumer(AIOKafkaConsumer):
         force = total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN) or (
             self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S
         )
+        if force:
+            log.warning(
+                "releasing %d held records without waiting for the order across partitions (%s)",
+                total,
+                "too many held" if total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN) else "stalled",
+            )
         waited = self._quiet_since is not None and now - self._quiet_since >= app.order_wait_s
         taken = take_in_time_order(held, app.batch_rank, {} if force else self._bounds(app), waited=waited)
         out: dict[BatchHandler, list[Message]] = {}
@@ -303,12 +338,18 @@ class BatchingApp(faust.App):
     """A Faust app whose consumer hands the records of `batch_agent` topics to a handler in batches."""
 
     def __init__(
-        self, *args: Any, max_batch: int = DEFAULT_MAX_BATCH, order_wait_s: float = 0.25, **kwargs: Any
+        self,
+        *args: Any,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        order_wait_s: float = 0.25,
+        empty_fetch_pause_s: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.batch_rank: dict[str, int] = {}  # tie-break of equal timestamps: registration order
         self.max_batch = max_batch
         self.order_wait_s = order_wait_s
+        self.empty_fetch_pause_s = empty_fetch_pause_s
         super().__init__(*args, **kwargs)
 
     def batch_agent(self, topic: TopicT, handler: BatchHandler) -> None:

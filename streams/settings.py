@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         description="longest an event waits for the other input partitions to show they hold nothing stamped "
         "before it (a user's events on different topics are applied in time order)",
     )
+    empty_fetch_pause_ms: int = Field(
+        5,
+        ge=0,
+        description="a fetch answered 'nothing new' sooner than this holds the next fetch for the rest of it "
+        "(brokers that answer at once, like noida-db, would otherwise be polled thousands of times a second)",
+    )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
 
     def stream_params(self, **overrides: Any) -> StreamParams:

@@ -1,0 +1,78 @@
+"""Empty-fetch pacing against the session's noida-db broker (which answers an empty fetch at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.kafka.admin import TopicSpec, create_topics
+from streams.kafka.fetch_pacing import pace_empty_fetches
+from streams.kafka.producer import JsonProducer
+
+pytestmark = pytest.mark.kafka
+
+
+async def _drained_consumer(bootstrap: str, topic: str) -> tuple[AIOKafkaConsumer, list[float]]:
+    """A consumer at the end of `topic`, counting the fetches its fetcher sends (send times, monotonic)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=1500)
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
+    sent: list[float] = []
+    fetcher: Any = consumer._fetcher
+    fetch = fetcher._proc_fetch_request
+
+    async def counting(assignment: Any, node_id: int, request: Any) -> bool:
+        sent.append(time.monotonic())
+        result: bool = await fetch(assignment, node_id, request)
+        return result
+
+    fetcher._proc_fetch_request = counting
+    return consumer, sent
+
+
+async def test_empty_answers_hold_the_next_fetch_and_data_still_arrives(kafka_bootstrap: str) -> None:
+    topic = f"pace-{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka_bootstrap, [TopicSpec(topic, 1)])
+    plain, plain_sent = await _drained_consumer(kafka_bootstrap, topic)
+    paced, paced_sent = await _drained_consumer(kafka_bootstrap, topic)
+    pace_empty_fetches(paced._fetcher, 0.05)  # type: ignore[attr-defined]
+    try:
+        plain_sent.clear()
+        paced_sent.clear()
+        await asyncio.sleep(1.0)
+        # The broker answers at once: the plain fetcher polls far more often than every 50 ms ...
+        assert len(plain_sent) > 3 * len(paced_sent)
+        # ... and the paced one sends no two fetches closer than the interval (apart from scheduling slack).
+        gaps = [b - a for a, b in itertools.pairwise(paced_sent)]
+        assert gaps and min(gaps) >= 0.045
+
+        async with JsonProducer(kafka_bootstrap) as producer:
+            await producer.send(topic, {"n": 1}, key="k")
+        async with asyncio.timeout(10):  # a guard against hanging, not a timing assertion
+            got = await paced.getmany(timeout_ms=5000)
+            while not got:
+                got = await paced.getmany(timeout_ms=5000)
+        assert [m.value for messages in got.values() for m in messages] == [b'{"n":1}']
+    finally:
+        await plain.stop()
+        await paced.stop()
+
+
+def test_a_zero_interval_leaves_the_fetcher_alone() -> None:
+    class Fetcher:
+        async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
+            return False
+
+    fetcher = Fetcher()
+    original = fetcher._proc_fetch_request
+    pace_empty_fetches(fetcher, 0.0)
+    assert fetcher._proc_fetch_request == original
