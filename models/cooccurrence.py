@@ -46,6 +46,15 @@ class Cooccurrence:
             self.counts[item, with_items] += 1.0
             self.counts[with_items, item] += 1.0
 
+    def add_pairs(self, item: int, recent_rows: list[int]) -> None:
+        """`add(item, rows)` for the rows of `recent_rows` that are neither -1 (not in the catalog) nor `item`,
+        in one compiled pass (no index arrays, no fancy-indexing temporaries)."""
+        self.ensure(item + 1)
+        self.version += 1
+        self.item_counts[item] += 1.0
+        if recent_rows:
+            _add_pairs(self.counts, item, np.array(recent_rows, dtype=np.int64))
+
     def seed(
         self,
         rows: npt.NDArray[np.intp],
@@ -114,6 +123,14 @@ class Cooccurrence:
             True,
             scores,
         )
+
+
+@njit(cache=True)
+def _add_pairs(counts: npt.NDArray[np.float32], item: int, rows: npt.NDArray[np.int64]) -> None:  # pragma: no cover
+    for other in rows:
+        if other >= 0 and other != item:
+            counts[item, other] += np.float32(1.0)
+            counts[other, item] += np.float32(1.0)
 
 
 @njit(cache=True)

@@ -203,6 +203,10 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
             raise KeyError(user_id)
         return profile
 
+    def holds(self, user_id: str) -> bool:
+        """The user's profile (or its absence) is known to the overlay: reading it touches no store."""
+        return user_id in self._live
+
     def __contains__(self, user_id: object) -> bool:
         if isinstance(user_id, str) and user_id in self._live:
             return self._live[user_id] is not None

@@ -161,22 +161,30 @@ class StreamRecommender(Recommender):
         if isinstance(event, Rating):
             profile.rating_sum += event.rating
             profile.rating_count += 1
-        item_hash = hash64(event.item_id)
+        item_hash = self.catalog.hashes[row]  # hash64(event.item_id), computed once per catalog row
         first_time = item_hash not in profile.watched
         if first_time:
             profile.watched.add(item_hash)
-            recent = self._rows([h.item_id for h in profile.history[-p.cooccurrence_window :]])
-            self.cooccurrence.add(row, recent[recent != row])
+            row_of = self.catalog.row_of
+            recent = [row_of.get(h.item_id, -1) for h in profile.history[-p.cooccurrence_window :]]
+            self.cooccurrence.add_pairs(row, recent)
             self.trending.add(row, event.ts)
-            for col in self.catalog.item_genre_cols[row]:
-                name = self.catalog.genres[col]
-                share = 1.0 / len(self.catalog.item_genre_cols[row])
-                profile.genre_weights[name] = profile.genre_weights.get(name, 0.0) + share
+            cols = self.catalog.item_genre_cols[row]
+            genres, genre_weights = self.catalog.genres, profile.genre_weights
+            for col in cols:
+                name = genres[col]
+                genre_weights[name] = genre_weights.get(name, 0.0) + 1.0 / len(cols)
         else:  # a rating after a play (or a re-watch): refine the entry, don't count the item twice
-            previous = [h for h in profile.history if h.item_id == event.item_id]
-            profile.history = [h for h in profile.history if h.item_id != event.item_id]
-            if previous:
-                weight = 0.5 * (weight + previous[-1].weight)
+            item_id = event.item_id
+            kept, previous = [], None
+            for h in profile.history:
+                if h.item_id == item_id:
+                    previous = h
+                else:
+                    kept.append(h)
+            profile.history = kept
+            if previous is not None:
+                weight = 0.5 * (weight + previous.weight)
         profile.history.append(HistoryEntry(event.item_id, weight, event.ts))
         del profile.history[: -p.history_size]
         vectors = self.item_vectors
@@ -195,10 +203,6 @@ class StreamRecommender(Recommender):
             if row is not None:
                 emb += entry.weight * vectors[row]
         return emb
-
-    def _rows(self, item_ids: list[str]) -> npt.NDArray[np.intp]:
-        rows = [self.catalog.row_of[i] for i in item_ids if i in self.catalog.row_of]
-        return np.array(rows, dtype=np.intp)
 
     # -- ranking -----------------------------------------------------------------------------------------
     def rank(self, user_id: str, n: int | None = None) -> list[Recommendation]:

@@ -145,7 +145,7 @@ class EventProcessor:
             for message in messages:
                 per_topic[message.topic] += 1
                 self.last_offsets[(message.topic, message.partition)] = message.offset
-                await self._handle_message(message, pending, owners)
+                await self._handle_message(message, batch, pending, owners)
                 if time.perf_counter() - yielded > YIELD_AFTER_S:
                     await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
                     yielded = time.perf_counter()
@@ -160,7 +160,9 @@ class EventProcessor:
             self.metrics.events_consumed.labels(topic=topic).inc(count)
             self.metrics.processing_seconds.labels(topic=topic).observe(per_record)
 
-    async def _handle_message(self, message: Any, pending: dict[str, _Pending], owners: dict[str, Any]) -> None:
+    async def _handle_message(
+        self, message: Any, batch: ProfileOverlay, pending: dict[str, _Pending], owners: dict[str, Any]
+    ) -> None:
         try:
             record = incoming_from(message)
         except Exception as exc:  # unreadable origin headers on the internal topic: still a dead letter
@@ -174,8 +176,11 @@ class EventProcessor:
                 return
             event = await self._validated(record)
             user = event.user_id
-            with partition_context(message):  # the profile is read from the user's partition
+            if batch.holds(user):
                 learned = self.recommender.learn_one(event)
+            else:
+                with partition_context(message):  # the first read of the profile: from the user's partition
+                    learned = self.recommender.learn_one(event)
             if not learned:
                 self.metrics.events_duplicate.labels(topic=record.kind).inc()
                 return
