@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.cooccurrence import Cooccurrence
 
 
+@settings(deadline=None)  # the first call compiles (numba)
 @given(
     updates=st.lists(
         st.tuples(
