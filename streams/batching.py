@@ -69,9 +69,9 @@ BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BATCH = 20_000
+DEFAULT_MAX_BATCH = 100_000
 HOLD_MAX_S = 1.0  # longest wait for a lagging partition before held records are released anyway
-HOLD_FACTOR = 4  # most records held: HOLD_FACTOR batches (max_batch each), and at least HOLD_MIN
+HOLD_FACTOR = 2  # most records held: HOLD_FACTOR batches (max_batch each), and at least HOLD_MIN
 HOLD_MIN = 100_000
 
 

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     max_future_skew_ms: int = Field(5 * 60_000, ge=0, description="events further in the future are rejected")
     dlq_topic: str = "events-dlq"
     max_batch: int = Field(
-        20_000, ge=1, description="most input records handled as one batch (one list per user per batch)"
+        100_000,
+        ge=1,
+        description="most input records handled as one batch (one list per user per batch); a batch is what has "
+        "arrived since the last one, so it is this large only while the worker catches up",
     )
     coalesce: bool = Field(
         True,
