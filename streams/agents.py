@@ -174,7 +174,12 @@ class EventProcessor:
             if not record.key:
                 self._rekey(record)
                 return
-            event = await self._validated(record)
+            try:
+                event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
+            except Rejected as rejected:
+                if rejected.code != ErrorCode.UNKNOWN_ITEM:
+                    raise
+                event = await self._validated_after_catch_up(record)
             user = event.user_id
             if batch.holds(user):
                 learned = self.recommender.learn_one(event)
@@ -219,12 +224,7 @@ class EventProcessor:
             },
         )
 
-    async def _validated(self, record: Incoming) -> UserEvent:
-        try:
-            return self._parse(record, item_exists=self.recommender.catalog.__contains__)
-        except Rejected as rejected:
-            if rejected.code != ErrorCode.UNKNOWN_ITEM:
-                raise
+    async def _validated_after_catch_up(self, record: Incoming) -> UserEvent:
         # The item may have been published a moment ago: catch up with the catalog's end, then retry.
         await self.feed.catch_up()
         event = self._parse(record, item_exists=self.recommender.catalog.__contains__)
@@ -303,7 +303,7 @@ class EventProcessor:
 
 def incoming_from(message: Any) -> Incoming:
     """An input-topic record, or a re-keyed copy (origin taken from its headers)."""
-    headers = _headers(message)
+    headers = _headers(message) if message.headers else {}
     if H_TOPIC in headers:
         source = Source(headers[H_TOPIC].decode(), int(headers[H_PARTITION].decode()), int(headers[H_OFFSET].decode()))
         return Incoming(source.topic, source, message.key, message.value, _ts_ms(message), rekeyed=True)
