@@ -44,6 +44,7 @@ What keeps it correct:
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import logging
 import math
@@ -93,6 +94,21 @@ def partition_context(message: Message) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (reference counting still frees what a batch drops;
+    cycles wait for the collector's next run, after the block). A batch allocates hundreds of thousands of
+    objects, and each allocation-triggered collection also walks the worker's long-lived objects: measured at
+    20-40% of the batch handler's time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Held(NamedTuple):
@@ -311,7 +327,8 @@ class BatchingConsumer(AIOKafkaConsumer):
         if len(keep) != len(messages):
             await self._give_back([m for m in messages if m.tp not in {k.tp for k in keep}])
         if keep:
-            await handler(keep)
+            with gc_paused():
+                await handler(keep)
             for message in keep:
                 self.ack(message)
 

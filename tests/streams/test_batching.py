@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -28,7 +29,7 @@ from worker_proc import (
     worker_settings,
 )
 
-from streams.batching import Bound, Held, take_in_time_order
+from streams.batching import Bound, Held, gc_paused, take_in_time_order
 from streams.kafka import JsonProducer, tail
 from streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS
 from streams.settings import Settings
@@ -184,3 +185,23 @@ async def test_a_users_play_and_rating_on_two_topics_are_applied_in_time_order(
         body = record.json()
         applied[body["user_id"]] += [names[event_id] for event_id in body["event_ids"]]
     assert applied == expected
+
+
+def test_gc_is_paused_for_a_batch_and_restored_as_it_was() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # nested: the inner block must not turn it back on
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a handler that raises")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
