@@ -30,6 +30,7 @@ so it changes no profile and publishes no second list; a redelivered bad record 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import Counter
@@ -127,13 +128,18 @@ class EventProcessor:
         self.limits = limits
         self.clock_ms = clock_ms
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
+        self._frozen = False  # start-up objects moved to the collector's permanent generation (first batch)
 
     # -- user events -------------------------------------------------------------------------------------
     async def handle_batch(self, messages: Sequence[Any]) -> None:
         """Records of the input topics and of the re-keyed topic, in time order; never raises (except
         cancellation): what can't be handled is dead-lettered."""
-        if not self.feed.ready:
+        if not self._frozen:
             await self.feed.wait_ready()
+            # The catalog, models and Faust's own objects live as long as the worker: keep them out of every
+            # garbage collection from now on (the collector walks all tracked objects of a generation it scans).
+            gc.freeze()
+            self._frozen = True
         started = time.perf_counter()
         batch = ProfileOverlay(self.profiles)
         pending: dict[str, _Pending] = {}  # users whose list is still to be published
