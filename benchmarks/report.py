@@ -61,6 +61,26 @@ def rate_from_samples(samples: Sequence[Sample], total: float | None = None) -> 
     return Rate(events / window, events, window, reached)
 
 
+def rate_from_start(started: Sequence[Sample], covered: Sequence[Sample], total: float) -> Rate:
+    """Throughput of a stage whose output counter (`covered`) moves in large steps (one per batch): `total` over
+    the time from the last `started` sample before processing began (the input counter still at its first value)
+    to the first `covered` sample at or above `total`. Unlike `rate_from_samples` it keeps the first step (a
+    whole batch) in the window, and counts at most one sampling interval more than the processing took."""
+    if not started or not covered:
+        return Rate(None, 0.0, 0.0, False)
+    baseline = started[0].value
+    first = next((i for i, sample in enumerate(started) if sample.value > baseline), None)
+    done = next((sample for sample in covered if sample.value >= total), None)
+    if first is None or done is None:
+        return Rate(None, 0.0, 0.0, False)
+    begin = started[max(first - 1, 0)].t
+    window = done.t - begin
+    events = done.value - covered[0].value
+    if window <= 0:
+        return Rate(None, events, window, True)
+    return Rate(events / window, events, window, True)
+
+
 def changes(samples: Sequence[Sample]) -> list[list[float]]:
     """[[seconds since the first sample, value]] for the first and last samples and every change, for the JSON
     (a counter that moves once per batch shows the batches' cadence)."""

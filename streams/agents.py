@@ -144,27 +144,35 @@ class EventProcessor:
         batch = ProfileOverlay(self.profiles)
         pending: dict[str, _Pending] = {}  # users whose list is still to be published
         owners: dict[str, Any] = {}  # a record of each user learned from: its partition is the user's
-        per_topic: Counter[str] = Counter()
+        per_topic: Counter[str] = Counter()  # for the processing-time histogram
+        unreported: Counter[str] = Counter()  # handled, not yet in `events_consumed` (reported as the batch goes)
         self.recommender.profiles = batch
         try:
             yielded = started
             for message in messages:
-                per_topic[message.topic] += 1
+                unreported[message.topic] += 1
                 self.last_offsets[(message.topic, message.partition)] = message.offset
                 await self._handle_message(message, batch, pending, owners)
                 if time.perf_counter() - yielded > YIELD_AFTER_S:
+                    self._report_consumed(unreported, per_topic)
                     await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
                     yielded = time.perf_counter()
         finally:
             self.recommender.profiles = self.profiles
+            self._report_consumed(unreported, per_topic)
         profiles = {user: batch.get(user) for user in pending}  # before the flush forgets them
         # The table writes (RocksDB + changelog), each in the user's partition.
         batch.flush(around=lambda user: partition_context(owners[user]))
         await self._publish(pending, profiles)
         per_record = (time.perf_counter() - started) / max(len(messages), 1)
-        for topic, count in per_topic.items():
-            self.metrics.events_consumed.labels(topic=topic).inc(count)
+        for topic in per_topic:
             self.metrics.processing_seconds.labels(topic=topic).observe(per_record)
+
+    def _report_consumed(self, unreported: Counter[str], reported: Counter[str]) -> None:
+        for topic, count in unreported.items():
+            self.metrics.events_consumed.labels(topic=topic).inc(count)
+        reported.update(unreported)
+        unreported.clear()
 
     async def _handle_message(
         self, message: Any, batch: ProfileOverlay, pending: dict[str, _Pending], owners: dict[str, Any]

@@ -17,6 +17,7 @@ from benchmarks.report import (
     lag_trend,
     parse_prometheus,
     rate_from_samples,
+    rate_from_start,
     ratio,
     render_markdown,
     summarize_stacks,
@@ -35,6 +36,25 @@ def test_rate_excludes_start_up_and_stops_at_the_total() -> None:
     rate = rate_from_samples(series, total=1_000)
     assert rate.per_s == pytest.approx(100.0)
     assert rate.reached_total and rate.events == 900 and rate.window_s == 9
+
+
+def test_rate_from_start_keeps_the_first_batch_in_the_window() -> None:
+    # Start-up until 10 s; records handled from 10-11 s on; lists cover 600 events at 16 s, all 1,000 at 20 s.
+    started = samples((0, 0), (10, 0), (11, 50), (16, 600), (20, 1_000))
+    covered = samples((0, 0), (10, 0), (11, 0), (16, 600), (20, 1_000), (25, 1_000))
+    rate = rate_from_start(started, covered, total=1_000)
+    assert rate.per_s == pytest.approx(100.0)  # 1,000 events over 10-20 s, not 400 over 16-20 s
+    assert rate.reached_total and rate.window_s == 10
+    assert rate_from_samples(covered, total=1_000).per_s == pytest.approx(100.0)  # (400 / 4 s): the first batch lost
+    one_batch = samples((0, 0), (10, 0), (30, 1_000))  # everything in one step: the old window is empty
+    assert rate_from_samples(one_batch, total=1_000).per_s is None
+    assert rate_from_start(started, one_batch, total=1_000).per_s == pytest.approx(1_000 / 20)
+
+
+def test_rate_from_start_needs_a_start_and_the_total() -> None:
+    assert rate_from_start([], samples((0, 0), (1, 10)), total=10).per_s is None
+    assert rate_from_start(samples((0, 0), (1, 0)), samples((0, 0), (1, 10)), total=10).per_s is None
+    assert rate_from_start(samples((0, 0), (1, 5)), samples((0, 0), (1, 5)), total=10).per_s is None
 
 
 def test_rate_without_total_uses_the_last_sample() -> None:
