@@ -65,6 +65,7 @@ from faust.types import TP, Message, TopicT
 
 from streams.changelog_restore import ChangelogRestorer
 from streams.kafka.fetch_pacing import pace_empty_fetches
+from streams.producer_buffer import DrainingProducer
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -327,17 +328,31 @@ class BatchingConsumer(AIOKafkaConsumer):
         if len(keep) != len(messages):
             await self._give_back([m for m in messages if m.tp not in {k.tp for k in keep}])
         if keep:
-            with gc_paused():
-                await handler(keep)
+            try:
+                with gc_paused():
+                    await handler(keep)
+            except BaseException:  # cancelled by a stop, or a handler bug: not acked, and not waited for either
+                self._untrack(keep)
+                raise
             for message in keep:
                 self.ack(message)
+
+    async def wait_empty(self) -> None:
+        """At stop Faust waits for every tracked record to be acked; held records never reached a handler, so
+        they are dropped instead (not committed: read again after a restart)."""
+        self._untrack(self._take_held())
+        await super().wait_empty()
+
+    def _untrack(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self._unacked_messages.discard(message)
 
     async def _give_back(self, messages: list[Message]) -> None:
         """Unhandled records: untrack them and, where the partition is still ours, seek back so they are read
         again (after a rebalance Faust also seeks every assigned partition to its committed offset)."""
         first: dict[TP, int] = {}
+        self._untrack(messages)
         for message in messages:
-            self._unacked_messages.discard(message)
             first[message.tp] = min(first.get(message.tp, message.offset), message.offset)
         assigned = self.assignment()
         for tp, offset in first.items():
@@ -349,6 +364,7 @@ class BatchingConsumer(AIOKafkaConsumer):
 
 class BatchingTransport(AIOKafkaTransport):
     Consumer = BatchingConsumer
+    Producer = DrainingProducer
 
 
 class BatchingApp(faust.App):

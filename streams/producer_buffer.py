@@ -1,0 +1,44 @@
+"""Faust's producer buffer, drained a loop turn at a time instead of a record per turn.
+
+Table writes (changelog records) and `Topic.send_soon` (the lists) queue records in Faust's `ProducerBuffer`,
+whose background task sends one record per turn of the event loop (await the queue, send, set an event). While
+a batch is being handled the loop turns every ~20 ms (the handler yields that often), so a batch's lists and
+changelog records left the worker at a few dozen a second, and Faust's commit, which flushes the buffer first
+(waiting per record), took 10-50 s (seen as "Timer commit is overlapping" in freshness runs).
+`DrainingProducerBuffer` sends everything queued in the turn it wakes up in, in queue order; sending only appends
+to aiokafka's batches (it waits only when they are full), so order and delivery are as before: Faust's commit
+still flushes the buffer and then the aiokafka producer before it commits offsets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from faust.transport.producer import ProducerBuffer
+from mode import Service
+
+
+class DrainingProducerBuffer(ProducerBuffer):
+    @Service.task
+    async def _handle_pending(self) -> None:  # replaces Faust's task of the same name (tasks go by name)
+        pending = self.pending
+        send_pending = self._send_pending
+        while not self.should_stop:
+            message = await pending.get()
+            await send_pending(message)
+            while not pending.empty():  # the rest of the queue, in order, without a turn of the loop each
+                await send_pending(pending.get_nowait())
+            self.message_sent.set()
+
+
+class DrainingProducer(AIOKafkaProducer):
+    """Faust's aiokafka producer with a `DrainingProducerBuffer`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.app.conf.producer_threaded:
+            return  # the threaded producer drains its own queue
+        buffer = DrainingProducerBuffer(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        self.buffer = buffer
