@@ -12,6 +12,8 @@ still flushes the buffer and then the aiokafka producer before it commits offset
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -30,6 +32,17 @@ class DrainingProducerBuffer(ProducerBuffer):
             while not pending.empty():  # the rest of the queue, in order, without a turn of the loop each
                 await send_pending(pending.get_nowait())
             self.message_sent.set()
+
+    async def flush(self) -> None:
+        """Until the queue is empty: Faust's flush gives up after 0.1 s without a record sent, so a stop could
+        stop the producer with records still queued (they are then lost with "Cannot flush: Producer not
+        Running")."""
+        while self.size:
+            if self.state != "running":
+                raise RuntimeError("Cannot flush: Producer not Running")
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)  # re-check the state each second
 
 
 class DrainingProducer(AIOKafkaProducer):
