@@ -49,9 +49,10 @@ async def test_empty_answers_hold_the_next_fetch_and_data_still_arrives(kafka_bo
         plain_sent.clear()
         paced_sent.clear()
         await asyncio.sleep(1.0)
-        # The broker answers at once: the plain fetcher polls far more often than every 50 ms ...
-        assert len(plain_sent) > 3 * len(paced_sent)
-        # ... and the paced one sends no two fetches closer than the interval (apart from scheduling slack).
+        # The broker answers an empty fetch at once: unpaced, fetches follow each other closer than 50 ms ...
+        plain_gaps = [b - a for a, b in itertools.pairwise(plain_sent)]
+        assert plain_gaps and min(plain_gaps) < 0.045
+        # ... paced, never (lower bounds only: a slow machine makes gaps longer, not shorter).
         gaps = [b - a for a, b in itertools.pairwise(paced_sent)]
         assert gaps and min(gaps) >= 0.045
 
