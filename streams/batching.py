@@ -265,14 +265,13 @@ class BatchingConsumer(AIOKafkaConsumer):
             self._stalled_since = None
             return {}
         now = time.monotonic()
-        force = total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN) or (
-            self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S
-        )
+        too_many = total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN)
+        force = too_many or (self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S)
         if force:
             log.warning(
                 "releasing %d held records without waiting for the order across partitions (%s)",
                 total,
-                "too many held" if total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN) else "stalled",
+                "too many held" if too_many else "stalled",
             )
         waited = self._quiet_since is not None and now - self._quiet_since >= app.order_wait_s
         taken = take_in_time_order(held, app.batch_rank, {} if force else self._bounds(app), waited=waited)
