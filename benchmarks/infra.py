@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.report import Sample, parse_prometheus
 from benchmarks.workloads import EventRecord
+from models.recommender import StreamParams
 from streams.settings import Settings
 from streams.worker_process import ROOT as ROOT
 from streams.worker_process import ManagedProcess as ManagedProcess
@@ -316,12 +317,21 @@ COVERED = "streamrec_freshness_seconds_count"
 
 
 def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
-    """Size of the worker's dense float32 item-item co-occurrence matrix once `n_items` items have arrived one
-    by one (`models.cooccurrence.Cooccurrence.ensure` doubles its capacity): capacity² × 4 bytes."""
+    """Peak size of the worker's co-occurrence once `n_items` items have arrived one by one: the dense float32
+    matrix (`models.cooccurrence.Cooccurrence.ensure` doubles its capacity: capacity² × 4 bytes) up to
+    `exact_max_items`, and past it that matrix as it was at the switch plus the sparse neighbour lists
+    (`models.sparse_cooccurrence`: capacity × k × 8 bytes) they are converted into."""
+    params = StreamParams()
     capacity = initial_capacity
-    while capacity < n_items:
+    while capacity < min(n_items, params.exact_max_items):
         capacity *= 2  # items arrive one by one: `ensure(count)` grows to max(count, 2 × size) = 2 × size
-    return capacity * capacity * 4
+    dense = capacity * capacity * 4
+    if n_items <= params.exact_max_items:
+        return dense
+    rows = max(params.exact_max_items, initial_capacity)  # the sparse lists start at the dense matrix's rows
+    while rows < n_items:
+        rows *= 2
+    return dense + rows * params.neighbours_per_item * 8
 
 
 def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | None:
@@ -329,8 +339,8 @@ def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | Non
     needed = cooccurrence_bytes(n_items)
     if memory_budget_bytes is not None and needed > memory_budget_bytes:
         return (
-            f"the worker's dense co-occurrence matrix (models/cooccurrence.py) would need {needed / 2**30:,.1f} GiB "
-            f"for {n_items:,} items (float32 capacity² after doubling), over the budget of "
+            f"the worker's co-occurrence (models/cooccurrence.py, models/sparse_cooccurrence.py) would need "
+            f"{needed / 2**30:,.1f} GiB for {n_items:,} items, over the budget of "
             f"{memory_budget_bytes / 2**30:,.1f} GiB (half the available memory; --memory-budget-gb overrides)"
         )
     return None

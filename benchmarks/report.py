@@ -360,7 +360,27 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines.append("")
     elif isinstance(ann, Mapping) and ann.get("status"):
         lines += [f"ANN: {ann.get('status')} — {ann.get('reason', '')}", ""]
+    lines += _candidate_lines(results.get("candidate_ranking"))
     return "\n".join(lines)
+
+
+def _candidate_lines(part: Any) -> list[str]:
+    if not isinstance(part, Mapping):
+        return []
+    if part.get("status") != "ok":
+        return [f"Candidate ranking: {part.get('status')} — {part.get('reason', '')}", ""]
+    knobs = ", ".join(f"{k}={v}" for k, v in part.get("params", {}).items())
+    return [
+        f"## Lists at {part['items']:,} items: candidate ranking vs scoring every item",
+        "",
+        f"{part['lists']} users' top-{part['top_n']} lists after {part['events']:,} events ({knobs}), one thread:",
+        "",
+        "| recall@N (mean / p10) | identical lists | µs/list candidates | µs/list every item | speed-up |",
+        "|---|---|---|---|---|",
+        f"| {part['recall_at_n']:.3f} / {part['recall_p10']:.2f} | {part['identical_lists']} of {part['lists']} | "
+        f"{part['us_per_list']:,.0f} | {part['exhaustive_us_per_list']:,.0f} | {part['speedup']:.1f}× |",
+        "",
+    ]
 
 
 def _lag_cell(scenario: Mapping[str, Any]) -> str:

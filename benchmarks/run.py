@@ -351,6 +351,19 @@ async def run_bench(config: BenchConfig, console: Console | None = None) -> dict
                 )
                 ui.done("ann", "ANN: done")
                 save()
+                ui.step("candidates", "candidate ranking: starting", 0, None)
+                results["candidate_ranking"] = await _guard(
+                    "candidate ranking",
+                    ui,
+                    asyncio.to_thread(
+                        _candidates,
+                        spec,
+                        config,
+                        lambda text: ui.step("candidates", f"candidate ranking: {text}", 0, None),
+                    ),
+                )
+                ui.done("candidates", "candidate ranking: done")
+                save()
     finally:
         await asyncio.to_thread(broker.stop)
         save()
@@ -364,6 +377,12 @@ def _ann(spec: CatalogSpec, config: BenchConfig, note: Callable[[str], None]) ->
     from benchmarks.ann import run_ann
 
     return run_ann(spec, dims=config.ann_dims, n_queries=config.ann_queries, seed=config.seed, on_progress=note)
+
+
+def _candidates(spec: CatalogSpec, config: BenchConfig, note: Callable[[str], None]) -> dict[str, Any]:
+    from benchmarks.candidates import run_candidate_ranking
+
+    return run_candidate_ranking(spec, n_lists=config.ann_queries, seed=config.seed, on_progress=note)
 
 
 async def _freshness(

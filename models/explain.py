@@ -112,7 +112,7 @@ class Explainer:
         self._genre: dict[str, Reason] = {}
         self._new: dict[int, Reason] = {}
         # row -> its creators, each with the hash64 of their rows, and their (row, hash64) in row order
-        self._item_creators: dict[int, tuple[tuple[str, frozenset[int], tuple[tuple[int, int], ...]], ...]] = {}
+        self._item_creators: dict[str, tuple[frozenset[int], tuple[tuple[int, int], ...]]] = {}
 
     def explain_list(
         self,
@@ -209,19 +209,21 @@ class Explainer:
     def _shared_creator(self, row: int, watched: set[int]) -> tuple[str, int] | None:
         """A creator the item shares with something watched (the first such creator), and the first watched
         row of theirs."""
-        creators = self._item_creators.get(row)
-        if creators is None:
-            catalog = self.catalog
-            hashes = catalog.hashes
-            entries = []
-            for creator in catalog.items[row].creators:
-                by_row = tuple((r, hashes[r]) for r in sorted(catalog.creator_rows.get(creator, ())))
-                entries.append((creator, frozenset(h for _, h in by_row), by_row))
-            creators = self._item_creators[row] = tuple(entries)
-        for creator, creator_hashes, by_row in creators:
+        for creator in self.catalog.items[row].creators:
+            creator_hashes, by_row = self._creator_rows(creator)
             if not creator_hashes.isdisjoint(watched):
                 return creator, next(r for r, h in by_row if h in watched)
         return None
+
+    def _creator_rows(self, creator: str) -> tuple[frozenset[int], tuple[tuple[int, int], ...]]:
+        """A creator's items: their hashes, and (row, hash) in row order (cached per creator, not per item: a
+        large catalog has few creators per many items)."""
+        entry = self._item_creators.get(creator)
+        if entry is None:
+            hashes = self.catalog.hashes
+            by_row = tuple((r, hashes[r]) for r in sorted(self.catalog.creator_rows.get(creator, ())))
+            entry = self._item_creators[creator] = (frozenset(h for _, h in by_row), by_row)
+        return entry
 
     def _liked_genres(self, weights: dict[str, float]) -> dict[int, tuple[float, str]]:
         """The catalog's genres the user watches often (weight >= 1): column -> (weight, name)."""

@@ -22,6 +22,7 @@ from numba import njit
 from models.base import Recommendation
 from models.calibration import calibrated_rerank_many
 from models.catalog import Catalog
+from models.cooccurrence import Cooccurrence
 from models.explain import Explainer
 from models.profile import SearchEntry, UserProfile
 from models.search_intent import query_matches
@@ -72,10 +73,7 @@ class Ranker:
         n_items = len(catalog)
         if n_items == 0 or not profiles:
             return [[] for _ in profiles]
-        if self._catalog_version != catalog.version:
-            self._queries.clear()
-            self._n_creators = max(int(catalog.creator_idx.max(initial=-1)) + 1, 1)
-            self._catalog_version = catalog.version
+        self._sync_catalog()
         scores = np.empty((len(profiles), n_items), dtype=np.float32)
         users = [self._prepare(profile, scores, u) for u, profile in enumerate(profiles)]
         self._add_history_scores(scores, users)
@@ -103,7 +101,17 @@ class Ranker:
         bounds = offsets.tolist()
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
         neighbours = self._neighbours(users, chosen)
-        return [self._explained(chosen[u], scores[u], user, neighbours[u]) for u, user in enumerate(users)]
+        return [
+            self._explained(chosen[u], scores[u][chosen[u]].tolist(), user, neighbours[u])
+            for u, user in enumerate(users)
+        ]
+
+    def _sync_catalog(self) -> None:
+        catalog = self.rec.catalog
+        if self._catalog_version != catalog.version:
+            self._queries.clear()
+            self._n_creators = max(int(catalog.creator_idx.max(initial=-1)) + 1, 1)
+            self._catalog_version = catalog.version
 
     # -- per-user state, in order -------------------------------------------------------------------------
     def _prepare(self, profile: UserProfile | None, scores: F32, u: int) -> _User:
@@ -111,15 +119,18 @@ class Ranker:
         now = profile.last_ts if profile is not None else rec.trending.now
         rec.trending.advance(now)
         scores[u] = self._popularity_trending(scores.shape[1])
-        rows: Rows | None = None
-        weights = _NO_WEIGHTS
-        if profile is not None and profile.history:
-            row_of = rec.catalog.row_of
-            recent = [h for h in profile.history[-rec.params.scoring_window :] if h.item_id in row_of]
-            rows = np.array([row_of[h.item_id] for h in recent], dtype=np.intp)
-            likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
-            weights = self._recency_weights(len(recent)) * likes
+        rows, weights = self._recent_history(profile)
         return _User(profile, now, rec.trending.now, self._base_trending, rows, weights, [])
+
+    def _recent_history(self, profile: UserProfile | None) -> tuple[Rows | None, F32]:
+        """The rows of the recent history entries the catalog knows, and their weights (recency × liking)."""
+        if profile is None or not profile.history:
+            return None, _NO_WEIGHTS
+        row_of = self.rec.catalog.row_of
+        recent = [h for h in profile.history[-self.rec.params.scoring_window :] if h.item_id in row_of]
+        rows = np.array([row_of[h.item_id] for h in recent], dtype=np.intp)
+        likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
+        return rows, self._recency_weights(len(recent)) * likes
 
     def _popularity_trending(self, n_items: int) -> F32:
         """The user-independent part of every score: popularity and trending, each scaled to a maximum of 1.
@@ -172,6 +183,7 @@ class Ranker:
             return
         history = [rows for u in with_history if (rows := users[u].history_rows) is not None]
         weights = [users[u].history_weights for u in with_history]
+        assert isinstance(rec.cooccurrence, Cooccurrence)  # large catalogs rank with `CandidateRanker`
         rec.cooccurrence.add_similarity(
             history[0] if len(history) == 1 else np.concatenate(history),
             weights[0] if len(weights) == 1 else np.concatenate(weights),
@@ -292,7 +304,7 @@ class Ranker:
         return out
 
     def _explained(
-        self, chosen: Rows, scores: F32, user: _User, neighbours: tuple[list[int | None], list[float]]
+        self, chosen: Rows, scores: list[float], user: _User, neighbours: tuple[list[int | None], list[float]]
     ) -> list[Recommendation]:
         """Reasons from the evidence gathered for the whole list at once."""
         rec = self.rec
@@ -321,7 +333,7 @@ class Ranker:
         items = rec.catalog.items
         return [
             Recommendation(items[row].item_id, pos, round(score, 6), why)
-            for pos, row, score, why in zip(range(1, n + 1), rows, scores[chosen].tolist(), reasons, strict=True)
+            for pos, row, score, why in zip(range(1, n + 1), rows, scores, reasons, strict=True)
         ]
 
     def _contributions(self, rows: Rows, weights: F32, columns: Rows) -> F32:

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.base import Recommendation, Recommender
+from models.candidate_ranking import CandidateRanker
 from models.catalog import CONTENT_DIM, Catalog
 from models.cooccurrence import Cooccurrence, TrendingCounter
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
@@ -19,6 +20,7 @@ from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
 from models.profile import HistoryEntry, SearchEntry, UserProfile
 from models.ranking import Ranker
+from models.sparse_cooccurrence import SparseCooccurrence
 from models.text import hash64
 
 
@@ -42,6 +44,13 @@ class StreamParams:
     w_search: float = 1.0
     w_trending: float = 0.05
     w_popularity: float = 0.05
+    # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
+    exact_max_items: int = 8192
+    neighbours_per_item: int = 128
+    ann_candidates: int = 200
+    popular_candidates: int = 300
+    query_candidates: int = 2000
+    ann_nprobe: int = 32
 
 
 def preference(event: Rating | Play, profile: UserProfile, duration_s: int) -> float:
@@ -68,12 +77,12 @@ class StreamRecommender(Recommender):
     ) -> None:
         self.params = params or StreamParams()
         self.catalog = Catalog()
-        self.cooccurrence = Cooccurrence()
+        self.cooccurrence: Cooccurrence | SparseCooccurrence = Cooccurrence()
         self.trending = TrendingCounter(self.params.trending_window_days * DAY_MS)
         self.profiles: MutableMapping[str, UserProfile] = profiles if profiles is not None else {}
         self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
         self._vectors_version = -1
-        self._ranker = Ranker(self)
+        self._ranker: Ranker = Ranker(self)
         self.set_item_model(item_model or content_only_model())
 
     # -- item side ---------------------------------------------------------------------------------------
@@ -104,6 +113,8 @@ class StreamRecommender(Recommender):
     def add_item(self, item: CatalogItem, ts: int = 0) -> None:
         is_new = item.item_id not in self.catalog
         row = self.catalog.upsert(item, ts)
+        if len(self.catalog) > self.params.exact_max_items and isinstance(self.cooccurrence, Cooccurrence):
+            self.use_candidate_ranking()
         self.cooccurrence.ensure(row + 1)
         self.trending.ensure(row + 1)
         if is_new and item.item_id in self._model_index:  # the artifact knew it before the catalog did
@@ -124,6 +135,13 @@ class StreamRecommender(Recommender):
             self._vectors = vectors
             self._vectors_version = self.catalog.version
         return self._vectors
+
+    def use_candidate_ranking(self, *, exhaustive: bool = False) -> None:
+        """Switch to what a large catalog needs (the switch happens by itself past `exact_max_items`): sparse
+        co-occurrence, and scoring each user's candidates only (`exhaustive`: every item, the reference)."""
+        if isinstance(self.cooccurrence, Cooccurrence):
+            self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
+        self._ranker = CandidateRanker(self, exhaustive=exhaustive)
 
     # -- learning ----------------------------------------------------------------------------------------
     def profile(self, user_id: str) -> UserProfile | None:

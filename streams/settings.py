@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="a fetch answered 'nothing new' sooner than this holds the next fetch for the rest of it "
         "(brokers that answer at once, like noida-db, would otherwise be polled thousands of times a second)",
     )
+    exact_max_items: int = Field(
+        8_192,
+        ge=1,
+        description="catalogs larger than this rank each user's candidates only (sparse co-occurrence "
+        "neighbours, faiss nearest items, popular items, search matches) instead of scoring every item",
+    )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
 
     def stream_params(self, **overrides: Any) -> StreamParams:
@@ -63,6 +69,7 @@ class Settings(BaseSettings):
             "top_n": self.top_n,
             "calibration_weight": self.calibration_weight,
             "caps": ExposureCaps(self.max_genre_share, self.max_creator_share),
+            "exact_max_items": self.exact_max_items,
         }
         return StreamParams(**(values | overrides))
 

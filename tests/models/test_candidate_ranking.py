@@ -1,0 +1,327 @@
+"""Ranking for large catalogs: scoring every item through the candidate path gives the dense ranker's lists,
+scoring only the candidates loses little of them, the recommender switches by itself keeping what it learned,
+and the ANN index follows the item vectors as they grow and change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from benchmarks.workloads import EventGenerator, synthetic_catalog
+from models.base import Recommendation
+from models.candidate_ranking import CandidateRanker, _top
+from models.cooccurrence import Cooccurrence
+from models.events import CatalogItem, UserEvent, parse_user_event
+from models.item_index import ItemIndex
+from models.profile import UserProfile
+from models.ranking import Ranker, _top_finite
+from models.recommender import StreamParams, StreamRecommender
+from models.sparse_cooccurrence import SparseCooccurrence
+
+BASE_TS = 1_700_000_000_000
+N_ITEMS = 300
+N_EVENTS = 3000
+F32 = npt.NDArray[np.float32]
+
+
+def parsed_events(items: tuple[CatalogItem, ...], n: int, *, n_users: int, seed: int = 0) -> list[UserEvent]:
+    records = EventGenerator(items, n_users=n_users, seed=seed, id_prefix=f"t{seed}").events(n, base_ts_ms=BASE_TS)
+    return [
+        parse_user_event(
+            r.topic,
+            r.value,
+            key=r.key.encode(),
+            record_ts_ms=BASE_TS,
+            now_ms=BASE_TS + 10**11,
+            item_exists=lambda _: True,
+        )
+        for r in records
+    ]
+
+
+def system(
+    items: tuple[CatalogItem, ...], events: list[UserEvent], params: StreamParams, exhaustive: bool | None
+) -> StreamRecommender:
+    """None: the dense system; True / False: switched to candidate ranking (scoring every item / candidates)."""
+    rec = StreamRecommender(params)
+    for item in items:
+        rec.add_item(item)
+    if exhaustive is not None:
+        rec.use_candidate_ranking(exhaustive=exhaustive)
+    for event in events:
+        rec.learn_one(event)
+    return rec
+
+
+def ids(recs: list[Recommendation]) -> list[str]:
+    return [r.item_id for r in recs]
+
+
+@dataclass
+class World:
+    users: list[str]
+    dense: StreamRecommender
+    exhaustive: StreamRecommender
+    candidates: StreamRecommender
+    lists: dict[str, list[list[Recommendation]]]
+    candidate_sizes: list[int]
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    items = synthetic_catalog(N_ITEMS)
+    events = parsed_events(items, N_EVENTS, n_users=2000)
+    # Every row fits (exact counts), and few enough candidates that the candidate path is a real subset.
+    params = StreamParams(
+        neighbours_per_item=N_ITEMS, ann_candidates=30, popular_candidates=30, query_candidates=30, ann_nprobe=8
+    )
+    dense = system(items, events, params, None)
+    exhaustive = system(items, events, params, True)
+    candidates = system(items, events, params, False)
+    users = sorted(dense.profiles)
+    lists: dict[str, list[list[Recommendation]]] = {}
+    sizes: list[int] = []
+    score = CandidateRanker._score
+
+    def counting(self: CandidateRanker, *args: Any) -> Any:
+        out = score(self, *args)
+        if not self.exhaustive:
+            sizes.append(int(out[1].shape[0]))
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CandidateRanker, "_score", counting)
+        for name, rec in (("dense", dense), ("exhaustive", exhaustive), ("candidates", candidates)):
+            profiles: list[UserProfile | None] = [rec.profiles[u] for u in users]
+            lists[name] = rec.rank_many([*profiles, None])  # and a user with no profile yet
+    return World(users, dense, exhaustive, candidates, lists, sizes)
+
+
+# -- (a) exhaustive: the dense lists ---------------------------------------------------------------------------
+def test_the_world_is_what_the_comparisons_need(world: World) -> None:
+    assert isinstance(world.dense.cooccurrence, Cooccurrence)
+    assert type(world.dense._ranker) is Ranker
+    for rec, exhaustive in ((world.exhaustive, True), (world.candidates, False)):
+        assert isinstance(rec.cooccurrence, SparseCooccurrence)
+        assert isinstance(rec._ranker, CandidateRanker) and rec._ranker.exhaustive is exhaustive
+    assert len(world.users) > 500
+    assert all(len(lst) == world.dense.params.top_n for lst in world.lists["dense"])
+
+
+def test_exhaustive_candidate_ranking_gives_the_dense_lists(world: World) -> None:
+    dense, exhaustive = world.lists["dense"], world.lists["exhaustive"]
+    differ = [u for u, (a, b) in enumerate(zip(dense, exhaustive, strict=True)) if ids(a) != ids(b)]
+    assert differ == []
+
+
+def test_exhaustive_candidate_ranking_gives_the_dense_lists_up_to_tied_scores(world: World) -> None:
+    dense, exhaustive = world.lists["dense"], world.lists["exhaustive"]
+    same = 0
+    for a, b in zip(dense, exhaustive, strict=True):
+        assert len(a) == len(b)
+        if ids(a) == ids(b):
+            same += 1
+            assert [r.reasons for r in a] == [r.reasons for r in b]
+            np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=0, atol=2e-6)  # rounded to 1e-6
+            continue
+        first = next(pos for pos, (x, y) in enumerate(zip(a, b, strict=True)) if x.item_id != y.item_id)
+        assert ids(a)[:first] == ids(b)[:first]
+        assert a[first].score == pytest.approx(b[first].score, abs=2e-6)  # a tie, broken the other way
+    print(f"exhaustive == dense: {same} / {len(dense)} lists (the rest differ from a tie on)")
+    assert same >= 0.95 * len(dense)  # ties at a list's edge are the exception
+
+
+def test_candidate_top_orders_ties_as_the_dense_ranker() -> None:
+    # The same scores, the same k: equal scores must come out in the dense ranker's order.
+    rng = np.random.default_rng(0)
+    differ = 0
+    for _ in range(1000):
+        scores = rng.integers(0, 200, 300).astype(np.float32)
+        dense_top, _, _ = _top_finite(scores[None], 100)
+        candidate_top = _top(scores, 100)
+        np.testing.assert_array_equal(scores[candidate_top], scores[dense_top])  # the same scores, best first
+        differ += not np.array_equal(candidate_top, dense_top)
+    assert differ == 0, f"equal scores ordered differently in {differ} of 1000 cases"
+
+
+def test_every_recommendation_has_reasons(world: World) -> None:
+    for name in ("dense", "exhaustive", "candidates"):
+        for lst in world.lists[name]:
+            assert [r.rank for r in lst] == list(range(1, len(lst) + 1))
+            assert len({r.item_id for r in lst}) == len(lst)
+            assert all(r.reasons and all(reason.text for reason in r.reasons) for r in lst), name
+
+
+def test_lists_exclude_what_the_user_watched(world: World) -> None:
+    for name in ("exhaustive", "candidates"):
+        rec = world.exhaustive if name == "exhaustive" else world.candidates
+        for user, lst in zip(world.users, world.lists[name], strict=False):
+            watched = rec.profiles[user].watched
+            assert not any(rec.catalog.hashes[rec.catalog.row_of[r.item_id]] in watched for r in lst), name
+
+
+# -- (b) candidates only: recall against scoring every item ----------------------------------------------------
+def test_candidate_lists_recall_the_exhaustive_lists(world: World) -> None:
+    exhaustive, candidates = world.lists["exhaustive"], world.lists["candidates"]
+    recalls = [len(set(ids(a)) & set(ids(b))) / len(a) for a, b in zip(exhaustive, candidates, strict=True) if a]
+    recall = float(np.mean(recalls))
+    mean_candidates = float(np.mean(world.candidate_sizes))
+    print(f"candidate recall@{world.dense.params.top_n} vs exhaustive: {recall:.4f}")
+    print(f"mean candidates scored: {mean_candidates:.1f} of {N_ITEMS} items")
+    assert len(world.candidate_sizes) == len(candidates)
+    assert mean_candidates < 0.6 * N_ITEMS  # a real subset: the recall below measures something
+    assert recall >= 0.9
+    assert all(len(b) == len(a) for a, b in zip(exhaustive, candidates, strict=True))
+
+
+def test_candidate_lists_are_the_same_batched_or_one_by_one(world: World) -> None:
+    rec = world.candidates
+    profiles: list[UserProfile | None] = [rec.profiles[u] for u in world.users[:40]]
+    batched = rec.rank_many(profiles)
+    assert batched == [rec.rank_profile(p, rec.params.top_n) for p in profiles]
+
+
+# -- (c) the automatic switch ----------------------------------------------------------------------------------
+def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> None:
+    items = synthetic_catalog(120, seed=3)
+    rec = StreamRecommender(StreamParams(exact_max_items=50, neighbours_per_item=64))
+    for item in items[:50]:
+        rec.add_item(item)
+    for event in parsed_events(items[:50], 1500, n_users=100, seed=3):
+        rec.learn_one(event)
+    dense = rec.cooccurrence
+    assert isinstance(dense, Cooccurrence) and type(rec._ranker) is Ranker  # 50 items: still exact
+    counts = dense.counts[:50, :50].copy()
+    item_counts = dense.item_counts[:50].copy()
+    assert np.count_nonzero(counts) > 200 and np.count_nonzero(counts.sum(axis=1)) > 40
+    assert np.count_nonzero(counts, axis=1).max() <= 49 < 64  # every row fits: the counts must be kept exactly
+    before = rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:5]])
+
+    rec.add_item(items[50])
+    sparse = rec.cooccurrence
+    assert isinstance(sparse, SparseCooccurrence)
+    assert isinstance(rec._ranker, CandidateRanker) and not rec._ranker.exhaustive
+    assert sparse.k == 64 and sparse.n_items == 51
+    np.testing.assert_array_equal(sparse.item_counts[:50], item_counts)
+    assert sparse.item_counts[50] == 0.0
+    for a in range(50):
+        for b in range(51):
+            assert sparse.pair_count(a, b) == (float(counts[a, b]) if b < 50 else 0.0)
+
+    for item in items[51:]:
+        rec.add_item(item)
+    assert rec.cooccurrence is sparse and sparse.n_items == 120  # switched once, then grown
+    events = parsed_events(items, 300, n_users=100, seed=4)
+    for event in events:
+        rec.learn_one(event)
+    learned_new = sum(sparse.sizes[50:120])
+    assert learned_new > 0  # the new items are co-counted too
+    after = rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:5]])
+    assert len(before) == len(after) == 5 and all(len(lst) == rec.params.top_n for lst in after)
+    assert all(r.item_id in rec.catalog.row_of and r.reasons for lst in after for r in lst)
+
+
+def test_use_candidate_ranking_on_an_empty_recommender() -> None:
+    rec = StreamRecommender(StreamParams(exact_max_items=50))
+    rec.use_candidate_ranking(exhaustive=True)
+    assert isinstance(rec.cooccurrence, SparseCooccurrence)
+    assert rec.rank_many([None]) == [[]]
+    for item in synthetic_catalog(10, seed=5):
+        rec.add_item(item)
+    assert rec.cooccurrence.n_items == 10
+    assert len(rec.rank_many([None])[0]) == 10
+
+
+# -- (d) the item index ----------------------------------------------------------------------------------------
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> F32:
+    rows = rng.standard_normal((n, dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
+
+
+def exact_top(vectors: F32, queries: F32, m: int) -> npt.NDArray[np.int64]:
+    return np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :m].astype(np.int64)
+
+
+def assert_exact(index: ItemIndex, vectors: F32, queries: F32, m: int = 5) -> None:
+    found = index.search(vectors, queries, m)
+    assert found.shape == (queries.shape[0], m)
+    np.testing.assert_array_equal(found[:, 0], exact_top(vectors, queries, 1)[:, 0])
+    exact = exact_top(vectors, queries, m)
+    for got, want in zip(found, exact, strict=True):
+        assert set(got.tolist()) == set(want.tolist())
+
+
+def index_count(index: ItemIndex) -> int:
+    return int(index._index.ntotal)
+
+
+def test_item_index_finds_items_exactly_when_probing_every_list() -> None:
+    rng = np.random.default_rng(7)
+    vectors = unit_rows(rng, 2000, 16)
+    index = ItemIndex(nprobe=10_000)  # more than any nlist: every list scanned, exact search
+    probe = rng.choice(2000, 50, replace=False)
+    found = index.search(vectors, vectors[probe], 1)
+    np.testing.assert_array_equal(found[:, 0], probe)  # unit vectors: each item is its own best match
+    assert index.rebuilds == 1 and index_count(index) == 2000
+    assert index._index.nlist > 1  # really an inverted file, not one list
+    assert_exact(index, vectors, rng.standard_normal((30, 16)).astype(np.float32))
+    index.search(vectors, vectors[:3], 1)
+    assert index.rebuilds == 1  # the same array: nothing to do
+
+
+def test_item_index_follows_appended_and_changed_rows() -> None:
+    rng = np.random.default_rng(8)
+    vectors = unit_rows(rng, 2000, 16)
+    index = ItemIndex(nprobe=10_000)
+    assert_exact(index, vectors, vectors[:10])
+    assert index.rebuilds == 1
+
+    grown = np.concatenate([vectors, unit_rows(rng, 100, 16)])  # new items: a new, longer array
+    found = index.search(grown, grown[2000:], 1)
+    np.testing.assert_array_equal(found[:, 0], np.arange(2000, 2100))
+    assert index.rebuilds == 1 and index_count(index) == 2100
+    assert_exact(index, grown, rng.standard_normal((20, 16)).astype(np.float32))
+
+    changed = grown.copy()
+    rows = np.array([3, 500, 2050])
+    old = grown[rows].copy()
+    changed[rows] = unit_rows(rng, 3, 16)
+    found = index.search(changed, changed[rows], 1)
+    np.testing.assert_array_equal(found[:, 0], rows)
+    assert index.rebuilds == 1 and index_count(index) == 2100  # replaced in place, not added twice
+    stale = index.search(changed, old, 3)
+    assert not np.isin(stale, rows).any()  # the old vectors are gone from the index
+    assert_exact(index, changed, old)
+
+    retrained = changed.copy()
+    retrained[: int(0.8 * 2100)] = unit_rows(rng, int(0.8 * 2100), 16)  # a new item model: most rows change
+    found = index.search(retrained, retrained[:10], 1)
+    assert index.rebuilds == 2 and index_count(index) == 2100
+    np.testing.assert_array_equal(found[:, 0], np.arange(10))
+    assert_exact(index, retrained, rng.standard_normal((20, 16)).astype(np.float32))
+
+
+def test_item_index_rebuilds_when_the_vectors_change_shape() -> None:
+    rng = np.random.default_rng(9)
+    index = ItemIndex(nprobe=10_000)
+    vectors = unit_rows(rng, 500, 8)
+    index.search(vectors, vectors[:1], 1)
+    wider = unit_rows(rng, 500, 12)
+    np.testing.assert_array_equal(index.search(wider, wider[:4], 1)[:, 0], np.arange(4))
+    assert index.rebuilds == 2
+    fewer = wider[:400].copy()
+    np.testing.assert_array_equal(index.search(fewer, fewer[396:], 1)[:, 0], np.arange(396, 400))
+    assert index.rebuilds == 3 and index_count(index) == 400
+
+
+def test_item_index_pads_with_minus_one_when_asked_for_more_than_it_holds() -> None:
+    vectors = unit_rows(np.random.default_rng(10), 50, 4)
+    found = ItemIndex(nprobe=10_000).search(vectors, vectors[:2], 60)
+    assert found.shape == (2, 60)
+    assert (found[:, 50:] == -1).all()
+    assert all(sorted(row[:50].tolist()) == list(range(50)) for row in found)
