@@ -26,7 +26,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check models streams tests benchmarks
 	$(BIN)/mypy
 
+# The ml-100k scenario uses the real MovieLens items when cached (else a synthetic catalog of the same size).
 bench: $(STAMP)
+	$(BIN)/streamrec dataset fetch
 	$(BIN)/streamrec bench
 
 # The quality report under docs/evaluation: baselines and the calibration curve without searches (the headline),

@@ -43,6 +43,8 @@ class CandidateRanker(Ranker):
         self._mark = np.zeros(0, dtype=np.bool_)  # candidate scratch, all False between users
         self._query_rows: dict[str, I64] = {}
         self._query_rows_version = -1
+        self._norms = np.zeros(0, dtype=np.float32)  # |item vector| per row, for `_may_reach_top`
+        self._norms_of: F32 | None = None
 
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
         rec = self.rec
@@ -96,6 +98,12 @@ class CandidateRanker(Ranker):
             for u, user in enumerate(users)
         ]
 
+    def prepare(self) -> None:
+        """Build the item index now (a catalog just loaded) rather than in the first list's time."""
+        vectors = self.rec.item_vectors
+        if vectors.shape[0] and not self.exhaustive:
+            self.index.search(vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32), 1)
+
     # -- candidates ---------------------------------------------------------------------------------------
     def _nearest(self, profiles: Sequence[UserProfile | None], vectors: F32) -> list[Rows | None]:
         """Per user, the approximate nearest items to the embedding (one batched search for all users)."""
@@ -143,10 +151,9 @@ class CandidateRanker(Ranker):
             parts.append(touched)
         if nearest is not None:
             parts.append(nearest)
-        intent = None
-        if profile is not None and profile.searches:
-            intent, user.per_query = self._intent(profile.searches, now, n_items)
-            parts.extend(self._query_candidates(query) for query, _ in user.per_query)
+        searches = self._recent_searches(profile, now)
+        for search, _ in searches:
+            parts.append(self._query_candidates(search))
         candidates = _union(parts, self._mark) if len(parts) > 1 else popular
         top = np.float32(self._acc[touched].max()) if touched.size else np.float32(0.0)
         embedding, norm = _NO_EMBEDDING, 0.0
@@ -154,17 +161,68 @@ class CandidateRanker(Ranker):
             embedding = profile.embedding
             norm = float(np.sqrt(embedding.dot(embedding)))
         scores = np.empty(candidates.shape[0], dtype=np.float32)
-        _score_candidates(
-            candidates, base, self._acc, top, p.w_cooccurrence, vectors, embedding, norm, p.w_embedding, scores
-        )
+        _base_and_cooccurrence(candidates, base, self._acc, top, p.w_cooccurrence, scores)
         self._acc[touched] = 0.0
-        if intent is not None:
-            scores += p.w_search * intent[candidates]
+        searched = None
+        if searches:
+            intent = np.zeros(candidates.shape[0], dtype=np.float32)
+            for search, decay in searches:
+                matches, rows, values = self._query(search)
+                _max_at(candidates, rows.astype(np.int64, copy=False), values, np.float32(decay), intent)
+                user.per_query.append((search, matches))
+            searched = p.w_search * intent
+        seen = None
         if profile is not None and profile.watched:
             watched = self._watched_rows(profile)
             pos = np.minimum(np.searchsorted(candidates, watched), candidates.shape[0] - 1)
-            scores[pos[candidates[pos] == watched]] = -np.inf
+            seen = pos[candidates[pos] == watched]
+        if norm > 0:
+            if not self.exhaustive:  # exhaustive: every item, as `Ranker` (ties then fall alike)
+                keep = self._may_reach_top(scores, searched, seen, candidates, vectors)
+                if keep is not None:
+                    candidates, scores = candidates[keep], scores[keep]
+                    searched = searched[keep] if searched is not None else None
+                    seen = np.flatnonzero(np.isin(keep, seen)) if seen is not None else None
+            _add_embedding(candidates, vectors, embedding, norm, p.w_embedding, scores)
+        if searched is not None:
+            scores += searched
+        if seen is not None:
+            scores[seen] = -np.inf
         return user, candidates, scores
+
+    def _may_reach_top(
+        self, partial: F32, searched: F32 | None, seen: Rows | None, candidates: I64, vectors: F32
+    ) -> Rows | None:
+        """Positions of the candidates that can make the top `candidates` once the embedding term is added
+        (None: all can): that term is at most w_embedding × |item vector| either way, so a candidate whose best
+        case is below the k-th best worst case cannot. Exact: it only skips dot products that cannot matter."""
+        k = self.rec.params.candidates
+        if candidates.shape[0] <= k:
+            return None
+        if self._norms_of is not vectors:
+            self._norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
+            self._norms_of = vectors
+        margin = self.rec.params.w_embedding * self._norms[candidates] * np.float32(1.001) + np.float32(1e-6)
+        known = partial + searched if searched is not None else partial
+        lowest = known - margin
+        if seen is not None:
+            lowest[seen] = -np.inf
+        threshold = np.partition(lowest, lowest.shape[0] - k)[lowest.shape[0] - k]
+        if not np.isfinite(threshold):
+            return None
+        return np.flatnonzero(known + margin >= threshold)
+
+    def _recent_searches(self, profile: UserProfile | None, now: int) -> list[tuple[str, float]]:
+        """(query, decay) of the searches `Ranker._intent` counts: not faded out, matching something."""
+        if profile is None or not profile.searches:
+            return []
+        half_life = self.rec.params.search_half_life_ms
+        out = []
+        for search in profile.searches:
+            decay = 0.5 ** (max(now - search.ts, 0) / half_life)
+            if decay >= 0.01 and self._query(search.query)[0]:
+                out.append((search.query, decay))
+        return out
 
     def _query_candidates(self, query: str) -> Rows:
         """A query's best matches: by match score, then by popularity as first seen (a genre query matches
@@ -253,32 +311,53 @@ def _distinct(rows: I64, mark: npt.NDArray[np.bool_], out: I64) -> int:  # pragm
 
 
 @njit(cache=True)
-def _score_candidates(
-    candidates: I64,
-    base: F32,
-    acc: F32,
-    top: np.float32,
-    w_cooccurrence: float,
-    vectors: F32,
-    embedding: F32,
-    norm: float,
-    w_embedding: float,
-    out: F32,
+def _base_and_cooccurrence(
+    candidates: I64, base: F32, acc: F32, top: np.float32, w_cooccurrence: float, out: F32
 ) -> None:  # pragma: no cover - compiled
-    """base + w_c * acc / top (when top > 0) + w_e * (vector . embedding) / norm (when norm > 0), in float32 as
-    `Ranker` takes the steps (the dot product sums in its own order: BLAS's may differ in the last bit)."""
+    """base + w_c * acc / top (when top > 0), in float32 as `Ranker` takes the steps."""
     wc = np.float32(w_cooccurrence)
-    we = np.float32(w_embedding)
-    norm32 = np.float32(norm)
-    dim = embedding.shape[0]
     for i in range(candidates.shape[0]):
         c = candidates[i]
         score = base[c]
         if top > 0:
             score = np.float32(score + np.float32(wc * np.float32(acc[c] / top)))
-        if norm > 0:
-            dot = np.float32(0.0)
-            for d in range(dim):
-                dot += vectors[c, d] * embedding[d]
-            score = np.float32(score + np.float32(np.float32(we * dot) / norm32))
         out[i] = score
+
+
+@njit(cache=True)
+def _add_embedding(
+    candidates: I64, vectors: F32, embedding: F32, norm: float, w_embedding: float, out: F32
+) -> None:  # pragma: no cover - compiled
+    """out += w_e * (vector . embedding) / norm, in float32 as `Ranker` takes the steps (the dot product sums in
+    its own order, vectorised: BLAS's may differ in the last bits)."""
+    we = np.float32(w_embedding)
+    norm32 = np.float32(norm)
+    dim = embedding.shape[0]
+    for i in range(candidates.shape[0]):
+        dot = _dot(vectors[candidates[i]], embedding, dim)
+        out[i] = np.float32(out[i] + np.float32(np.float32(we * dot) / norm32))
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _dot(vector: F32, embedding: F32, dim: int) -> np.float32:  # pragma: no cover - compiled
+    total = np.float32(0.0)
+    for d in range(dim):
+        total += vector[d] * embedding[d]
+    return total
+
+
+@njit(cache=True)
+def _max_at(candidates: I64, rows: I64, values: F32, decay: np.float32, out: F32) -> None:  # pragma: no cover
+    """out[i] = max(out[i], decay * values[j]) where candidates[i] == rows[j] (both sorted): `Ranker._intent`'s
+    maximum over queries, at the candidates only."""
+    j = 0
+    for i in range(candidates.shape[0]):
+        c = candidates[i]
+        while j < rows.shape[0] and rows[j] < c:
+            j += 1
+        if j == rows.shape[0]:
+            return
+        if rows[j] == c:
+            value = np.float32(decay * values[j])
+            if value > out[i]:
+                out[i] = value

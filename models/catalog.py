@@ -40,13 +40,14 @@ def _padded_row(matrix: npt.NDArray[_T], row: int, values: list[Any], fill: Any)
 
 def content_vector(item: CatalogItem, dim: int = CONTENT_DIM) -> npt.NDArray[np.float32]:
     """Signed feature hashing of genres, creators and title words, L2-normalised."""
-    vec = np.zeros(dim, dtype=np.float32)
     features = [("g", genre_key(g)) for g in item.genres]
     features += [("c", c) for c in item.creators]
     features += [("w", w) for w in tokens(item.title) if not w.isdigit()]
+    sums = [0.0] * dim  # sums of ±0.5, ±1 and ±1.5 are exact in float32: the same values as adding in numpy
     for kind, value in features:
         h = zlib.crc32(f"{kind}:{value}".encode())
-        vec[h % dim] += _FEATURE_WEIGHTS[kind] * (1.0 if (h >> 16) & 1 else -1.0)
+        sums[h % dim] += _FEATURE_WEIGHTS[kind] * (1.0 if (h >> 16) & 1 else -1.0)
+    vec = np.array(sums, dtype=np.float32)
     norm = float(np.linalg.norm(vec))
     return vec / norm if norm > 0 else vec
 
@@ -75,6 +76,8 @@ class Catalog:
         self.creator_ids: dict[str, int] = {}
         self.version = 0  # bumped on every change, so caches can tell when to refresh
         self._hash_index: tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]] | None = None
+        self._token_arrays: dict[str, npt.NDArray[np.intp]] = {}
+        self._token_arrays_version = -1
         self._genre_of_name: dict[str, int | None] = {}  # display name -> column (None: unknown), by genre_key
 
     def __len__(self) -> int:
@@ -143,6 +146,17 @@ class Catalog:
             self.genres.append(genre)
             self._genre_of_name.clear()  # a name unknown until now may be this genre
         return col
+
+    def token_row_array(self, token: str) -> npt.NDArray[np.intp]:
+        """`token_rows[token]` as an array (cached until the catalog changes): common words name thousands."""
+        if self._token_arrays_version != self.version:
+            self._token_arrays.clear()
+            self._token_arrays_version = self.version
+        rows = self._token_arrays.get(token)
+        if rows is None:
+            named = self.token_rows.get(token, ())
+            rows = self._token_arrays[token] = np.fromiter(named, dtype=np.intp, count=len(named))
+        return rows
 
     def item_genre_names(self, row: int) -> tuple[str, ...]:
         """The display names of an item's genres."""

@@ -112,7 +112,6 @@ class Explainer:
         self._genre: dict[str, Reason] = {}
         self._new: dict[int, Reason] = {}
         # row -> its creators, each with the hash64 of their rows, and their (row, hash64) in row order
-        self._item_creators: dict[str, tuple[frozenset[int], tuple[tuple[int, int], ...]]] = {}
 
     def explain_list(
         self,
@@ -135,13 +134,14 @@ class Explainer:
         if self._version != catalog.version:
             self._watched.clear()
             self._creator.clear()
-            self._item_creators.clear()
             self._version = catalog.version
         max_reasons = self.max_reasons
         watched_reasons = self._watched
         searches: dict[str, Reason] = {}
         trending: dict[int, Reason] = {}
         liked: dict[int, tuple[float, str]] | None = None  # genre column -> (weight, name), weights >= 1
+        watched_creators: dict[str, int] | None = None
+        items = catalog.items
         added_ts = catalog.added_ts
         genre_cols = catalog.item_genre_cols
         out: list[tuple[Reason, ...]] = []
@@ -168,11 +168,16 @@ class Explainer:
                 ahead_of_genre += share >= 0.2
             # Creator (0.3) and genre (0.2) cost lookups: skip them when enough reasons already rank ahead.
             # Only the search and watched reasons can: trending (0.1) and new (0.15) rank below both.
-            if watched is not None and ahead_of_creator < max_reasons:
-                creator = self._shared_creator(row, watched)
-                if creator is not None:
-                    ranked.append((0.3, self._creator.get(creator) or self._creator_reason(*creator)))
-                    ahead_of_genre += 1
+            if watched is not None and ahead_of_creator < max_reasons and items[row].creators:
+                if watched_creators is None:
+                    watched_creators = self._watched_creators(watched)
+                for name in items[row].creators:  # the first creator the item shares with something watched
+                    first = watched_creators.get(name)
+                    if first is not None:
+                        creator = (name, first)
+                        ranked.append((0.3, self._creator.get(creator) or self._creator_reason(*creator)))
+                        ahead_of_genre += 1
+                        break
             if genre_weights is not None and ahead_of_genre < max_reasons:
                 if liked is None:
                     liked = self._liked_genres(genre_weights)
@@ -206,24 +211,19 @@ class Explainer:
             out.append(tuple(reasons))
         return out
 
-    def _shared_creator(self, row: int, watched: set[int]) -> tuple[str, int] | None:
-        """A creator the item shares with something watched (the first such creator), and the first watched
-        row of theirs."""
-        for creator in self.catalog.items[row].creators:
-            creator_hashes, by_row = self._creator_rows(creator)
-            if not creator_hashes.isdisjoint(watched):
-                return creator, next(r for r, h in by_row if h in watched)
-        return None
-
-    def _creator_rows(self, creator: str) -> tuple[frozenset[int], tuple[tuple[int, int], ...]]:
-        """A creator's items: their hashes, and (row, hash) in row order (cached per creator, not per item: a
-        large catalog has few creators per many items)."""
-        entry = self._item_creators.get(creator)
-        if entry is None:
-            hashes = self.catalog.hashes
-            by_row = tuple((r, hashes[r]) for r in sorted(self.catalog.creator_rows.get(creator, ())))
-            entry = self._item_creators[creator] = (frozenset(h for _, h in by_row), by_row)
-        return entry
+    def _watched_creators(self, watched: set[int]) -> dict[str, int]:
+        """Each creator of something watched -> the first (lowest) watched row of theirs. Built once per list
+        from the watched side: a large catalog's creators have thousands of items."""
+        catalog = self.catalog
+        row_of_hash, items = catalog.row_of_hash, catalog.items
+        first: dict[str, int] = {}
+        for h in watched:
+            row = row_of_hash.get(h)
+            if row is not None:
+                for creator in items[row].creators:
+                    if row < first.get(creator, row + 1):
+                        first[creator] = row
+        return first
 
     def _liked_genres(self, weights: dict[str, float]) -> dict[int, tuple[float, str]]:
         """The catalog's genres the user watches often (weight >= 1): column -> (weight, name)."""

@@ -66,6 +66,9 @@ class Ranker:
         self._queries: dict[str, tuple[dict[int, float], Rows, F32]] = {}
         self._n_creators = 1
 
+    def prepare(self) -> None:
+        """Build what ranking needs before the first list (nothing here: every item is scored)."""
+
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
         rec = self.rec
         p = rec.params
@@ -236,7 +239,8 @@ class Ranker:
             matches = query_matches(self.rec.catalog, query)
             rows = np.fromiter(matches.keys(), dtype=np.intp, count=len(matches))
             values = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
-            cached = self._queries[query] = (matches, rows, values)
+            order = np.argsort(rows)  # by row: `CandidateRanker` merges them with its sorted candidates
+            cached = self._queries[query] = (matches, rows[order], values[order])
         return cached
 
     def _exclude_watched(self, scores: F32, users: list[_User]) -> None:

@@ -49,7 +49,7 @@ class StreamParams:
     neighbours_per_item: int = 128
     ann_candidates: int = 200
     popular_candidates: int = 300
-    query_candidates: int = 2000
+    query_candidates: int = 1000
     ann_nprobe: int = 32
 
 
@@ -142,6 +142,10 @@ class StreamRecommender(Recommender):
         if isinstance(self.cooccurrence, Cooccurrence):
             self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
         self._ranker = CandidateRanker(self, exhaustive=exhaustive)
+
+    def prepare_ranking(self) -> None:
+        """Build the ranker's indexes for the catalog as it is (the worker calls this once it is loaded)."""
+        self._ranker.prepare()
 
     # -- learning ----------------------------------------------------------------------------------------
     def profile(self, user_id: str) -> UserProfile | None:

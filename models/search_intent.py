@@ -28,16 +28,13 @@ def query_matches(catalog: Catalog, query: str) -> dict[int, float]:
     # Vectorised: a common word names thousands of rows in a large catalog. Each row's words are added in
     # the query's order, in float64, so the values are those of adding them one by one.
     hit = np.zeros(n, dtype=np.float64)
-    named: list[npt.NDArray[np.intp]] = []
     for w in words:
-        word_rows = catalog.token_rows.get(w)
-        if word_rows:
-            named_rows = np.fromiter(word_rows, dtype=np.intp, count=len(word_rows))
+        named_rows = catalog.token_row_array(w)
+        if named_rows.size:
             hit[named_rows] += idf[w] / total
-            named.append(named_rows)
-    if not named:
+    rows = np.flatnonzero(hit)  # every named row: an idf is positive
+    if not rows.size:
         return scores
-    rows = np.unique(np.concatenate(named))
     values = hit[rows]
     if genre_col is not None:
         values = np.where(catalog.genre_dist[rows, genre_col] > 0, np.maximum(values, 0.5), values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+")
 STOP_WORDS = frozenset(
@@ -22,6 +23,7 @@ def tokens(text: str) -> list[str]:
     return [t for t in _WORD.findall(normalize(text)) if t not in STOP_WORDS]
 
 
+@lru_cache(maxsize=4096)  # a catalog names few genres, each many times
 def genre_key(genre: str) -> str:
     """ "Sci-Fi", "sci fi" and "SciFi" are one genre."""
     return "".join(_WORD.findall(normalize(genre)))

@@ -136,6 +136,7 @@ class EventProcessor:
         cancellation): what can't be handled is dead-lettered."""
         if not self._frozen:
             await self.feed.wait_ready()
+            self.recommender.prepare_ranking()  # a large catalog's item index, before the first list waits on it
             # The catalog, models and Faust's own objects live as long as the worker: keep them out of every
             # garbage collection from now on (the collector walks all tracked objects of a generation it scans).
             gc.freeze()
