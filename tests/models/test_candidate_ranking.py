@@ -236,6 +236,20 @@ def test_use_candidate_ranking_on_an_empty_recommender() -> None:
     assert len(rec.rank_many([None])[0]) == 10
 
 
+def test_prepare_ranking_builds_the_item_index_before_the_first_list() -> None:
+    items = synthetic_catalog(200, seed=6)
+    rec = system(items, parsed_events(items, 500, n_users=50, seed=6), StreamParams(exact_max_items=50), False)
+    ranker = rec._ranker
+    assert isinstance(ranker, CandidateRanker) and ranker.index.rebuilds == 0
+    rec.prepare_ranking()
+    assert ranker.index.rebuilds == 1
+    rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:10]])
+    assert ranker.index.rebuilds == 1  # the lists used the index built ahead
+    dense = StreamRecommender(StreamParams())
+    dense.prepare_ranking()  # nothing to build for exact ranking
+    assert type(dense._ranker) is Ranker
+
+
 # -- (d) the item index ----------------------------------------------------------------------------------------
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> F32:
     rows = rng.standard_normal((n, dim)).astype(np.float32)
