@@ -19,10 +19,9 @@ import numpy.typing as npt
 from numba import njit
 
 from models.base import Recommendation
-from models.calibration import calibrated_rerank_many
 from models.item_index import ItemIndex
 from models.profile import UserProfile
-from models.ranking import Ranker, Rows, _genre_target, _User
+from models.ranking import Ranker, Rows, _fill_strongest, _User
 from models.sparse_cooccurrence import SparseCooccurrence
 
 if TYPE_CHECKING:
@@ -75,20 +74,7 @@ class CandidateRanker(Ranker):
         np.cumsum([t.shape[0] for t in tops], out=offsets[1:])
         rows = np.concatenate([scored[u][0][t] for u, t in enumerate(tops)])
         relevance = np.concatenate([scored[u][1][t] for u, t in enumerate(tops)])
-        orders = calibrated_rerank_many(
-            relevance,
-            offsets,
-            rows,
-            [_genre_target(user.profile, catalog) if user.profile is not None else None for user in users],
-            n,
-            p.calibration_weight,
-            p.caps,
-            catalog.genre_idx,
-            catalog.genre_share,
-            catalog.creator_idx,
-            len(catalog.genres),
-            n_creators=self._n_creators,
-        )
+        orders = self._rerank(relevance, offsets, rows, users, n)
         bounds = offsets.tolist()
         picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
@@ -262,15 +248,7 @@ class CandidateRanker(Ranker):
             np.concatenate(columns),
             _offsets([c.shape[0] for c in columns]),
         )
-        best_rows, ratios, positive = best.tolist(), ratio.tolist(), (top > 0).tolist()
-        start = 0
-        for u in batched:
-            neighbours, shares = out[u]
-            for pos in range(chosen[u].shape[0]):
-                if positive[start + pos]:
-                    neighbours[pos] = best_rows[start + pos]
-                    shares[pos] = ratios[start + pos]
-            start += chosen[u].shape[0]
+        _fill_strongest(out, batched, chosen, best, top, ratio)
         return out
 
 

@@ -87,7 +87,22 @@ class Ranker:
         self._exclude_watched(scores, users)
 
         rows, relevance, offsets = _top_finite(scores, min(p.candidates, n_items))
-        orders = calibrated_rerank_many(
+        orders = self._rerank(relevance, offsets, rows, users, n)
+        bounds = offsets.tolist()
+        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
+        neighbours = self._neighbours(users, chosen)
+        return [
+            self._explained(chosen[u], scores[u][chosen[u]].tolist(), user, neighbours[u])
+            for u, user in enumerate(users)
+        ]
+
+    def _rerank(
+        self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[_User], n: int
+    ) -> list[Rows]:
+        """Each user's calibrated, capped order of their candidates (positions within their slice)."""
+        p = self.rec.params
+        catalog = self.rec.catalog
+        return calibrated_rerank_many(
             relevance,
             offsets,
             rows,
@@ -101,13 +116,6 @@ class Ranker:
             len(catalog.genres),
             n_creators=self._n_creators,
         )
-        bounds = offsets.tolist()
-        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
-        neighbours = self._neighbours(users, chosen)
-        return [
-            self._explained(chosen[u], scores[u][chosen[u]].tolist(), user, neighbours[u])
-            for u, user in enumerate(users)
-        ]
 
     def _sync_catalog(self) -> None:
         catalog = self.rec.catalog
@@ -296,15 +304,7 @@ class Ranker:
             top,
             ratio,
         )
-        best_rows, ratios, positive = best.tolist(), ratio.tolist(), (top > 0).tolist()
-        start = 0
-        for u in batched:
-            neighbours, shares = out[u]
-            for pos in range(chosen[u].shape[0]):
-                if positive[start + pos]:
-                    neighbours[pos] = best_rows[start + pos]
-                    shares[pos] = ratios[start + pos]
-            start += chosen[u].shape[0]
+        _fill_strongest(out, batched, chosen, best, top, ratio)
         return out
 
     def _explained(
@@ -352,6 +352,27 @@ class Ranker:
 
 
 _NO_WEIGHTS = np.zeros(0, dtype=np.float32)
+
+
+def _fill_strongest(
+    out: list[tuple[list[int | None], list[float]]],
+    batched: list[int],
+    chosen: list[Rows],
+    best: Rows,
+    top: F32,
+    ratio: F32,
+) -> None:
+    """Write the strongest contributions (flat, user after user) into each user's (neighbours, shares),
+    where one contributes (top > 0)."""
+    best_rows, ratios, positive = best.tolist(), ratio.tolist(), (top > 0).tolist()
+    start = 0
+    for u in batched:
+        neighbours, shares = out[u]
+        for pos in range(chosen[u].shape[0]):
+            if positive[start + pos]:
+                neighbours[pos] = best_rows[start + pos]
+                shares[pos] = ratios[start + pos]
+        start += chosen[u].shape[0]
 
 
 @njit(cache=True)

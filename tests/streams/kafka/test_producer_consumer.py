@@ -105,6 +105,7 @@ async def test_tail_from_the_end_sees_only_new_records(kafka_bootstrap: str) -> 
     topic = await _new_topic(kafka_bootstrap)
     async with JsonProducer(kafka_bootstrap) as producer:
         await producer.send(topic, {"old": True}, key="k")
+        await producer.flush()  # delivered before the tail reads the end offsets (send only enqueues)
 
         async with tail(kafka_bootstrap, topic, from_end=True) as records:
             for n in range(3):
