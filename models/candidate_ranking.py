@@ -109,12 +109,13 @@ class CandidateRanker(Ranker):
         return out
 
     def _popular(self, n_items: int) -> Rows:
-        """The items with the best popularity + trending score as the call starts."""
+        """The items with the best popularity + trending score as the call starts, by row (candidates are sorted:
+        alone, these are a user's candidates)."""
         base = self._popularity_trending(n_items)
         k = min(self.rec.params.popular_candidates, n_items)
         if self.exhaustive or k >= n_items:
             return np.arange(n_items, dtype=np.int64)
-        return np.argpartition(-base, k - 1)[:k].astype(np.int64)
+        return np.sort(np.argpartition(-base, k - 1)[:k]).astype(np.int64)
 
     # -- scoring ------------------------------------------------------------------------------------------
     def _score(

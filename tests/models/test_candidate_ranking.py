@@ -250,6 +250,18 @@ def test_prepare_ranking_builds_the_item_index_before_the_first_list() -> None:
     assert type(dense._ranker) is Ranker
 
 
+def test_a_viewer_with_only_watched_items_never_gets_them_back() -> None:
+    # No history rows, embedding or searches: the candidates are the popular items alone.
+    items = synthetic_catalog(1_000, seed=7)  # more items than popular_candidates (300)
+    rec = system(items, parsed_events(items, 3000, n_users=200, seed=7), StreamParams(exact_max_items=50), False)
+    popular = rec.rank_many([None])[0]
+    viewer = UserProfile.new("viewer", rec.item_vectors.shape[1])
+    viewer.watched = {rec.catalog.hashes[rec.catalog.row_of[r.item_id]] for r in popular}
+    viewer.last_ts = rec.trending.now
+    shown = {r.item_id for r in rec.rank_many([viewer])[0]}
+    assert shown and not shown & {r.item_id for r in popular}
+
+
 # -- (d) the item index ----------------------------------------------------------------------------------------
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> F32:
     rows = rng.standard_normal((n, dim)).astype(np.float32)
