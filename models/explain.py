@@ -111,7 +111,6 @@ class Explainer:
         self._creator: dict[tuple[str, int], Reason] = {}
         self._genre: dict[str, Reason] = {}
         self._new: dict[int, Reason] = {}
-        # row -> its creators, each with the hash64 of their rows, and their (row, hash64) in row order
 
     def explain_list(
         self,
