@@ -90,6 +90,10 @@ class CandidateRanker(Ranker):
         if vectors.shape[0] and not self.exhaustive:
             self.index.search(vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32), 1)
 
+    @property
+    def index_builds(self) -> int:
+        return self.index.rebuilds
+
     # -- candidates ---------------------------------------------------------------------------------------
     def _nearest(self, profiles: Sequence[UserProfile | None], vectors: F32) -> list[Rows | None]:
         """Per user, the approximate nearest items to the embedding (one batched search for all users)."""

@@ -69,6 +69,11 @@ class Ranker:
     def prepare(self) -> None:
         """Build what ranking needs before the first list (nothing here: every item is scored)."""
 
+    @property
+    def index_builds(self) -> int:
+        """Times an item index was built (none here: every item is scored)."""
+        return 0
+
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
         rec = self.rec
         p = rec.params

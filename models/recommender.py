@@ -147,6 +147,11 @@ class StreamRecommender(Recommender):
         """Build the ranker's indexes for the catalog as it is (the worker calls this once it is loaded)."""
         self._ranker.prepare()
 
+    @property
+    def index_builds(self) -> int:
+        """Times the ranker built its item index (each blocks ranking for a moment: ~2 s at 100,000 items)."""
+        return self._ranker.index_builds
+
     # -- learning ----------------------------------------------------------------------------------------
     def profile(self, user_id: str) -> UserProfile | None:
         return self.profiles.get(user_id)

@@ -137,6 +137,7 @@ class EventProcessor:
         if not self._frozen:
             await self.feed.wait_ready()
             self.recommender.prepare_ranking()  # a large catalog's item index, before the first list waits on it
+            self.metrics.item_index_builds.set(self.recommender.index_builds)
             # The catalog, models and Faust's own objects live as long as the worker: keep them out of every
             # garbage collection from now on (the collector walks all tracked objects of a generation it scans).
             gc.freeze()
@@ -271,6 +272,7 @@ class EventProcessor:
         started = time.perf_counter()
         lists = recommender.rank_many([profiles[user] for user in users])
         self.metrics.ranking_seconds.observe((time.perf_counter() - started) / len(users))
+        self.metrics.item_index_builds.set(recommender.index_builds)
         now_ms = self.clock_ms()
         version = recommender.item_model.version
         for user_id, items in zip(users, lists, strict=True):

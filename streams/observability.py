@@ -48,6 +48,11 @@ class Metrics:
         )
         self.table_keys = Gauge("streamrec_table_keys", "Keys in a local table", ["table"], registry=r)
         self.catalog_items = Gauge("streamrec_catalog_items", "Items in this worker's catalog", registry=r)
+        self.item_index_builds = Gauge(
+            "streamrec_item_index_builds",
+            "Times this worker built its item index (catalogs past STREAMREC_EXACT_MAX_ITEMS; 0: every item scored)",
+            registry=r,
+        )
         self.model_info = Gauge(
             "streamrec_model_info", "The item model in use (value 1)", ["model_version"], registry=r
         )

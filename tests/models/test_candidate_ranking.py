@@ -240,14 +240,14 @@ def test_prepare_ranking_builds_the_item_index_before_the_first_list() -> None:
     items = synthetic_catalog(200, seed=6)
     rec = system(items, parsed_events(items, 500, n_users=50, seed=6), StreamParams(exact_max_items=50), False)
     ranker = rec._ranker
-    assert isinstance(ranker, CandidateRanker) and ranker.index.rebuilds == 0
+    assert isinstance(ranker, CandidateRanker) and ranker.index.rebuilds == 0 and rec.index_builds == 0
     rec.prepare_ranking()
-    assert ranker.index.rebuilds == 1
+    assert ranker.index.rebuilds == 1 and rec.index_builds == 1
     rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:10]])
     assert ranker.index.rebuilds == 1  # the lists used the index built ahead
     dense = StreamRecommender(StreamParams())
     dense.prepare_ranking()  # nothing to build for exact ranking
-    assert type(dense._ranker) is Ranker
+    assert type(dense._ranker) is Ranker and dense.index_builds == 0
 
 
 def test_a_viewer_with_only_watched_items_never_gets_them_back() -> None:

@@ -335,6 +335,7 @@ async def test_metrics_move(worker: WorkerProcess, kafka_bootstrap: str) -> None
         )
 
     text = await poll_metrics(worker, moved)
+    assert "\nstreamrec_item_index_builds 0.0\n" in text  # a small catalog: every item scored, no index
     assert metric(text, "streamrec_model_info", model_version=START_MODEL) == 1 or "test-model-b" in text
 
 
