@@ -8,6 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.events import CatalogItem, UserEvent
 
@@ -27,6 +28,21 @@ class Recommendation:
     rank: int
     score: float
     reasons: tuple[Reason, ...]
+
+
+def reason_json(reason: Reason) -> dict[str, str]:
+    """A reason as published on `recommendations`: its evidence, kind and text in one object."""
+    return {**reason.evidence, "kind": reason.kind, "text": reason.text}
+
+
+def recommendation_json(rec: Recommendation) -> dict[str, Any]:
+    """An item of a published list."""
+    return {
+        "item_id": rec.item_id,
+        "rank": rec.rank,
+        "score": rec.score,
+        "reasons": [reason_json(reason) for reason in rec.reasons],
+    }
 
 
 class Recommender(ABC):

@@ -18,10 +18,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.base import Recommendation
 from models.item_index import ItemIndex
 from models.profile import UserProfile
-from models.ranking import Ranker, Rows, _fill_strongest, _User
+from models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User
 from models.sparse_cooccurrence import SparseCooccurrence
 
 if TYPE_CHECKING:
@@ -45,13 +44,13 @@ class CandidateRanker(Ranker):
         self._norms = np.zeros(0, dtype=np.float32)  # |item vector| per row, for `_may_reach_top`
         self._norms_of: F32 | None = None
 
-    def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
+    def rank_lists(self, profiles: Sequence[UserProfile | None], n: int) -> RankedLists:
         rec = self.rec
         p = rec.params
         catalog = rec.catalog
         n_items = len(catalog)
         if n_items == 0 or not profiles:
-            return [[] for _ in profiles]
+            return super().rank_lists(profiles, n)
         self._sync_catalog()
         if self._acc.shape[0] < n_items:
             self._acc = np.zeros(n_items, dtype=np.float32)
@@ -79,10 +78,7 @@ class CandidateRanker(Ranker):
         picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
         neighbours = self._strongest(users, chosen)
-        return [
-            self._explained(chosen[u], scored[u][1][picks[u]].tolist(), user, neighbours[u])
-            for u, user in enumerate(users)
-        ]
+        return self._explained(chosen, [scored[u][1][picks[u]].tolist() for u in range(len(users))], users, neighbours)
 
     def prepare(self) -> None:
         """Build the item index now (a catalog just loaded) rather than in the first list's time."""
@@ -236,12 +232,14 @@ class CandidateRanker(Ranker):
         known[known] = keys[pos[known]] == hashes[known]
         return key_rows[pos[known]]
 
-    def _strongest(self, users: list[_User], chosen: list[Rows]) -> list[tuple[list[int | None], list[float]]]:
+    def _strongest(self, users: list[_User], chosen: list[Rows]) -> tuple[I64, npt.NDArray[np.float64]]:
         """As `Ranker._neighbours`, from the sparse counts."""
-        out: list[tuple[list[int | None], list[float]]] = [([None] * c.shape[0], [0.0] * c.shape[0]) for c in chosen]
+        sizes = [c.shape[0] for c in chosen]
+        neighbours = np.full(sum(sizes), -1, dtype=np.int64)
+        shares = np.zeros(neighbours.shape[0], dtype=np.float64)
         batched = [u for u, user in enumerate(users) if user.history_rows is not None and user.history_rows.size]
         if not batched:
-            return out
+            return neighbours, shares
         history = [users[u].history_rows for u in batched]
         columns = [chosen[u] for u in batched]
         cooc = self.rec.cooccurrence
@@ -253,8 +251,8 @@ class CandidateRanker(Ranker):
             np.concatenate(columns),
             _offsets([c.shape[0] for c in columns]),
         )
-        _fill_strongest(out, batched, chosen, best, top, ratio)
-        return out
+        _scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
+        return neighbours, shares
 
 
 def _offsets(sizes: list[int]) -> npt.NDArray[np.int64]:

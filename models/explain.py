@@ -6,13 +6,15 @@ evidence holds, so every item gets at least one true reason (an item's view coun
 
 from __future__ import annotations
 
-import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
-from models.base import Reason
+from models.base import Reason, reason_json
 from models.catalog import Catalog
 
 DAY_MS = 86_400_000
@@ -96,10 +98,9 @@ def explain(catalog: Catalog, ev: Evidence, max_reasons: int = 2) -> tuple[Reaso
 
 
 class Explainer:
-    """`explain` for whole lists, with the same reasons in the same order, but cheaper: the costly evidence
-    (a shared creator, a liked genre) is only looked for while it can still make an item's `max_reasons`, and
-    reasons whose wording depends only on the catalog are built once and shared (they are immutable) until the
-    catalog changes.
+    """`explain` for whole lists, with the same reasons in the same order, but cheaper: which reasons each item
+    gets is decided by one compiled pass over every list of a call (`_choose`), and reasons whose wording
+    depends only on the catalog are built once and shared (they are immutable) until the catalog changes.
     """
 
     def __init__(self, catalog: Catalog, trending_window_days: int, max_reasons: int = 2) -> None:
@@ -107,10 +108,12 @@ class Explainer:
         self.window_days = trending_window_days
         self.max_reasons = max_reasons
         self._version = -1
-        self._watched: dict[int, Reason] = {}
-        self._creator: dict[tuple[str, int], Reason] = {}
-        self._genre: dict[str, Reason] = {}
-        self._new: dict[int, Reason] = {}
+        self._shared: dict[int, Reason] = {}  # code -> reason, for the kinds worded from the catalog alone
+        self._shared_json: dict[int, dict[str, str]] = {}  # the same, as published
+        self._genre_of_name: dict[str, int] = {}  # display name -> genre column
+        self._name_rank = np.zeros(0, dtype=np.int64)  # genre column -> rank of its name (explain's tie-break)
+        self._added = np.zeros(0, dtype=np.int64)
+        self._creator_names: list[str] = []
 
     def explain_list(
         self,
@@ -129,158 +132,281 @@ class Explainer:
         Per position: `neighbours`/`neighbour_shares` and `queries` ((query, share) or None) are the
         Evidence fields of the same names, `trending_counts` the trending window's counts; `total_counts`
         holds every row's all-time count."""
+        hashes = np.fromiter(watched, dtype=np.int64, count=len(watched)) if watched else _NO_HASHES
+        chosen = self.choose(
+            np.asarray(rows, dtype=np.int64),
+            np.array([0, len(rows)], dtype=np.int64),
+            np.array([-1 if n is None else n for n in neighbours], dtype=np.int64),
+            np.asarray(neighbour_shares, dtype=np.float64),
+            {pos: query for pos, query in enumerate(queries) if query is not None},
+            hashes,
+            np.array([0, hashes.shape[0]], dtype=np.int64),
+            [genre_weights if genre_weights is not None else ({} if watched is not None else None)],
+            np.asarray(trending_counts, dtype=np.int64),
+            total_counts,
+            [as_of],
+        )
+        return [tuple(reasons) for reasons in self.reasons(chosen, Reason)]
+
+    def choose(
+        self,
+        rows: I64,
+        offsets: I64,
+        neighbours: I64,
+        neighbour_shares: npt.NDArray[np.float64],
+        queries: dict[int, tuple[str, float]],
+        watched: I64,
+        watched_offsets: I64,
+        genre_weights: Sequence[dict[str, float] | None],
+        trending_counts: I64,
+        total_counts: npt.NDArray[np.float64],
+        as_of: Sequence[int],
+    ) -> Chosen:
+        """Which reasons each item of several lists gets (list k is `rows[offsets[k]:offsets[k + 1]]`); `reasons`
+        words them.
+
+        Per position: `neighbours` (-1: none) and `neighbour_shares`, `queries` (position -> (query, share),
+        where one matches), `trending_counts`. Per list: its profile's watched hashes
+        (`watched[watched_offsets[k]:watched_offsets[k + 1]]`) and genre weights (None: no profile), `as_of`."""
+        catalog = self.catalog
+        self._sync()
+        n_lists = offsets.shape[0] - 1
+        query_ids = np.full(rows.shape[0], -1, dtype=np.int64)
+        query_shares = np.zeros(rows.shape[0], dtype=np.float64)
+        names: dict[str, int] = {}
+        for pos, (query, share) in queries.items():
+            query_ids[pos] = names.setdefault(query, len(names))
+            query_shares[pos] = share
+        profiled = np.array([weights is not None for weights in genre_weights], dtype=np.bool_)
+        liked = np.zeros((n_lists, len(catalog.genres)), dtype=np.float64)  # weights >= 1 by column, else 0
+        genre_of_name = self._genre_of_name
+        for k, weights in enumerate(genre_weights):
+            if weights:
+                for name, weight in weights.items():
+                    col = genre_of_name.get(name)
+                    if col is not None and weight >= 1.0:
+                        liked[k, col] = weight
+        keys, key_rows = catalog.hash_index()
+        codes = np.zeros((rows.shape[0], self.max_reasons), dtype=np.int64)
+        _choose(
+            rows,
+            offsets,
+            neighbours,
+            neighbour_shares,
+            query_ids,
+            query_shares,
+            profiled,
+            watched,
+            watched_offsets,
+            keys,
+            key_rows,
+            catalog.creator_idx,
+            len(self._creator_names),
+            liked,
+            self._name_rank,
+            catalog.genre_idx,
+            trending_counts,
+            self._added,
+            np.asarray(as_of, dtype=np.int64),
+            total_counts,
+            codes,
+        )
+        return Chosen(codes.tolist(), offsets.tolist(), list(names), list(as_of), self._version)
+
+    def _sync(self) -> None:
         catalog = self.catalog
         if self._version != catalog.version:
-            self._watched.clear()
-            self._creator.clear()
+            self._shared.clear()
+            self._shared_json.clear()
+            genres = catalog.genres
+            self._genre_of_name = {name: col for col, name in enumerate(genres)}
+            ranks = np.empty(len(genres), dtype=np.int64)
+            ranks[sorted(range(len(genres)), key=genres.__getitem__)] = np.arange(len(genres))
+            self._name_rank = ranks
+            self._added = np.asarray(catalog.added_ts, dtype=np.int64)
+            self._creator_names = list(catalog.creator_ids)  # ids are given in insertion order
             self._version = catalog.version
-        max_reasons = self.max_reasons
-        watched_reasons = self._watched
-        searches: dict[str, Reason] = {}
-        trending: dict[int, Reason] = {}
-        liked: dict[int, tuple[float, str]] | None = None  # genre column -> (weight, name), weights >= 1
-        watched_creators: dict[str, int] | None = None
-        items = catalog.items
-        added_ts = catalog.added_ts
-        genre_cols = catalog.item_genre_cols
-        out: list[tuple[Reason, ...]] = []
-        for row, neighbour, share, query, count in zip(
-            rows, neighbours, neighbour_shares, queries, trending_counts, strict=True
-        ):
-            # (priority, reason) in `explain`'s append order, so a stable sort orders ties alike. A trending
-            # reason stays a count until it makes the list: its wording is per list (it quotes the time).
-            ranked: list[tuple[float, Reason | int]] = []
-            ahead_of_creator = ahead_of_genre = 0
-            if query is not None:
-                priority = query[1] + 1.0
-                reason = searches.get(query[0])
-                if reason is None:
-                    reason = searches[query[0]] = Reason(
-                        "search", f"Matches your search '{query[0]}'", {"query": query[0]}
-                    )
-                ranked.append((priority, reason))
-                ahead_of_creator += priority >= 0.3
-                ahead_of_genre += priority >= 0.2
-            if neighbour is not None:
-                ranked.append((share, watched_reasons.get(neighbour) or self._watched_reason(neighbour)))
-                ahead_of_creator += share >= 0.3
-                ahead_of_genre += share >= 0.2
-            # Creator (0.3) and genre (0.2) cost lookups: skip them when enough reasons already rank ahead.
-            # Only the search and watched reasons can: trending (0.1) and new (0.15) rank below both.
-            if watched is not None and ahead_of_creator < max_reasons and items[row].creators:
-                if watched_creators is None:
-                    watched_creators = self._watched_creators(watched)
-                for name in items[row].creators:  # the first creator the item shares with something watched
-                    first = watched_creators.get(name)
-                    if first is not None:
-                        creator = (name, first)
-                        ranked.append((0.3, self._creator.get(creator) or self._creator_reason(*creator)))
-                        ahead_of_genre += 1
+
+    @overload
+    def reasons(self, chosen: Chosen, form: type[Reason]) -> list[list[Reason]]: ...
+    @overload
+    def reasons(self, chosen: Chosen, form: type[dict[str, str]]) -> list[list[dict[str, str]]]: ...
+    def reasons(self, chosen: Chosen, form: type[Reason] | type[dict[str, str]]) -> list[list[Any]]:
+        """Every position's reasons, best first, as `Reason`s or as they are published (`form` dict:
+        `base.reason_json`); the same objects are shared by the positions they explain."""
+        if chosen.catalog_version != self.catalog.version:
+            raise ValueError("the catalog changed since these reasons were chosen")
+        shared: dict[int, Any] = self._shared if form is Reason else self._shared_json
+        out: list[list[Any]] = []
+        codes, bounds = chosen.codes, chosen.bounds
+        for k in range(len(bounds) - 1):
+            local: dict[int, Any] = {}  # wording that quotes this list's time or queries
+            for pos in range(bounds[k], bounds[k + 1]):
+                reasons = []
+                for code in codes[pos]:
+                    if not code:
                         break
-            if genre_weights is not None and ahead_of_genre < max_reasons:
-                if liked is None:
-                    liked = self._liked_genres(genre_weights)
-                if liked:
-                    # explain's max over the item's (weight, name), kept when the weight is >= 1
-                    best: tuple[float, str] | None = None
-                    for col in genre_cols[row]:
-                        weighed = liked.get(col)
-                        if weighed is not None and (best is None or weighed > best):
-                            best = weighed
-                    if best is not None:
-                        ranked.append((0.2, self._genre.get(best[1]) or self._genre_reason(best[1])))
-            if count > 0:
-                ranked.append((0.1, count))
-            added = added_ts[row]
-            if added > 0 and 0 <= as_of - added <= NEW_WINDOW_MS:
-                ranked.append((0.15, self._new_reason(max(1, -(-(as_of - added) // DAY_MS)))))
-            if not ranked:
-                out.append((self._popular(int(total_counts[row]), as_of),))
-                continue
-            if len(ranked) > 1:
-                ranked.sort(key=_priority, reverse=True)  # stable: ties keep their order
-            reasons: list[Reason] = []
-            for _, entry in ranked[:max_reasons]:
-                if isinstance(entry, int):
-                    reason = trending.get(entry)
+                    cache = shared if code < _LOCAL_CODES else local
+                    reason = cache.get(code)
                     if reason is None:
-                        reason = trending[entry] = self._trending_reason(entry, as_of)
-                    entry = reason
-                reasons.append(entry)
-            out.append(tuple(reasons))
+                        worded = self._reason(code, chosen.queries, chosen.as_of[k])
+                        reason = cache[code] = worded if form is Reason else reason_json(worded)
+                    reasons.append(reason)
+                out.append(reasons)
         return out
 
-    def _watched_creators(self, watched: set[int]) -> dict[str, int]:
-        """Each creator of something watched -> the first (lowest) watched row of theirs. Built once per list
-        from the watched side: a large catalog's creators have thousands of items."""
+    def _reason(self, code: int, queries: list[str], as_of: int) -> Reason:
         catalog = self.catalog
-        row_of_hash, items = catalog.row_of_hash, catalog.items
-        first: dict[str, int] = {}
-        for h in watched:
-            row = row_of_hash.get(h)
-            if row is not None:
-                for creator in items[row].creators:
-                    if row < first.get(creator, row + 1):
-                        first[creator] = row
-        return first
-
-    def _liked_genres(self, weights: dict[str, float]) -> dict[int, tuple[float, str]]:
-        """The catalog's genres the user watches often (weight >= 1): column -> (weight, name)."""
-        liked = {}
-        for col, name in enumerate(self.catalog.genres):
-            weight = weights.get(name, 0.0)
-            if weight >= 1.0:
-                liked[col] = (weight, name)
-        return liked
-
-    def _watched_reason(self, row: int) -> Reason:
-        reason = self._watched.get(row)
-        if reason is None:
-            title = self.catalog.title(row)
-            item_id = self.catalog.items[row].item_id
-            reason = Reason("watched", f"Because you watched {title}", {"item_id": item_id, "title": title})
-            self._watched[row] = reason
-        return reason
-
-    def _creator_reason(self, creator: str, row: int) -> Reason:
-        reason = self._creator.get((creator, row))
-        if reason is None:
-            title = self.catalog.title(row)
-            reason = Reason(
-                "creator",
-                f"From a creator of {title}, which you watched",
-                {"item_id": self.catalog.items[row].item_id, "title": title, "creator": creator},
+        kind, a = code >> _KIND_SHIFT, code & _ARG_MASK
+        if kind == _CREATOR:
+            creator, row = a >> _ROW_BITS, a & _ROW_MASK
+            title = catalog.title(row)
+            evidence = {"item_id": catalog.items[row].item_id, "title": title, "creator": self._creator_names[creator]}
+            return Reason("creator", f"From a creator of {title}, which you watched", evidence)
+        if kind == _WATCHED:
+            title = catalog.title(a)
+            return Reason(
+                "watched", f"Because you watched {title}", {"item_id": catalog.items[a].item_id, "title": title}
             )
-            self._creator[creator, row] = reason
-        return reason
-
-    def _genre_reason(self, genre: str) -> Reason:
-        reason = self._genre.get(genre)
-        if reason is None:
-            reason = self._genre[genre] = Reason("genre", f"{genre}, a genre you watch often", {"genre": genre})
-        return reason
-
-    def _new_reason(self, days: int) -> Reason:
-        reason = self._new.get(days)
-        if reason is None:
-            reason = self._new[days] = Reason("new", "New in the catalog this fortnight", {"days": str(days)})
-        return reason
-
-    def _trending_reason(self, count: int, as_of: int) -> Reason:
-        days = self.window_days
+        if kind == _GENRE:
+            genre = catalog.genres[a]
+            return Reason("genre", f"{genre}, a genre you watch often", {"genre": genre})
+        if kind == _NEW:
+            return Reason("new", "New in the catalog this fortnight", {"days": str(a)})
+        if kind == _SEARCH:
+            query = queries[a]
+            return Reason("search", f"Matches your search '{query}'", {"query": query})
+        if kind == _TRENDING:
+            days = self.window_days
+            return Reason(
+                "trending",
+                f"Trending: {a} views in the last {days} days",
+                {"count": str(a), "window_days": str(days), "as_of": str(as_of)},
+            )
         return Reason(
-            "trending",
-            f"Trending: {count} views in the last {days} days",
-            {"count": str(count), "window_days": str(days), "as_of": str(as_of)},
-        )
-
-    @staticmethod
-    def _popular(count: int, as_of: int) -> Reason:
-        return Reason(
-            "popular",
-            f"{count} views so far" if count != 1 else "1 view so far",
-            {"count": str(count), "as_of": str(as_of)},
+            "popular", f"{a} views so far" if a != 1 else "1 view so far", {"count": str(a), "as_of": str(as_of)}
         )
 
 
-_priority = operator.itemgetter(0)
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The reasons `Explainer.choose` picked, as codes (kind and arguments in one int; 0: none), per position."""
+
+    codes: list[list[int]]  # per position (all lists, list after list), best first
+    bounds: list[int]  # list k holds positions bounds[k] to bounds[k + 1]
+    queries: list[str]  # the queries search reasons name, by id
+    as_of: list[int]  # per list: the time its counts refer to
+    catalog_version: int
+
+
+# A reason's code: its kind in the top bits, then its argument; a creator reason's argument is the creator's id and
+# the watched row (below 2**28 rows). Kinds from `_SEARCH` on quote a list's own time or queries.
+_WATCHED, _CREATOR, _GENRE, _NEW, _SEARCH, _TRENDING, _POPULAR = 1, 2, 3, 4, 5, 6, 7
+_KIND_SHIFT, _ROW_BITS = 59, 28
+_ARG_MASK, _ROW_MASK = (1 << _KIND_SHIFT) - 1, (1 << _ROW_BITS) - 1
+_LOCAL_CODES = _SEARCH << _KIND_SHIFT
+_NO_HASHES = np.zeros(0, dtype=np.int64)
+I64 = npt.NDArray[np.int64]
+
+
+@njit(cache=True)
+def _choose(
+    rows: I64,
+    offsets: I64,
+    neighbours: I64,
+    neighbour_shares: npt.NDArray[np.float64],
+    query_ids: I64,
+    query_shares: npt.NDArray[np.float64],
+    profiled: npt.NDArray[np.bool_],
+    watched: I64,
+    watched_offsets: I64,
+    keys: I64,
+    key_rows: npt.NDArray[np.intp],
+    creator_idx: I64,
+    n_creators: int,
+    liked: npt.NDArray[np.float64],
+    name_rank: I64,
+    genre_idx: I64,
+    trending: I64,
+    added: I64,
+    as_of: I64,
+    total_counts: npt.NDArray[np.float64],
+    codes: I64,
+) -> None:  # pragma: no cover - compiled
+    """`explain`'s choice for every position: its candidate reasons in `explain`'s order with their priorities,
+    the `max_reasons` best kept as a stable sort would (ties: the earlier), or the popular reason if none holds.
+    Writes a code per kept reason: its kind and argument, watched (row), creator (creator id, the first watched
+    row of theirs), genre (column), new (days), search (query id), trending (count), popular (count)."""
+    max_reasons = codes.shape[1]
+    earliest = np.full(max(n_creators, 1), -1, dtype=np.int64)  # creator -> first watched row, per list
+    priority = np.empty(6, dtype=np.float64)
+    code = np.empty(6, dtype=np.int64)
+    used = np.empty(6, dtype=np.bool_)
+    for k in range(offsets.shape[0] - 1):
+        watched_rows = np.empty(watched_offsets[k + 1] - watched_offsets[k], dtype=np.int64)
+        n_watched = 0
+        for i in range(watched_offsets[k], watched_offsets[k + 1]):  # the rows `row_of_hash` holds
+            pos = np.searchsorted(keys, watched[i], side="right") - 1
+            if pos >= 0 and keys[pos] == watched[i]:
+                row = key_rows[pos]
+                watched_rows[n_watched] = row
+                n_watched += 1
+                for c in creator_idx[row]:
+                    if c < 0:
+                        break
+                    if earliest[c] < 0 or row < earliest[c]:
+                        earliest[c] = row
+        for pos in range(offsets[k], offsets[k + 1]):
+            row = rows[pos]
+            n = 0
+            if query_ids[pos] >= 0:
+                priority[n], code[n] = query_shares[pos] + 1.0, (_SEARCH << _KIND_SHIFT) | query_ids[pos]
+                n += 1
+            if neighbours[pos] >= 0:
+                priority[n], code[n] = neighbour_shares[pos], (_WATCHED << _KIND_SHIFT) | neighbours[pos]
+                n += 1
+            if profiled[k]:
+                for c in creator_idx[row]:  # the first creator the item shares with something watched
+                    if c < 0:
+                        break
+                    if earliest[c] >= 0:
+                        priority[n], code[n] = 0.3, (_CREATOR << _KIND_SHIFT) | (c << _ROW_BITS) | earliest[c]
+                        n += 1
+                        break
+                best = -1
+                for col in genre_idx[row]:  # the liked genre with the highest (weight, name)
+                    if col < 0:
+                        break
+                    weight = liked[k, col]
+                    if weight >= 1.0 and (
+                        best < 0
+                        or weight > liked[k, best]
+                        or (weight == liked[k, best] and name_rank[col] > name_rank[best])
+                    ):
+                        best = col
+                if best >= 0:
+                    priority[n], code[n] = 0.2, (_GENRE << _KIND_SHIFT) | best
+                    n += 1
+            if trending[pos] > 0:
+                priority[n], code[n] = 0.1, (_TRENDING << _KIND_SHIFT) | trending[pos]
+                n += 1
+            age = as_of[k] - added[row]
+            if added[row] > 0 and 0 <= age <= NEW_WINDOW_MS:
+                priority[n], code[n] = 0.15, (_NEW << _KIND_SHIFT) | max(1, (age + DAY_MS - 1) // DAY_MS)
+                n += 1
+            if n == 0:
+                codes[pos, 0] = (_POPULAR << _KIND_SHIFT) | np.int64(total_counts[row])
+                continue
+            used[:n] = False
+            for slot in range(min(max_reasons, n)):
+                top = -1
+                for i in range(n):
+                    if not used[i] and (top < 0 or priority[i] > priority[top]):
+                        top = i
+                used[top] = True
+                codes[pos, slot] = code[top]
+        for i in range(n_watched):  # leave the scratch clean for the next list
+            for c in creator_idx[watched_rows[i]]:
+                if c < 0:
+                    break
+                earliest[c] = -1

@@ -13,17 +13,17 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.base import Recommendation
+from models.base import Reason, Recommendation
 from models.calibration import calibrated_rerank_many
 from models.catalog import Catalog
 from models.cooccurrence import Cooccurrence
-from models.explain import Explainer
+from models.explain import Chosen, Explainer
 from models.profile import SearchEntry, UserProfile
 from models.search_intent import query_matches
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from models.recommender import StreamRecommender
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.intp]
 QUERY_CACHE_SIZE = 4096
 
@@ -46,6 +48,45 @@ class _User:
     history_rows: Rows | None  # None: no history, so no co-occurrence or embedding score
     history_weights: F32
     per_query: list[tuple[str, dict[int, float]]]
+    watched: I64 | None = None  # the profile's watched hashes as an array, once needed
+
+
+@dataclass(frozen=True, slots=True)
+class RankedLists:
+    """The lists of one ranking call, per position (all lists, list after list): item ids, rounded scores and
+    the reasons chosen; as `Recommendation`s, or as the items of a published list without objects per item."""
+
+    item_ids: list[str]
+    scores: list[float]
+    bounds: list[int]  # list k holds positions bounds[k] to bounds[k + 1]
+    chosen: Chosen | None  # None: no list has items
+    explainer: Explainer
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def recommendations(self) -> list[list[Recommendation]]:
+        reasons = self.explainer.reasons(self.chosen, Reason) if self.chosen is not None else []
+        ids, scores, bounds = self.item_ids, self.scores, self.bounds
+        return [
+            [
+                Recommendation(ids[pos], pos - bounds[k] + 1, scores[pos], tuple(reasons[pos]))
+                for pos in range(bounds[k], bounds[k + 1])
+            ]
+            for k in range(len(bounds) - 1)
+        ]
+
+    def json_items(self) -> list[list[dict[str, Any]]]:
+        """Each list's items as published (`base.recommendation_json` of `recommendations()`, built directly)."""
+        reasons = self.explainer.reasons(self.chosen, dict) if self.chosen is not None else []
+        ids, scores, bounds = self.item_ids, self.scores, self.bounds
+        return [
+            [
+                {"item_id": ids[pos], "rank": pos - bounds[k] + 1, "score": scores[pos], "reasons": reasons[pos]}
+                for pos in range(bounds[k], bounds[k + 1])
+            ]
+            for k in range(len(bounds) - 1)
+        ]
 
 
 class Ranker:
@@ -75,12 +116,16 @@ class Ranker:
         return 0
 
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int) -> list[list[Recommendation]]:
+        return self.rank_lists(profiles, n).recommendations()
+
+    def rank_lists(self, profiles: Sequence[UserProfile | None], n: int) -> RankedLists:
+        """`rank_many`'s lists, compact: published as they are (`json_items`) they need no objects per item."""
         rec = self.rec
         p = rec.params
         catalog = rec.catalog
         n_items = len(catalog)
         if n_items == 0 or not profiles:
-            return [[] for _ in profiles]
+            return self._explained([_NO_ROWS] * len(profiles), [[] for _ in profiles], [], _NO_NEIGHBOURS)
         self._sync_catalog()
         scores = np.empty((len(profiles), n_items), dtype=np.float32)
         users = [self._prepare(profile, scores, u) for u, profile in enumerate(profiles)]
@@ -96,10 +141,7 @@ class Ranker:
         bounds = offsets.tolist()
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
         neighbours = self._neighbours(users, chosen)
-        return [
-            self._explained(chosen[u], scores[u][chosen[u]].tolist(), user, neighbours[u])
-            for u, user in enumerate(users)
-        ]
+        return self._explained(chosen, [scores[u][chosen[u]].tolist() for u in range(len(users))], users, neighbours)
 
     def _rerank(
         self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[_User], n: int
@@ -258,39 +300,33 @@ class Ranker:
 
     def _exclude_watched(self, scores: F32, users: list[_User]) -> None:
         keys, key_rows = self.rec.catalog.hash_index()
-        targets: list[int] = []
-        hashes: list[npt.NDArray[np.int64]] = []
-        for u, user in enumerate(users):
-            if user.profile is not None and user.profile.watched:
-                watched = user.profile.watched
-                targets.append(u)
-                hashes.append(np.fromiter(watched, dtype=np.int64, count=len(watched)))
-        if targets:
-            offsets = np.array([0, *itertools.accumulate(h.shape[0] for h in hashes)], dtype=np.int64)
-            all_hashes = hashes[0] if len(hashes) == 1 else np.concatenate(hashes)
-            _exclude(keys, key_rows, all_hashes, offsets, np.array(targets, dtype=np.int64), scores)
+        hashes, offsets = _watched_hashes(users)
+        if hashes.shape[0]:
+            _exclude(keys, key_rows, hashes, offsets, np.arange(len(users), dtype=np.int64), scores)
 
     # -- explaining ---------------------------------------------------------------------------------------
-    def _neighbours(self, users: list[_User], chosen: list[Rows]) -> list[tuple[list[int | None], list[float]]]:
-        """Per user and chosen item: the watched item contributing most to its co-occurrence score (None if
-        none does), and that contribution's share of the item's co-occurrence score."""
+    def _neighbours(self, users: list[_User], chosen: list[Rows]) -> tuple[I64, F64]:
+        """Per chosen item (all lists, list after list): the watched row contributing most to its co-occurrence
+        score (-1 if none does), and that contribution's share of the item's co-occurrence score."""
         cooc = self.rec.cooccurrence
-        out: list[tuple[list[int | None], list[float]]] = [([None] * c.shape[0], [0.0] * c.shape[0]) for c in chosen]
-        batched = [
-            u
-            for u, user in enumerate(users)
-            if user.history_rows is not None and user.history_rows.size and chosen[u].shape[0] > 1
-        ]
+        sizes = [c.shape[0] for c in chosen]
+        neighbours = np.full(sum(sizes), -1, dtype=np.int64)
+        shares = np.zeros(neighbours.shape[0], dtype=np.float64)
+        with_history = [user.history_rows is not None and user.history_rows.size > 0 for user in users]
+        start = 0
         for u, user in enumerate(users):  # numpy sums a single column pairwise: do exactly that
-            if user.history_rows is not None and user.history_rows.size and chosen[u].shape[0] == 1:
+            if with_history[u] and sizes[u] == 1 and user.history_rows is not None:
                 column = self._contributions(user.history_rows, user.history_weights, chosen[u])
                 arg = np.argmax(column, axis=0)
                 high = column[arg, np.arange(1)]
                 if high[0] > 0:
                     share = high / np.maximum(column.sum(axis=0), 1e-9)
-                    out[u] = ([int(user.history_rows[arg[0]])], [float(share[0])])
+                    neighbours[start] = int(user.history_rows[arg[0]])
+                    shares[start] = float(share[0])
+            start += sizes[u]
+        batched = [u for u in range(len(users)) if with_history[u] and sizes[u] > 1]
         if not batched:
-            return out
+            return neighbours, shares
         history = [rows for u in batched if (rows := users[u].history_rows) is not None]
         columns = [chosen[u] for u in batched]
         size = sum(c.shape[0] for c in columns)
@@ -309,41 +345,47 @@ class Ranker:
             top,
             ratio,
         )
-        _fill_strongest(out, batched, chosen, best, top, ratio)
-        return out
+        _scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
+        return neighbours, shares
 
     def _explained(
-        self, chosen: Rows, scores: list[float], user: _User, neighbours: tuple[list[int | None], list[float]]
-    ) -> list[Recommendation]:
-        """Reasons from the evidence gathered for the whole list at once."""
+        self, chosen: list[Rows], scores: list[list[float]], users: list[_User], neighbours: tuple[I64, F64]
+    ) -> RankedLists:
+        """The lists, explained from the evidence gathered for all of them at once."""
         rec = self.rec
-        n = chosen.shape[0]
-        rows = chosen.tolist()
-        queries: list[tuple[str, float] | None] = [None] * n
-        if user.per_query:
-            for pos, row in enumerate(rows):
-                for q, matches in reversed(user.per_query):  # the most recent matching query
-                    share = matches.get(row)
-                    if share is not None:
-                        queries[pos] = (q, share)
-                        break
-        profile = user.profile
-        reasons = self.explainer.explain_list(
+        sizes = [c.shape[0] for c in chosen]
+        offsets = np.zeros(len(chosen) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        rows = np.concatenate(chosen).astype(np.int64, copy=False) if chosen else _NO_COUNTS
+        ids = rec.catalog.items
+        item_ids = [ids[row].item_id for row in rows.tolist()]
+        rounded = [round(score, 6) for list_scores in scores for score in list_scores]
+        if not users:
+            return RankedLists(item_ids, rounded, offsets.tolist(), None, self.explainer)
+        queries: dict[int, tuple[str, float]] = {}
+        for u, user in enumerate(users):
+            if user.per_query:
+                for pos, row in enumerate(chosen[u].tolist(), int(offsets[u])):
+                    for q, matches in reversed(user.per_query):  # the most recent matching query
+                        share = matches.get(row)
+                        if share is not None:
+                            queries[pos] = (q, share)
+                            break
+        hashes, hash_offsets = _watched_hashes(users)
+        reasons = self.explainer.choose(
             rows,
+            offsets,
             neighbours[0],
             neighbours[1],
             queries,
-            profile.watched if profile is not None else None,
-            profile.genre_weights if profile is not None else None,
-            user.trending[chosen].tolist(),
+            hashes,
+            hash_offsets,
+            [user.profile.genre_weights if user.profile is not None else None for user in users],
+            np.concatenate([user.trending[c] for user, c in zip(users, chosen, strict=True)]),
             rec.cooccurrence.item_counts,
-            user.as_of,
+            [user.as_of for user in users],
         )
-        items = rec.catalog.items
-        return [
-            Recommendation(items[row].item_id, pos, round(score, 6), why)
-            for pos, row, score, why in zip(range(1, n + 1), rows, scores, reasons, strict=True)
-        ]
+        return RankedLists(item_ids, rounded, reasons.bounds, reasons, self.explainer)
 
     def _contributions(self, rows: Rows, weights: F32, columns: Rows) -> F32:
         """`Cooccurrence.similar_to(rows, weights)[:, columns]`, computed for those columns only."""
@@ -359,25 +401,36 @@ class Ranker:
 _NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 
 
-def _fill_strongest(
-    out: list[tuple[list[int | None], list[float]]],
-    batched: list[int],
-    chosen: list[Rows],
-    best: Rows,
-    top: F32,
-    ratio: F32,
+_NO_COUNTS = np.zeros(0, dtype=np.int64)
+_NO_ROWS = np.zeros(0, dtype=np.intp)
+_NO_NEIGHBOURS = (_NO_COUNTS, np.zeros(0, dtype=np.float64))
+
+
+def _watched_hashes(users: list[_User]) -> tuple[I64, I64]:
+    """Every user's watched hashes, user after user, and the offsets of each user's (kept on the user: ranking
+    and explaining both need them)."""
+    for user in users:
+        if user.watched is None:
+            watched = user.profile.watched if user.profile is not None else None
+            user.watched = np.fromiter(watched, dtype=np.int64, count=len(watched)) if watched else _NO_COUNTS
+    offsets = np.zeros(len(users) + 1, dtype=np.int64)
+    np.cumsum([user.watched.shape[0] for user in users if user.watched is not None], out=offsets[1:])
+    parts = [user.watched for user in users if user.watched is not None and user.watched.shape[0]]
+    hashes = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else _NO_COUNTS
+    return hashes, offsets
+
+
+def _scatter_strongest(
+    neighbours: I64, shares: F64, batched: list[int], sizes: list[int], best: Rows, top: F32, ratio: F32
 ) -> None:
-    """Write the strongest contributions (flat, user after user) into each user's (neighbours, shares),
-    where one contributes (top > 0)."""
-    best_rows, ratios, positive = best.tolist(), ratio.tolist(), (top > 0).tolist()
-    start = 0
-    for u in batched:
-        neighbours, shares = out[u]
-        for pos in range(chosen[u].shape[0]):
-            if positive[start + pos]:
-                neighbours[pos] = best_rows[start + pos]
-                shares[pos] = ratios[start + pos]
-        start += chosen[u].shape[0]
+    """Write the strongest contributions (flat over the `batched` users' lists) into the positions of those
+    lists among all (`sizes`: every list's length), where one contributes (top > 0)."""
+    mask = np.zeros(len(sizes), dtype=np.bool_)
+    mask[batched] = True
+    where = np.flatnonzero(np.repeat(mask, sizes))
+    positive = top > 0
+    neighbours[where[positive]] = best[positive]
+    shares[where[positive]] = ratio[positive]
 
 
 @njit(cache=True)

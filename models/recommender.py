@@ -19,7 +19,7 @@ from models.explain import DAY_MS
 from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
 from models.profile import HistoryEntry, SearchEntry, UserProfile
-from models.ranking import Ranker
+from models.ranking import RankedLists, Ranker
 from models.sparse_cooccurrence import SparseCooccurrence
 from models.text import hash64
 
@@ -241,3 +241,7 @@ class StreamRecommender(Recommender):
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int | None = None) -> list[list[Recommendation]]:
         """`[rank_profile(p, n) for p in profiles]`, computed together (the same lists, bit for bit)."""
         return self._ranker.rank_many(profiles, self.params.top_n if n is None else n)
+
+    def rank_lists(self, profiles: Sequence[UserProfile | None], n: int | None = None) -> RankedLists:
+        """`rank_many`'s lists in compact form (what the worker publishes: `RankedLists.json_items`)."""
+        return self._ranker.rank_lists(profiles, self.params.top_n if n is None else n)

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 from faust.types import TopicT
 
-from models.base import Recommendation
+from models.base import Recommendation, recommendation_json
 from models.events import (
     ErrorCode,
     Limits,
@@ -270,7 +270,7 @@ class EventProcessor:
     ) -> None:
         recommender = self.recommender
         started = time.perf_counter()
-        lists = recommender.rank_many([profiles[user] for user in users])
+        lists = recommender.rank_lists([profiles[user] for user in users]).json_items()
         self.metrics.ranking_seconds.observe((time.perf_counter() - started) / len(users))
         self.metrics.item_index_builds.set(recommender.index_builds)
         now_ms = self.clock_ms()
@@ -343,10 +343,15 @@ def _ts_ms(message: Any) -> int:
 
 
 def list_payload(
-    user_id: str | None, event_ids: Sequence[str], model_version: str, items: list[Recommendation], now_ms: int
+    user_id: str | None,
+    event_ids: Sequence[str],
+    model_version: str,
+    items: Sequence[Recommendation | dict[str, Any]],
+    now_ms: int,
 ) -> bytes:
     """A list as published on `recommendations` (JSON bytes). `event_ids`: the user's events this list is the
-    first to reflect (several when a batch held more than one), in order; the last is `trigger_event_id`."""
+    first to reflect (several when a batch held more than one), in order; the last is `trigger_event_id`.
+    `items`: `Recommendation`s, or their published form already (`RankedLists.json_items`)."""
     return orjson.dumps(
         {
             "user_id": user_id,
@@ -354,18 +359,9 @@ def list_payload(
             "model_version": model_version,
             "trigger_event_id": event_ids[-1] if event_ids else None,
             "event_ids": list(event_ids),
-            "items": [_item_json(rec) for rec in items],
+            "items": [item if isinstance(item, dict) else recommendation_json(item) for item in items],
         }
     )
-
-
-def _item_json(rec: Recommendation) -> dict[str, Any]:
-    return {
-        "item_id": rec.item_id,
-        "rank": rec.rank,
-        "score": rec.score,
-        "reasons": [{**reason.evidence, "kind": reason.kind, "text": reason.text} for reason in rec.reasons],
-    }
 
 
 def register_agents(

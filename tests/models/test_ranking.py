@@ -8,9 +8,10 @@ import random
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pytest
 
-from models.base import Recommendation
+from models.base import Recommendation, recommendation_json
 from models.calibration import calibrated_rerank_padded
 from models.catalog import Catalog
 from models.cooccurrence import Cooccurrence
@@ -273,6 +274,35 @@ def test_rank_many_is_rank_profile_for_each_user(seed: int) -> None:
     assert many.rank_many([]) == []
     assert many.rank_many(profiles[:2]) == [one.rank_profile(p, one.params.top_n) for p in profiles[:2]]
     assert many.trending.now == one.trending.now
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("candidates", [False, True])
+def test_published_items_are_the_recommendations_as_json(seed: int, candidates: bool) -> None:
+    items, stream = _world(seed, n_events=500, n_users=12)
+    system = _system(items)
+    if candidates:
+        system.use_candidate_ranking()
+    for entry in stream:
+        _feed(system, entry)
+    batch = [None, *(system.profile(u) for u in sorted(system.profiles)), None]
+    for n in (20, 3):
+        expected = [[recommendation_json(r) for r in recs] for recs in system.rank_many(batch, n)]
+        published = system.rank_lists(batch, n).json_items()
+        assert orjson.dumps(published) == orjson.dumps(expected)  # the same bytes: key order included
+    kinds = {reason["kind"] for recs in published for item in recs for reason in item["reasons"]}
+    assert {"watched", "trending"} <= kinds
+
+
+def test_reasons_chosen_before_a_catalog_change_are_refused() -> None:
+    items, stream = _world(0, n_events=100)
+    system = _system(items)
+    for entry in stream:
+        _feed(system, entry)
+    lists = system.rank_lists([system.profile(u) for u in sorted(system.profiles)])
+    system.add_item(_item(random.Random(1), 10_000))
+    with pytest.raises(ValueError, match="catalog changed"):
+        lists.json_items()
 
 
 def test_an_empty_catalog_ranks_nothing() -> None:
