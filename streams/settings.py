@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         ge=1,
         description="most input records handled as one batch (one list per user per batch); a batch is what has "
         "arrived since the last one, so it is this large only while the worker catches up",
+    )
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = Field(
+        "lz4",
+        description="compression of what the worker produces (lists, changelogs, dead letters); consumers need "
+        "the codec (aiokafka: cramjam)",
     )
     coalesce: bool = Field(
         True,

@@ -16,9 +16,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.admin import describe_topics
+from streams.kafka.fetch_pacing import pace_empty_fetches
 
 _FETCH_MAX_BYTES = 32 * 1024 * 1024
 _PARTITION_FETCH_MAX_BYTES = 8 * 1024 * 1024
+TAIL_EMPTY_FETCH_PAUSE_S = 0.002
 
 
 class TopicNotFoundError(LookupError):
@@ -110,6 +112,9 @@ class TopicTail:
         partitions = await _partitions(self._bootstrap, self._topic)
         consumer = _consumer(self._bootstrap)
         await consumer.start()
+        # A caught-up tail polls; a broker answering "nothing new" at once (noida-db) would be asked thousands
+        # of times a second, costing both processes CPU. Records are seen at most this much later.
+        pace_empty_fetches(consumer._fetcher, TAIL_EMPTY_FETCH_PAUSE_S)
         consumer.assign(partitions)
         if self._from_end:
             await consumer.seek_to_end(*partitions)

@@ -10,7 +10,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -455,7 +455,10 @@ class Published(dict[bytes, bytes]):
 
 
 def make_processor(
-    pending: list[CatalogItem] | None = None, *, coalesce: bool = True
+    pending: list[CatalogItem] | None = None,
+    *,
+    coalesce: bool = True,
+    flush_output: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Any, Published, FakeTopic, FakeTopic, FakeFeed]:
     from models.events import Limits
     from models.profile import EncodedProfiles
@@ -482,6 +485,7 @@ def make_processor(
         rekeyed_topic=rekeyed,  # type: ignore[arg-type]
         limits=Limits(),
         coalesce=coalesce,
+        flush_output=flush_output,
     )
     return processor, lists, dlq, rekeyed, feed
 
@@ -489,6 +493,29 @@ def make_processor(
 def incoming(topic: str, value: dict[str, Any] | bytes, key: str | None) -> FakeMessage:
     raw = value if isinstance(value, bytes) else orjson.dumps(value)
     return FakeMessage(topic, None if key is None else key.encode(), raw)
+
+
+async def test_each_batch_flushes_its_lists_before_the_next_batch_starts() -> None:
+    flushed_after: list[int] = []  # sends queued when each flush ran
+
+    async def flush() -> None:
+        flushed_after.append(len(lists.sends))
+
+    processor, lists, _, _, _ = make_processor(flush_output=flush)
+    await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("f1", "f2", "f3")])
+    assert flushed_after == [3]  # once, after the batch's three lists were queued
+    await processor.handle_batch([incoming("plays", play("f1", "syn-02"), "f1")])
+    assert flushed_after == [3, 4]
+
+
+async def test_a_failed_flush_is_logged_and_the_batch_still_completes(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("broker gone")
+
+    processor, lists, dlq, _, _ = make_processor(flush_output=broken)
+    await processor.handle_batch([incoming("plays", play("f4", "syn-01"), "f4")])
+    assert b"f4" in lists and not dlq.sent
+    assert "next commit flushes again" in caplog.text
 
 
 async def test_unknown_item_waits_for_the_catalog_to_catch_up_before_rejecting() -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.admin import TopicSpec, create_topics
+from streams.kafka.consumer import TAIL_EMPTY_FETCH_PAUSE_S, tail
 from streams.kafka.fetch_pacing import pace_empty_fetches
 from streams.kafka.producer import JsonProducer
 
@@ -77,3 +78,27 @@ def test_a_zero_interval_leaves_the_fetcher_alone() -> None:
     original = fetcher._proc_fetch_request
     pace_empty_fetches(fetcher, 0.0)
     assert fetcher._proc_fetch_request == original
+
+
+async def test_a_caught_up_tail_does_not_poll_the_broker_flat_out(kafka_bootstrap: str) -> None:
+    topic = f"pace-tail-{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
+    async with tail(kafka_bootstrap, topic) as records:
+        fetcher: Any = records._consumer._fetcher
+        paced = fetcher._proc_fetch_request
+        sent: list[float] = []
+
+        async def counting(assignment: Any, node_id: int, request: Any) -> bool:
+            sent.append(time.monotonic())
+            result: bool = await paced(assignment, node_id, request)
+            return result
+
+        fetcher._proc_fetch_request = counting
+        await asyncio.sleep(0.5)
+        gaps = [b - a for a, b in itertools.pairwise(sent)]
+        assert gaps and min(gaps) >= TAIL_EMPTY_FETCH_PAUSE_S * 0.9  # unpaced, noida-db is asked again at once
+        async with JsonProducer(kafka_bootstrap) as producer:
+            await producer.send(topic, {"n": 2}, key="k")
+        async with asyncio.timeout(10):  # a guard against hanging, not a timing assertion
+            record = await anext(records)
+        assert record.json() == {"n": 2}

@@ -1,0 +1,23 @@
+"""The Faust app as `create_app` wires it from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.app import create_app
+from streams.settings import Settings
+
+
+@pytest.mark.parametrize(("compression", "codec"), [("lz4", "lz4"), ("zstd", "zstd"), ("none", None)])
+def test_the_producer_compresses_as_configured(tmp_path: Path, compression: str, codec: str | None) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, model_dir=tmp_path / "models", compression=compression)  # type: ignore[call-arg]
+    app = create_app(settings)
+    assert app.conf.producer_compression_type == codec
+    assert app.conf.producer_linger == 0.005  # lists leave in a few requests, not one each
+
+
+def test_an_unknown_codec_is_refused() -> None:
+    with pytest.raises(ValueError, match="compression"):
+        Settings(_env_file=None, compression="brotli")  # type: ignore[call-arg, arg-type]
