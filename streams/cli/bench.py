@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from benchmarks.run import BenchConfig
 
 console = Console()
-_PHASES = ("raw", "faust", "pipeline", "freshness", "state", "ann")
+_PHASES = ("raw", "faust", "pipeline", "freshness", "state", "live", "ann")
 _CATALOGS = {"ml-100k": ("ml-100k",), "synthetic-100k": ("synthetic-100k",), "both": ("ml-100k", "synthetic-100k")}
 
 

@@ -1,0 +1,121 @@
+"""What one event costs the worker's code on a live stream, in-process: parse, learn, rank, publish.
+
+A live stream gives the worker small batches of mostly distinct viewers, so nearly every event costs its own
+list. This replays the freshness phase's workload (the same generator: 10,000 viewers over the catalog) in
+batches of `batch` events through the worker's own calls (`parse_user_event`, `learn_one`, `rank_lists` on
+chunks of 256 viewers, `list_payload`), one thread, after `gc.freeze()` as the worker does, and reports µs per
+event for each step. The first half of the events warms the state up; the second half is timed. Side by side,
+the same lists published from `Recommendation` objects (`rank_many`, what the worker did before it published
+`RankedLists.json_items`): the payloads are compared byte for byte.
+
+No Kafka, no Faust: the worker adds its consumer, table and producer costs on top (`docs/bench/profile.md`).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
+from models.events import parse_user_event
+from models.recommender import StreamParams, StreamRecommender
+from streams.agents import RANK_CHUNK, list_payload
+
+STEPS = ("parse", "learn", "rank", "publish")
+
+
+def run_live_costs(
+    spec: CatalogSpec,
+    *,
+    n_events: int = 40_000,
+    n_users: int = 10_000,
+    batch: int = 250,
+    seed: int = 0,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    records = EventGenerator(spec.items, n_users=n_users, seed=seed + 7, id_prefix="live").events(n_events)
+    results: dict[str, Any] = {"status": "ok", "catalog": spec.name, "items": spec.size, "events": n_events // 2}
+    results.update({"users": n_users, "batch": batch})
+    payloads: dict[str, list[bytes]] = {}
+    now = int(time.time() * 1000)  # one clock for both paths: their payloads are compared byte for byte
+    for path in ("json", "objects"):
+        if on_progress is not None:
+            on_progress(f"{path}: loading {spec.size:,} items")
+        system = StreamRecommender(StreamParams())
+        for item in spec.items:
+            system.add_item(item)
+        system.prepare_ranking()
+        half = n_events // 2
+        if on_progress is not None:
+            on_progress(f"{path}: warming up on {half:,} events")
+        _replay(system, records[:half], batch, now, path, {}, [])
+        gc.freeze()  # as the worker does once its catalog is loaded
+        try:
+            if on_progress is not None:
+                on_progress(f"{path}: timing {n_events - half:,} events")
+            seconds = dict.fromkeys(STEPS, 0.0)
+            published: list[bytes] = []
+            lists = _replay(system, records[half:], batch, now, path, seconds, published)
+        finally:
+            gc.unfreeze()
+        timed = n_events - half
+        results[path] = {
+            "lists": lists,
+            "events_per_list": timed / lists if lists else None,
+            "us_per_event": {step: seconds[step] / timed * 1e6 for step in STEPS},
+            "us_per_event_total": sum(seconds.values()) / timed * 1e6,
+        }
+        payloads[path] = published
+    results["identical_payloads"] = payloads["json"] == payloads["objects"]
+    results["speedup"] = results["objects"]["us_per_event_total"] / results["json"]["us_per_event_total"]
+    return results
+
+
+def _replay(
+    system: StreamRecommender,
+    records: list[EventRecord],
+    batch: int,
+    now: int,
+    path: str,
+    seconds: dict[str, float],
+    published: list[bytes],
+) -> int:
+    """Feed `records` a batch at a time as the worker does; adds each step's seconds; returns the lists made."""
+    lists = 0
+    clock = time.perf_counter
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        t0 = clock()
+        events = [
+            parse_user_event(r.topic, r.value, key=r.key.encode(), record_ts_ms=now, now_ms=now, item_exists=_known)
+            for r in chunk
+        ]
+        t1 = clock()
+        pending: dict[str, list[str]] = {}
+        for event in events:
+            if system.learn_one(event):
+                pending.setdefault(event.user_id, []).append(event.event_id)
+        t2 = clock()
+        users = list(pending)
+        items: list[Any] = []
+        for k in range(0, len(users), RANK_CHUNK):
+            profiles = [system.profiles.get(user) for user in users[k : k + RANK_CHUNK]]
+            if path == "json":
+                items += system.rank_lists(profiles).json_items()
+            else:
+                items += system.rank_many(profiles)
+        t3 = clock()
+        for user, user_items in zip(users, items, strict=True):
+            published.append(list_payload(user, pending[user], "bench", user_items, now))
+        t4 = clock()
+        if seconds:
+            for step, spent in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                seconds[step] += spent
+        lists += len(users)
+    return lists
+
+
+def _known(_item_id: str) -> bool:
+    return True
