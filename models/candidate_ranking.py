@@ -20,7 +20,7 @@ from numba import njit
 
 from models.item_index import ItemIndex
 from models.profile import UserProfile
-from models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User
+from models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User, _watched_hashes
 from models.sparse_cooccurrence import SparseCooccurrence
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class CandidateRanker(Ranker):
             searched = p.w_search * intent
         seen = None
         if profile is not None and profile.watched:
-            watched = self._watched_rows(profile)
+            watched = self._watched_rows(user)
             pos = np.minimum(np.searchsorted(candidates, watched), candidates.shape[0] - 1)
             seen = pos[candidates[pos] == watched]
         if norm > 0:
@@ -224,9 +224,11 @@ class CandidateRanker(Ranker):
             cached = self._query_rows[query] = np.sort(rows[order]).astype(np.int64)
         return cached
 
-    def _watched_rows(self, profile: UserProfile) -> Rows:
+    def _watched_rows(self, user: _User) -> Rows:
+        """The rows of the user's watched items the catalog knows (the hashes are kept on the user: explaining
+        needs them too)."""
         keys, key_rows = self.rec.catalog.hash_index()
-        hashes = np.fromiter(profile.watched, dtype=np.int64, count=len(profile.watched))
+        hashes = _watched_hashes([user])[0]
         pos = np.searchsorted(keys, hashes, side="right") - 1
         known = pos >= 0
         known[known] = keys[pos[known]] == hashes[known]
