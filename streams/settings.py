@@ -40,9 +40,10 @@ class Settings(BaseSettings):
         "arrived since the last one, so it is this large only while the worker catches up",
     )
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = Field(
-        "lz4",
+        "zstd",
         description="compression of what the worker produces (lists, changelogs, dead letters); consumers need "
-        "the codec (aiokafka: cramjam)",
+        "the codec (aiokafka: cramjam), zstd needs Kafka >= 2.1. zstd: aiokafka compresses lz4 at level 9 (LZ4-HC), "
+        "measured 6x slower than zstd's level 3 on lists, with larger output",
     )
     coalesce: bool = Field(
         True,

@@ -18,6 +18,12 @@ def test_the_producer_compresses_as_configured(tmp_path: Path, compression: str,
     assert app.conf.producer_linger == 0.005  # lists leave in a few requests, not one each
 
 
+def test_zstd_is_the_default_codec(tmp_path: Path) -> None:
+    # aiokafka compresses lz4 at level 9 (LZ4-HC): several times zstd's cost in the worker's event loop.
+    settings = Settings(_env_file=None, data_dir=tmp_path, model_dir=tmp_path / "models")  # type: ignore[call-arg]
+    assert create_app(settings).conf.producer_compression_type == "zstd"
+
+
 def test_an_unknown_codec_is_refused() -> None:
     with pytest.raises(ValueError, match="compression"):
         Settings(_env_file=None, compression="brotli")  # type: ignore[call-arg, arg-type]
