@@ -309,6 +309,7 @@ def clean_dir(path: Path) -> None:
 
 INPUT_TOPICS = ("ratings", "plays", "searches")
 CONSUMED = "streamrec_events_consumed_total"
+READ = "streamrec_records_read_total"  # counted as fetched: before the time-ordered merge holds them
 # Events covered by published lists. A list is coalesced (one per user per batch, its `event_ids` naming all
 # of the user's events in the batch), so `streamrec_lists_published_total` counts fewer lists than events;
 # the worker observes its freshness histogram once per event a published list reflects, so this count is
@@ -362,6 +363,11 @@ class BenchWorker(WorkerProcess):
         if metrics is None:
             return None
         return sum(metric_sum(metrics, CONSUMED, topic=topic) or 0.0 for topic in INPUT_TOPICS)
+
+    async def read(self) -> float | None:
+        """Input-topic records the worker has read from Kafka (held for their time-ordered turn, then consumed)."""
+        metrics = await self.metrics()
+        return None if metrics is None else metric_sum(metrics, READ) or 0.0
 
     async def covered(self) -> float | None:
         """Events reflected by the lists the worker has published (see `COVERED`)."""

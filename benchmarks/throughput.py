@@ -9,8 +9,10 @@
    RocksDB + changelog, one ranked list per user with new events, publishing); timed from outside once the
    catalog is loaded, for at most `max_seconds`, by the events covered by published lists (`infra.COVERED`:
    a list is coalesced and names all of its user's events in the batch, so lists published < events), from
-   the first record handled (its consumed counter moving) to the last list (`report.rate_from_start`: the
-   covered counter moves once per batch, so the first batch must stay in the window); the committed offsets
+   the first record read (`infra.READ` moving: records are read, then held for their time-ordered turn, then
+   handled, so counting from the first handled one would leave the reading out) to the last list
+   (`report.rate_from_start`: the covered counter moves once per batch, so the first batch must stay in the
+   window); the committed offsets
    of its group checked after a graceful stop.
 """
 
@@ -258,7 +260,9 @@ async def pipeline(
     try:
         if profile_seconds > 0 and run.pid is not None:
             spy = infra.start_py_spy(run.pid, spy_out, profile_seconds, root / "logs" / "py-spy.log")
-        consumed = infra.Sampler(run.consumed, 0.5).start()  # when processing began (reported as a batch goes)
+        # When reading began: a batch's records are read (and held for their time order) before it is handled,
+        # and the null agent's window starts at its first record read too.
+        started = infra.Sampler(run.read, 0.5).start()
         try:
             sampled = await _sample_until(
                 run.covered,
@@ -269,15 +273,15 @@ async def pipeline(
                 on_progress=on_progress,
             )
         finally:
-            consumed_samples = await consumed.stop()
+            read_samples = await started.stop()
         final = await run.metrics()
     finally:
         if spy is not None:
             await infra.wait_exit(spy, profile_seconds + 30.0)
         code = await run.stop_async()
     committed = await committed_offsets(base.bootstrap_servers, app_id, INPUT_TOPICS)
-    rate = rate_from_start(consumed_samples, sampled.samples, total)  # the whole run, first batch included
-    basis = "outside, from the first record handled to the last list"
+    rate = rate_from_start(read_samples, sampled.samples, total)  # the whole run, first batch included
+    basis = "outside, from the first record read to the last list"
     if rate.per_s is None:  # time-capped: over the covered counter's own window
         rate, basis = rate_from_samples(sampled.samples, total), "outside"
     breakdown = worker_breakdown(final)

@@ -30,6 +30,7 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _NONE = np.zeros(0, dtype=np.int64)
 _NO_EMBEDDING = np.zeros(0, dtype=np.float32)
+_NO_SCORES = np.zeros(0, dtype=np.float32)
 
 
 class CandidateRanker(Ranker):
@@ -189,15 +190,16 @@ class CandidateRanker(Ranker):
         if self._norms_of is not vectors:
             self._norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
             self._norms_of = vectors
-        margin = self.rec.params.w_embedding * self._norms[candidates] * np.float32(1.001) + np.float32(1e-6)
-        known = partial + searched if searched is not None else partial
-        lowest = known - margin
-        if seen is not None:
-            lowest[seen] = -np.inf
-        threshold = np.partition(lowest, lowest.shape[0] - k)[lowest.shape[0] - k]
-        if not np.isfinite(threshold):
-            return None
-        return np.flatnonzero(known + margin >= threshold)
+        keep, bounded = _reachable(
+            partial,
+            searched if searched is not None else _NO_SCORES,
+            seen if seen is not None else _NONE,
+            self._norms,
+            candidates,
+            self.rec.params.w_embedding,
+            k,
+        )
+        return keep if bounded else None
 
     def _recent_searches(self, profile: UserProfile | None, now: int) -> list[tuple[str, float]]:
         """(query, decay) of the searches `Ranker._intent` counts: not faded out, matching something."""
@@ -291,6 +293,40 @@ def _distinct(rows: I64, mark: npt.NDArray[np.bool_], out: I64) -> int:  # pragm
     for i in range(count):
         mark[out[i]] = False
     return count
+
+
+@njit(cache=True)
+def _reachable(
+    partial: F32, searched: F32, seen: I64, norms: F32, candidates: I64, w_embedding: float, k: int
+) -> tuple[I64, bool]:  # pragma: no cover - compiled
+    """`_may_reach_top` in one pass, with numpy's float32 steps: margin = w_e * |v| * 1.001 + 1e-6, known =
+    partial (+ searched), and the k-th best of known - margin (seen: -inf) as the bar for known + margin.
+    Returns (positions, True), or (empty, False) when the bar is not finite (every candidate can make it)."""
+    n = candidates.shape[0]
+    we = np.float32(w_embedding)
+    lowest = np.empty(n, dtype=np.float32)
+    upper = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        margin = np.float32(np.float32(we * norms[candidates[i]]) * np.float32(1.001)) + np.float32(1e-6)
+        known = np.float32(partial[i] + searched[i]) if searched.shape[0] else partial[i]
+        lowest[i] = known - margin
+        upper[i] = known + margin
+    for s in seen:
+        lowest[s] = -np.inf
+    threshold = np.partition(lowest, n - k)[n - k]
+    if not np.isfinite(threshold):
+        return np.empty(0, dtype=np.int64), False
+    count = 0
+    for i in range(n):
+        if upper[i] >= threshold:
+            count += 1
+    keep = np.empty(count, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        if upper[i] >= threshold:
+            keep[count] = i
+            count += 1
+    return keep, True
 
 
 @njit(cache=True)

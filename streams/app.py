@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> faust.App:
         env_prefix="STREAMREC_FAUST_",
     )
     metrics = Metrics()
+    app.on_read = metrics.records_read.inc
     params = settings.stream_params()
     profiles_table = tables.profiles_table(app, settings)
     profiles = tables.ProfileStore(profiles_table)

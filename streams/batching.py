@@ -249,6 +249,8 @@ class BatchingConsumer(AIOKafkaConsumer):
             for message in restorer.apply():  # Faust's recovery notes the progress (and its end)
                 await self.wait_first(self.callback(message), self.suspend_flow.wait())
             n += got
+            if got and app.on_read is not None:
+                app.on_read(got)
             if got == 0 or self.should_stop:
                 break
             timeout = 0.0  # take what else is already buffered; don't wait for more
@@ -375,9 +377,11 @@ class BatchingApp(faust.App):
         max_batch: int = DEFAULT_MAX_BATCH,
         order_wait_s: float = 0.25,
         empty_fetch_pause_s: float = 0.0,
+        on_read: Callable[[int], None] | None = None,
         **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.on_read = on_read  # told how many batch-topic records each fetch answer brought (before holding)
         self.batch_rank: dict[str, int] = {}  # tie-break of equal timestamps: registration order
         self.max_batch = max_batch
         self.order_wait_s = order_wait_s

@@ -23,6 +23,11 @@ class Metrics:
         r = self.registry
         # prometheus-client appends `_total` to counter names.
         self.events_consumed = Counter("streamrec_events_consumed", "Input records consumed", ["topic"], registry=r)
+        self.records_read = Counter(
+            "streamrec_records_read",
+            "Input records read from Kafka (each is held for its turn in time order, then consumed)",
+            registry=r,
+        )
         self.events_rejected = Counter(
             "streamrec_events_rejected", "Input records dead-lettered", ["topic", "reason"], registry=r
         )

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.workloads import EventGenerator, synthetic_catalog
 from models.base import Recommendation
-from models.candidate_ranking import CandidateRanker, _top
+from models.candidate_ranking import CandidateRanker, _reachable, _top
 from models.cooccurrence import Cooccurrence
 from models.events import CatalogItem, UserEvent, parse_user_event
 from models.item_index import ItemIndex
@@ -351,3 +351,52 @@ def test_item_index_pads_with_minus_one_when_asked_for_more_than_it_holds() -> N
     assert found.shape == (2, 60)
     assert (found[:, 50:] == -1).all()
     assert all(sorted(row[:50].tolist()) == list(range(50)) for row in found)
+
+
+def _reachable_reference(
+    partial: npt.NDArray[np.float32],
+    searched: npt.NDArray[np.float32] | None,
+    seen: npt.NDArray[np.int64] | None,
+    norms: npt.NDArray[np.float32],
+    candidates: npt.NDArray[np.int64],
+    w_embedding: float,
+    k: int,
+) -> npt.NDArray[np.int64] | None:
+    """The pruning bound as numpy array steps (what the compiled pass must give exactly)."""
+    margin = w_embedding * norms[candidates] * np.float32(1.001) + np.float32(1e-6)
+    known = partial + searched if searched is not None else partial
+    lowest = known - margin
+    if seen is not None:
+        lowest[seen] = -np.inf
+    threshold = np.partition(lowest, lowest.shape[0] - k)[lowest.shape[0] - k]
+    if not np.isfinite(threshold):
+        return None
+    return np.flatnonzero(known + margin >= threshold)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_compiled_pruning_bound_keeps_exactly_the_numpy_steps_candidates(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items, n = 5_000, int(rng.integers(101, 3_000))
+    norms = (rng.random(n_items) * 3).astype(np.float32)
+    candidates = np.sort(rng.choice(n_items, n, replace=False)).astype(np.int64)
+    # Coarse scores: many ties at the bar, the case where a different float step would show.
+    partial = (np.round(rng.random(n) * 40) / 40).astype(np.float32)
+    searched = (rng.random(n) * 0.5).astype(np.float32) if seed % 2 else None
+    seen = np.sort(rng.choice(n, int(rng.integers(0, n - 100 if seed % 5 else n)), replace=False)).astype(np.int64)
+    seen_or_none = seen if seed % 3 else None
+    expected = _reachable_reference(partial, searched, seen_or_none, norms, candidates, 0.1, 100)
+    keep, bounded = _reachable(
+        partial,
+        searched if searched is not None else np.zeros(0, dtype=np.float32),
+        seen_or_none if seen_or_none is not None else np.zeros(0, dtype=np.int64),
+        norms,
+        candidates,
+        0.1,
+        100,
+    )
+    if expected is None:
+        assert not bounded
+    else:
+        assert bounded
+        np.testing.assert_array_equal(keep, expected)
