@@ -161,9 +161,8 @@ class CandidateRanker(Ranker):
             searched = p.w_search * intent
         seen = None
         if profile is not None and profile.watched:
-            watched = self._watched_rows(user)
-            pos = np.minimum(np.searchsorted(candidates, watched), candidates.shape[0] - 1)
-            seen = pos[candidates[pos] == watched]
+            keys, key_rows = rec.catalog.hash_index()
+            seen = _seen_positions(keys, key_rows, _watched_hashes([user])[0], candidates)
         if norm > 0:
             if not self.exhaustive:  # exhaustive: every item, as `Ranker` (ties then fall alike)
                 keep = self._may_reach_top(scores, searched, seen, candidates, vectors)
@@ -225,16 +224,6 @@ class CandidateRanker(Ranker):
             order = np.lexsort((-popularity, -values))[: self.rec.params.query_candidates]
             cached = self._query_rows[query] = np.sort(rows[order]).astype(np.int64)
         return cached
-
-    def _watched_rows(self, user: _User) -> Rows:
-        """The rows of the user's watched items the catalog knows (the hashes are kept on the user: explaining
-        needs them too)."""
-        keys, key_rows = self.rec.catalog.hash_index()
-        hashes = _watched_hashes([user])[0]
-        pos = np.searchsorted(keys, hashes, side="right") - 1
-        known = pos >= 0
-        known[known] = keys[pos[known]] == hashes[known]
-        return key_rows[pos[known]]
 
     def _strongest(self, users: list[_User], chosen: list[Rows]) -> tuple[I64, npt.NDArray[np.float64]]:
         """As `Ranker._neighbours`, from the sparse counts."""
@@ -327,6 +316,25 @@ def _reachable(
             keep[count] = i
             count += 1
     return keep, True
+
+
+@njit(cache=True)
+def _seen_positions(keys: I64, key_rows: Rows, hashes: I64, candidates: I64) -> I64:  # pragma: no cover - compiled
+    """Positions in `candidates` (sorted rows) of the items whose hash is in `hashes` (a profile's watched items;
+    `keys`/`key_rows`: `Catalog.hash_index`, where equal hashes resolve to the last row, as `row_of_hash` does)."""
+    out = np.empty(hashes.shape[0], dtype=np.int64)
+    count = 0
+    n = candidates.shape[0]
+    for h in hashes:
+        pos = np.searchsorted(keys, h, side="right") - 1
+        if pos < 0 or keys[pos] != h:
+            continue
+        row = key_rows[pos]
+        at = np.searchsorted(candidates, row)
+        if at < n and candidates[at] == row:
+            out[count] = at
+            count += 1
+    return out[:count]
 
 
 @njit(cache=True)

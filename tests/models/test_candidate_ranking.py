@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.workloads import EventGenerator, synthetic_catalog
 from models.base import Recommendation
-from models.candidate_ranking import CandidateRanker, _reachable, _top
+from models.candidate_ranking import CandidateRanker, _reachable, _seen_positions, _top
 from models.cooccurrence import Cooccurrence
 from models.events import CatalogItem, UserEvent, parse_user_event
 from models.item_index import ItemIndex
@@ -400,3 +400,27 @@ def test_the_compiled_pruning_bound_keeps_exactly_the_numpy_steps_candidates(see
     else:
         assert bounded
         np.testing.assert_array_equal(keep, expected)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_watched_items_are_found_among_the_candidates_as_by_the_numpy_steps(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items = 3_000
+    hashes_of_rows = rng.integers(-(2**62), 2**62, n_items)
+    hashes_of_rows[rng.choice(n_items, 50, replace=False)] = hashes_of_rows[0]  # equal hashes: the last row counts
+    order = np.argsort(hashes_of_rows, kind="stable")
+    keys, key_rows = hashes_of_rows[order], order.astype(np.intp)
+    candidates = np.sort(rng.choice(n_items, 800, replace=False)).astype(np.int64)
+    known = rng.choice(hashes_of_rows, 120)
+    unknown = rng.integers(-(2**62), 2**62, 30)
+    watched = np.unique(np.concatenate([known, unknown])).astype(np.int64)
+    rng.shuffle(watched)
+
+    pos = np.searchsorted(keys, watched, side="right") - 1
+    found = pos >= 0
+    found[found] = keys[pos[found]] == watched[found]
+    rows = key_rows[pos[found]]
+    at = np.minimum(np.searchsorted(candidates, rows), candidates.shape[0] - 1)
+    expected = at[candidates[at] == rows]
+
+    np.testing.assert_array_equal(_seen_positions(keys, key_rows, watched, candidates), expected)
