@@ -365,9 +365,12 @@ class BenchWorker(WorkerProcess):
         return sum(metric_sum(metrics, CONSUMED, topic=topic) or 0.0 for topic in INPUT_TOPICS)
 
     async def read(self) -> float | None:
-        """Input-topic records the worker has read from Kafka (held for their time-ordered turn, then consumed)."""
+        """Input-topic records the worker has read from Kafka (held for their time-ordered turn, then consumed;
+        catalog records excluded)."""
         metrics = await self.metrics()
-        return None if metrics is None else metric_sum(metrics, READ) or 0.0
+        if metrics is None:
+            return None
+        return sum(metric_sum(metrics, READ, topic=topic) or 0.0 for topic in INPUT_TOPICS)
 
     async def covered(self) -> float | None:
         """Events reflected by the lists the worker has published (see `COVERED`)."""

@@ -185,10 +185,14 @@ class Ranker:
         if profile is None or not profile.history:
             return None, _NO_WEIGHTS
         row_of = self.rec.catalog.row_of
-        recent = [h for h in profile.history[-self.rec.params.scoring_window :] if h.item_id in row_of]
-        rows = np.array([row_of[h.item_id] for h in recent], dtype=np.intp)
-        likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
-        return rows, self._recency_weights(len(recent)) * likes
+        rows: list[int] = []
+        likes: list[float] = []
+        for h in profile.history[-self.rec.params.scoring_window :]:
+            row = row_of.get(h.item_id)
+            if row is not None:
+                rows.append(row)
+                likes.append(max(0.25, 1.0 + h.weight))
+        return np.array(rows, dtype=np.intp), self._recency_weights(len(rows)) * np.array(likes, dtype=np.float32)
 
     def _popularity_trending(self, n_items: int) -> F32:
         """The user-independent part of every score: popularity and trending, each scaled to a maximum of 1.

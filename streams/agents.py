@@ -301,8 +301,18 @@ class EventProcessor:
         self.metrics.lists_published.inc(len(users))
 
     # -- catalog validation --------------------------------------------------------------------------------
+    async def validate_catalog_batch(self, messages: Sequence[Any]) -> None:
+        """Dead-letter the invalid records of a batch of catalog records (in the consumer group: each record once,
+        not once per worker). Never raises: validation goes on; the feed applies valid items independently."""
+        for message in messages:
+            try:
+                await self.validate_catalog(message)
+            except Exception:
+                log.exception("catalog validation failed for offset %s", message.offset)
+            self.note_offset(message.topic, message.partition, message.offset)
+
     async def validate_catalog(self, message: Any) -> None:
-        """Dead-letter invalid catalog records (run by the group agent: once per record, not per worker)."""
+        """Dead-letter an invalid catalog record."""
         record = Incoming("catalog", _source(message), message.key, message.value, _ts_ms(message))
         self.metrics.events_consumed.labels(topic="catalog").inc()
         if message.value is None:
@@ -383,17 +393,10 @@ def list_payload(
 def register_agents(
     app: BatchingApp, processor: EventProcessor, *, input_topics: TopicT, rekeyed: TopicT, catalog: TopicT
 ) -> None:
-    """Input topics and re-keyed copies in batches (`processor.handle_batch`); catalog validation as a Faust agent."""
+    """Input topics and re-keyed copies (`processor.handle_batch`), and catalog validation
+    (`processor.validate_catalog_batch`), all in batches: Faust's per-record agent path costs ~120 µs a record,
+    12 s for a new group's first pass over a 100,000-item catalog, during which no event was handled."""
     app.batch_agent(input_topics, processor.handle_batch)
     app.batch_agent(rekeyed, processor.handle_batch)
-
-    async def validate(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                await processor.validate_catalog(message)
-            except Exception:  # validation must go on; the feed applies valid items independently
-                log.exception("catalog validation failed for offset %s", message.offset)
-            processor.note_offset(message.topic, message.partition, message.offset)
-
-    app.agent(catalog, name="streamrec.catalog_validation")(validate)
+    # Validation doesn't depend on the events: outside their time order (nor does it hold them back).
+    app.batch_agent(catalog, processor.validate_catalog_batch, in_time_order=False)

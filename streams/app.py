@@ -85,7 +85,9 @@ def create_app(settings: Settings) -> faust.App:
         max_batch=settings.max_batch,
         order_wait_s=settings.order_wait_ms / 1000.0,
         empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
-        broker_max_poll_records=settings.max_batch,  # one getmany never returns more than a batch
+        # A getmany returns all that was fetched: capped, it returns whole partitions one after another, and on a
+        # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
+        broker_max_poll_records=None,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
         store="rocksdb://",
         datadir=str(data_dir / settings.app_id),
@@ -111,7 +113,7 @@ def create_app(settings: Settings) -> faust.App:
         env_prefix="STREAMREC_FAUST_",
     )
     metrics = Metrics()
-    app.on_read = metrics.records_read.inc
+    app.on_read = lambda topic, count: metrics.records_read.labels(topic=topic).inc(count)
     params = settings.stream_params()
     profiles_table = tables.profiles_table(app, settings)
     profiles = tables.ProfileStore(profiles_table)

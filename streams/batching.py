@@ -7,10 +7,13 @@ records a second whatever the agent does. `BatchingConsumer` keeps Faust's consu
 assignor, same fetcher thread, tables, recovery, changelogs and offset commits) and only changes what its
 drain loop does with records of the topics registered with `BatchingApp.batch_agent`: they are collected
 from every `getmany` call that has records ready (up to `max_batch`) and handed to the handler at once.
-Records of every other topic (catalog validation, changelogs) still take Faust's per-record path, except the
+Records of every other topic (changelogs, agents of other topics) still take Faust's per-record path, except the
 changelog records of a table under active recovery, which are written a fetch at a time
 (`streams.changelog_restore`). The consumer thread's fetcher is paced on empty answers
 (`streams.kafka.fetch_pacing`), so a drained partition on a broker that answers at once does not keep it busy.
+
+Topics registered with `in_time_order=False` (catalog validation) skip the merge below: their records are handed
+over as read, and their partitions hold nothing back.
 
 Order: Kafka orders records within a partition only, and the fetcher returns partitions' records in chunks
 (up to a fetch's worth of one partition at a time), so one user's records in two topics (a play, then the
@@ -23,9 +26,10 @@ showed it caught up. (An answer that came with the record or before it does not 
 partition's log at its own moment, so the record's predecessor in another partition may have been written
 just after that partition was read.) A lone event on a live worker waits for one more fetch answer (at once
 with noida-db; with Kafka, as soon as any partition has data, else up to Faust's fetch wait), and no longer
-than `order_wait_s` of the consumer finding nothing new to read. The hold is bounded: if nothing could be
-released for `HOLD_MAX_S` (a paused or stuck partition), or more than `max(HOLD_FACTOR batches, HOLD_MIN)`
-records are held, everything held is released in merged order.
+than `order_wait_s` of the consumer finding nothing new to read. The hold is bounded: when nothing can go in
+order and nothing could for `HOLD_MAX_S` (a paused or stuck partition), or more than `max(HOLD_FACTOR batches,
+HOLD_MIN)` records are held, everything held is released in merged order. (Order is tried first: a backlog read
+in bulk, one partition after another, goes in order once its last partitions are read, however long that took.)
 
 What keeps it correct:
 - every record is tracked (`track_message`) when it is read and acked (`Consumer.ack`) after the handler
@@ -180,6 +184,7 @@ class BatchingConsumer(AIOKafkaConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: dict[TP, deque[Held]] = {}  # read and tracked, not handed over yet
+        self._loose: list[Message] = []  # read and tracked, of topics outside the time-ordered merge
         self._held_generation: int | None = None
         self._stalled_since: float | None = None  # when a release last found nothing it could hand over
         self._last_read_ts: dict[TP, float] = {}  # timestamp of the last record read, per partition
@@ -198,7 +203,8 @@ class BatchingConsumer(AIOKafkaConsumer):
                     self._held_generation = generation
                 await self._collect(app, generation)
                 for handler, messages in self._release(app).items():
-                    await self._handle_batch(handler, messages, generation)
+                    for start in range(0, len(messages), app.max_batch):  # a batch is at most max_batch records
+                        await self._handle_batch(handler, messages[start : start + app.max_batch], generation)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -222,6 +228,8 @@ class BatchingConsumer(AIOKafkaConsumer):
         n, timeout = 0, (0.01 if held else 1.0)
         last_read_ts = self._last_read_ts
         restorer = self._restorer
+        read: dict[str, int] = {}  # batch-topic records read, by topic
+        unordered = app.unordered
         while n < app.max_batch and app.consumer_generation_id == generation:
             got = 0
             read_ms = time.time_ns() // 1_000_000
@@ -240,20 +248,25 @@ class BatchingConsumer(AIOKafkaConsumer):
                         await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     continue
                 self.track_message(message)
+                got += 1
+                read[tp.topic] = read.get(tp.topic, 0) + 1
+                if tp.topic in unordered:
+                    self._loose.append(message)
+                    continue
                 queue = held.get(tp)
                 if queue is None:
                     queue = held[tp] = deque()
                 queue.append(Held(message, read_ms))
                 last_read_ts[tp] = message.timestamp
-                got += 1
             for message in restorer.apply():  # Faust's recovery notes the progress (and its end)
                 await self.wait_first(self.callback(message), self.suspend_flow.wait())
             n += got
-            if got and app.on_read is not None:
-                app.on_read(got)
             if got == 0 or self.should_stop:
                 break
             timeout = 0.0  # take what else is already buffered; don't wait for more
+        if app.on_read is not None:
+            for topic, count in read.items():
+                app.on_read(topic, count)
         if n:
             self._quiet_since = None
         elif self._quiet_since is None:
@@ -261,23 +274,29 @@ class BatchingConsumer(AIOKafkaConsumer):
 
     def _release(self, app: BatchingApp) -> dict[BatchHandler, list[Message]]:
         """Take the held records that can go in time order (see `take_in_time_order` and `_bounds`)."""
+        out: dict[BatchHandler, list[Message]] = {}
+        for message in self._loose:
+            out.setdefault(app.batch_handlers[message.topic], []).append(message)
+        self._loose = []
         held = self._held
         total = sum(map(len, held.values()))
         if not total:
             self._stalled_since = None
-            return {}
+            return out
         now = time.monotonic()
+        waited = self._quiet_since is not None and now - self._quiet_since >= app.order_wait_s
+        taken = take_in_time_order(held, app.batch_rank, self._bounds(app), waited=waited)
+        # Only when nothing can go in order (a partition read far behind the others, or not at all): a hold read
+        # in bulk (a backlog) is released in order as soon as its last partitions are read, however long that took.
         too_many = total > max(HOLD_FACTOR * app.max_batch, HOLD_MIN)
-        force = too_many or (self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S)
-        if force:
+        stalled = self._stalled_since is not None and now - self._stalled_since > HOLD_MAX_S
+        if not taken and (too_many or stalled):
             log.warning(
                 "releasing %d held records without waiting for the order across partitions (%s)",
                 total,
                 "too many held" if too_many else "stalled",
             )
-        waited = self._quiet_since is not None and now - self._quiet_since >= app.order_wait_s
-        taken = take_in_time_order(held, app.batch_rank, {} if force else self._bounds(app), waited=waited)
-        out: dict[BatchHandler, list[Message]] = {}
+            taken = take_in_time_order(held, app.batch_rank, {})
         for message in taken:
             out.setdefault(app.batch_handlers[message.topic], []).append(message)
         if taken:
@@ -290,7 +309,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         """What is known about each assigned batch partition's unread records (see `Bound`)."""
         bounds: dict[TP, Bound] = {}
         for tp in self.assignment():
-            if tp.topic in app.batch_handlers:
+            if tp.topic in app.batch_handlers and tp.topic not in app.unordered:
                 caught_up_ms = self._caught_up_ms(tp)
                 if caught_up_ms is not None:
                     bounds[tp] = Bound(self._last_read_ts.get(tp, -math.inf), caught_up_ms)
@@ -314,7 +333,8 @@ class BatchingConsumer(AIOKafkaConsumer):
         return float(state.timestamp) if state.position >= state.highwater else -math.inf
 
     def _take_held(self) -> list[Message]:
-        messages = [entry.message for queue in self._held.values() for entry in queue]
+        messages = self._loose + [entry.message for queue in self._held.values() for entry in queue]
+        self._loose = []
         self._held.clear()
         self._last_read_ts.clear()
         self._stalled_since = None
@@ -377,26 +397,31 @@ class BatchingApp(faust.App):
         max_batch: int = DEFAULT_MAX_BATCH,
         order_wait_s: float = 0.25,
         empty_fetch_pause_s: float = 0.0,
-        on_read: Callable[[int], None] | None = None,
+        on_read: Callable[[str, int], None] | None = None,
         **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
-        self.on_read = on_read  # told how many batch-topic records each fetch answer brought (before holding)
+        self.on_read = on_read  # told (topic, count) of the batch-topic records each read brought, before holding
         self.batch_rank: dict[str, int] = {}  # tie-break of equal timestamps: registration order
+        self.unordered: set[str] = set()  # batch topics handed over as read, outside the time-ordered merge
         self.max_batch = max_batch
         self.order_wait_s = order_wait_s
         self.empty_fetch_pause_s = empty_fetch_pause_s
         super().__init__(*args, **kwargs)
 
-    def batch_agent(self, topic: TopicT, handler: BatchHandler) -> None:
+    def batch_agent(self, topic: TopicT, handler: BatchHandler, *, in_time_order: bool = True) -> None:
         """Subscribe to `topic` (one or more topic names) and hand its records to `handler` in batches.
 
-        Records with equal timestamps are handed over in the order the topic names were registered."""
+        Records with equal timestamps are handed over in the order the topic names were registered. With
+        `in_time_order=False` the topic's records are handed over as they are read (each partition's order kept)
+        and its partitions hold nothing else back: for records whose handling doesn't depend on the others'."""
         for name in topic.topics:
             if name in self.batch_handlers:
                 raise ValueError(f"topic {name!r} already has a batch handler")
             self.batch_handlers[name] = handler
             self.batch_rank[name] = len(self.batch_rank)
+            if not in_time_order:
+                self.unordered.add(name)
         self.topics.add(topic)  # the conductor's subscription: assignment and rebalances as for an agent
 
     def _new_transport(self) -> BatchingTransport:

@@ -26,6 +26,7 @@ class Metrics:
         self.records_read = Counter(
             "streamrec_records_read",
             "Input records read from Kafka (each is held for its turn in time order, then consumed)",
+            ["topic"],
             registry=r,
         )
         self.events_rejected = Counter(
