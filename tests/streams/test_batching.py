@@ -29,7 +29,7 @@ from worker_proc import (
     worker_settings,
 )
 
-from streams.batching import Bound, Held, gc_paused, take_in_time_order
+from streams.batching import HOLD_MAX_S, BatchingConsumer, Bound, Held, gc_paused, take_in_time_order
 from streams.kafka import JsonProducer, tail
 from streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS
 from streams.settings import Settings
@@ -185,6 +185,51 @@ async def test_a_users_play_and_rating_on_two_topics_are_applied_in_time_order(
         body = record.json()
         applied[body["user_id"]] += [names[event_id] for event_id in body["event_ids"]]
     assert applied == expected
+
+
+@dataclass
+class _App:
+    """What `BatchingConsumer._release` reads of the app."""
+
+    batch_handlers: dict[str, Any]
+    unordered: set[str]
+    batch_rank: dict[str, int]
+    max_batch: int = 100
+    order_wait_s: float = 0.25
+
+
+def _releasing_consumer(held: dict[TP, deque[Held]], bounds: dict[TP, Bound], loose: list[Rec]) -> Any:
+    consumer: Any = BatchingConsumer.__new__(BatchingConsumer)  # the release logic only: no Kafka behind it
+    consumer._held, consumer._loose, consumer._quiet_since = held, list(loose), None
+    consumer._stalled_since = time.monotonic() - 10 * HOLD_MAX_S  # nothing went for long
+    consumer._bounds = lambda app: bounds
+    return consumer
+
+
+def _handlers() -> _App:
+    handlers = {topic: f"events:{topic}" for topic in RANK} | {"catalog": "validate"}
+    return _App(handlers, {"catalog"}, dict(RANK))
+
+
+def test_a_long_hold_goes_in_time_order_once_it_can(caplog: pytest.LogCaptureFixture) -> None:
+    # A backlog read one partition after another: by the time the last is read, the stall timer has run out;
+    # the records must still go in time order (no forced release).
+    held = held_of({("ratings", 0): [(5, 0), (9, 0)], ("plays", 0): [(1, 0), (7, 0)]}, sort_each=True)
+    bounds = {TP("ratings", 0): Bound(9.0), TP("plays", 0): Bound(7.0)}
+    out = _releasing_consumer(held, bounds, [])._release(_handlers())
+    assert [(m.topic, m.timestamp) for m in out["events:plays"]] == [("plays", 1.0), ("plays", 7.0)]
+    assert [(m.topic, m.timestamp) for m in out["events:ratings"]] == [("ratings", 5.0)]  # 9 waits for plays
+    assert "without waiting" not in caplog.text
+
+
+def test_a_stalled_hold_is_released_anyway_and_unordered_topics_never_wait(caplog: pytest.LogCaptureFixture) -> None:
+    held = held_of({("ratings", 0): [(5, 0)], ("plays", 0): [(6, 0)]}, sort_each=True)
+    blocked = {TP("ratings", 0): Bound(-math.inf), TP("plays", 0): Bound(-math.inf)}  # neither read up to the other
+    catalog = Rec("catalog", 0, 0, 99.0)
+    out = _releasing_consumer(held, blocked, [catalog])._release(_handlers())
+    assert out["validate"] == [catalog]
+    assert [m.timestamp for m in out["events:ratings"] + out["events:plays"]] == [5.0, 6.0]
+    assert "without waiting for the order across partitions (stalled)" in caplog.text
 
 
 def test_gc_is_paused_for_a_batch_and_restored_as_it_was() -> None:
