@@ -274,7 +274,7 @@ async def pipeline(
             )
         finally:
             read_samples = await started.stop()
-        final = await run.metrics()
+        final = await _settled_metrics(run)
     finally:
         if spy is not None:
             await infra.wait_exit(spy, profile_seconds + 30.0)
@@ -312,6 +312,26 @@ async def pipeline(
         result["profile"] = summarize_stacks(spy_out.read_text(errors="replace"))
         result["profile"]["file"] = str(spy_out)
     return result
+
+
+async def _settled_metrics(
+    run: infra.BenchWorker, interval_s: float = 0.5, max_s: float = 10.0
+) -> infra.Metrics | None:
+    """The worker's metrics once its batch histograms stop moving: the last batch observes them after its lists
+    are out (a scrape at the last list can miss that batch)."""
+    metrics = await run.metrics()
+    deadline = time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(interval_s)
+        again = await run.metrics()
+        if again is None or metrics is None or _batch_counts(again) == _batch_counts(metrics):
+            return again if again is not None else metrics
+        metrics = again
+    return metrics
+
+
+def _batch_counts(metrics: infra.Metrics) -> list[float]:
+    return [infra.metric_sum(metrics, "streamrec_processing_seconds_count", topic=t) or 0.0 for t in INPUT_TOPICS]
 
 
 def worker_breakdown(metrics: infra.Metrics | None) -> dict[str, Any]:
