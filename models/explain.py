@@ -249,36 +249,11 @@ class Explainer:
                     cache = shared if code < _LOCAL_CODES else local
                     reason = cache.get(code)
                     if reason is None:
-                        if form is Reason:
-                            reason = self._reason(code, chosen.queries, chosen.as_of[k])
-                        else:
-                            reason = self._reason_json(code, chosen.queries, chosen.as_of[k])
-                        cache[code] = reason
+                        worded = self._reason(code, chosen.queries, chosen.as_of[k])
+                        reason = cache[code] = worded if form is Reason else reason_json(worded)
                     reasons.append(reason)
                 out.append(reasons)
         return out
-
-    def _reason_json(self, code: int, queries: list[str], as_of: int) -> dict[str, str]:
-        """`reason_json(self._reason(...))`, built directly for the kinds worded per list (every list words its own:
-        they quote its time or its queries); the same keys in the same order."""
-        kind, a = code >> _KIND_SHIFT, code & _ARG_MASK
-        if kind == _TRENDING:
-            days = str(self.window_days)
-            return {
-                "count": str(a),
-                "window_days": days,
-                "as_of": str(as_of),
-                "kind": "trending",
-                "text": f"Trending: {a} views in the last {days} days",
-            }
-        if kind == _POPULAR:
-            return {
-                "count": str(a),
-                "as_of": str(as_of),
-                "kind": "popular",
-                "text": f"{a} views so far" if a != 1 else "1 view so far",
-            }
-        return reason_json(self._reason(code, queries, as_of))
 
     def _reason(self, code: int, queries: list[str], as_of: int) -> Reason:
         catalog = self.catalog
