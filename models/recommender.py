@@ -111,14 +111,21 @@ class StreamRecommender(Recommender):
         )
 
     def add_item(self, item: CatalogItem, ts: int = 0) -> None:
-        is_new = item.item_id not in self.catalog
-        row = self.catalog.upsert(item, ts)
+        self.add_items([(item, ts)])
+
+    def add_items(self, items: Sequence[tuple[CatalogItem, int]]) -> None:
+        """Add items or replace their metadata, as `add_item` one by one (a worker's start: the whole catalog).
+        Items the artifact knows are seeded once the batch is in, with the neighbours of the whole batch."""
+        model_index = self._model_index
+        new_known = [i.item_id for i, _ in items if i.item_id in model_index and i.item_id not in self.catalog]
+        rows = self.catalog.upsert_many(items)
         if len(self.catalog) > self.params.exact_max_items and isinstance(self.cooccurrence, Cooccurrence):
             self.use_candidate_ranking()
-        self.cooccurrence.ensure(row + 1)
-        self.trending.ensure(row + 1)
-        if is_new and item.item_id in self._model_index:  # the artifact knew it before the catalog did
-            self._seed_from_model(item.item_id)
+        end = max(rows, default=-1) + 1
+        self.cooccurrence.ensure(end)
+        self.trending.ensure(end)
+        for item_id in dict.fromkeys(new_known):  # the artifact knew them before the catalog did
+            self._seed_from_model(item_id)
 
     @property
     def item_vectors(self) -> npt.NDArray[np.float32]:

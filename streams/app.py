@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,13 +124,13 @@ def create_app(settings: Settings) -> faust.App:
     metrics.set_model(model.version)
     log.info("item model: %s (%s)", model.version, model_path or "no artifact, content only")
 
-    def add_item(item: CatalogItem, ts: int) -> None:
-        recommender.add_item(item, ts)
+    def add_items(items: Sequence[tuple[CatalogItem, int]]) -> None:
+        recommender.add_items(items)
         metrics.catalog_items.set(len(recommender.catalog))
 
     limits = Limits(max_event_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms)
     feed = CatalogFeed(
-        settings.bootstrap_servers, CATALOG, add_item, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
+        settings.bootstrap_servers, CATALOG, add_items, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
     )
     # Raw bytes in and out: events are validated by models.events, not by a Faust codec. The names' order is
     # the order of a viewer's events with equal timestamps: one searches, then watches, then rates.

@@ -225,6 +225,24 @@ def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> N
     assert all(r.item_id in rec.catalog.row_of and r.reasons for lst in after for r in lst)
 
 
+def test_a_catalog_read_in_batches_across_the_switch_gives_the_lists_of_one_by_one() -> None:
+    items = synthetic_catalog(120, seed=8)
+    events = parsed_events(items, 1500, n_users=80, seed=8)
+    one_by_one = StreamRecommender(StreamParams(exact_max_items=50))
+    for item in items:
+        one_by_one.add_item(item, 7)
+    batched = StreamRecommender(StreamParams(exact_max_items=50))
+    for start, end in ((0, 30), (30, 90), (90, 120)):  # the second batch crosses exact_max_items
+        batched.add_items([(item, 7) for item in items[start:end]])
+    assert isinstance(batched.cooccurrence, SparseCooccurrence) and isinstance(batched._ranker, CandidateRanker)
+    np.testing.assert_array_equal(batched.item_vectors, one_by_one.item_vectors)
+    for event in events:
+        assert batched.learn_one(event) == one_by_one.learn_one(event)
+    users = sorted(one_by_one.profiles)[:20]
+    expected = one_by_one.rank_many([one_by_one.profiles[u] for u in users])
+    assert batched.rank_many([batched.profiles[u] for u in users]) == expected
+
+
 def test_use_candidate_ranking_on_an_empty_recommender() -> None:
     rec = StreamRecommender(StreamParams(exact_max_items=50))
     rec.use_candidate_ranking(exhaustive=True)

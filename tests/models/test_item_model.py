@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.events import CatalogItem, Rating
 from models.item_model import ItemModel, content_only_model, train_item_model
@@ -57,7 +58,10 @@ def test_item_vectors_carry_als_factors_for_trained_items(items: list[CatalogIte
     np.testing.assert_allclose(system.item_vectors[row, :4], model.factors[0])
 
 
-def test_seeding_also_works_when_the_artifact_arrives_before_the_catalog(items: list[CatalogItem]) -> None:
+@pytest.mark.parametrize("in_one_batch", [False, True], ids=["one by one", "in one batch"])
+def test_seeding_also_works_when_the_artifact_arrives_before_the_catalog(
+    items: list[CatalogItem], in_one_batch: bool
+) -> None:
     stream = _stream()
     online = StreamRecommender(StreamParams())
     for item in items:
@@ -66,7 +70,10 @@ def test_seeding_also_works_when_the_artifact_arrives_before_the_catalog(items: 
         online.learn_one(event)
     model = train_item_model(((e.user_id, e.item_id, e.rating) for e in stream), factors=4, iterations=3)
     early = StreamRecommender(item_model=model)
-    for item in items:
-        early.add_item(item)
+    if in_one_batch:  # as a worker's start reads the catalog
+        early.add_items([(item, 0) for item in items])
+    else:
+        for item in items:
+            early.add_item(item)
     n = len(items)
     np.testing.assert_array_equal(early.cooccurrence.counts[:n, :n], online.cooccurrence.counts[:n, :n])

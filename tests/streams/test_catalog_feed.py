@@ -1,0 +1,83 @@
+"""The catalog feed against the session's broker: the whole catalog applied a turn at a time, bad records
+skipped and counted, and an item whose batch fails still applied with the rest of its batch one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from models.catalog import Catalog
+from models.events import CatalogItem
+from streams import catalog_feed
+from streams.catalog_feed import CatalogFeed
+from streams.kafka.admin import TopicSpec, create_topics
+
+pytestmark = pytest.mark.kafka
+
+
+async def _catalog_topic(bootstrap: str, items: int, bad: Sequence[tuple[bytes, bytes | None]] = ()) -> str:
+    topic = f"feed-{uuid.uuid4().hex[:10]}"
+    await create_topics(bootstrap, [TopicSpec(topic, 4)])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for n in range(items):
+            value = {"item_id": f"i{n}", "title": f"Title {n}", "genres": ["Drama" if n % 2 else "Comedy"]}
+            await producer.send(topic, orjson.dumps(value), key=f"i{n}".encode())
+        for key, raw in bad:
+            await producer.send(topic, raw, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return topic
+
+
+async def _load(bootstrap: str, topic: str, apply: Callable[[Sequence[tuple[CatalogItem, int]]], None]) -> CatalogFeed:
+    feed = CatalogFeed(bootstrap, topic, apply)
+    await feed.start()
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+    finally:
+        await feed.stop()
+    return feed
+
+
+async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are_counted(
+    kafka_bootstrap: str,
+) -> None:
+    bad = [(b"x1", b"{not json"), (b"x2", orjson.dumps({"item_id": "x2"})), (b"x3", None)]  # no title; tombstone
+    topic = await _catalog_topic(kafka_bootstrap, 3_000, bad)
+    catalog = Catalog()
+    batches: list[int] = []
+
+    def apply(items: Sequence[tuple[CatalogItem, int]]) -> None:
+        batches.append(len(items))
+        catalog.upsert_many(items)
+
+    feed = await _load(kafka_bootstrap, topic, apply)
+    assert (feed.applied, feed.skipped) == (3_000, len(bad))
+    assert len(catalog) == 3_000 and catalog.items[catalog.row_of["i17"]].title == "Title 17"
+    assert max(batches) <= catalog_feed._RECORDS_PER_TURN < 3_000  # the event loop got turns in between
+    assert min(catalog.added_ts) > 0  # each item carries its record's timestamp
+
+
+async def test_an_item_that_fails_its_batch_does_not_take_the_rest_of_the_batch_with_it(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await _catalog_topic(kafka_bootstrap, 800)
+    catalog = Catalog()
+
+    def apply(items: Sequence[tuple[CatalogItem, int]]) -> None:
+        if any(item.item_id == "i7" for item, _ in items):
+            raise RuntimeError("an item the model can't take")
+        catalog.upsert_many(items)
+
+    feed = await _load(kafka_bootstrap, topic, apply)
+    assert (feed.applied, feed.skipped) == (799, 1)
+    assert "i7" not in catalog and len(catalog) == 799
