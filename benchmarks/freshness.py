@@ -229,6 +229,8 @@ async def freshness(
             "events_per_list": len(watcher.arrivals) / watcher.lists if watcher.lists else None,
             "latency_s": censored_percentiles(latencies, len(sent_at)),
             "latency_delivered_only_s": censored_percentiles(latencies, len(latencies)),
+            # p1..p99 (None: not delivered), for the distribution's plot
+            "latency_quantiles_s": censored_percentiles(latencies, len(sent_at), range(1, 100)),
             "worker_mean_freshness_s": (worker_sum / worker_count) if worker_sum and worker_count else None,
             "lag_grew": trend.grew,
             "lag_slope_per_s": trend.slope_per_s,

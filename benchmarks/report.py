@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 PERCENTILES = (50, 95, 99)
+FRESHNESS_TARGET_S = 0.1  # issue 4: p99 <= 100 ms with no growth of lag
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +302,7 @@ def _freshness_cell(scenario: Mapping[str, Any], phase: str = "freshness") -> st
     return f"{cells} ({delivered})"
 
 
-def render_markdown(results: Mapping[str, Any]) -> str:
+def render_markdown(results: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
     """The short human summary of one run: a table per section, with the command and caveats."""
     meta = results.get("meta", {})
     scenarios: list[Mapping[str, Any]] = list(results.get("scenarios", []))
@@ -345,6 +346,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 "freshness p50 / p95 / p99 at 70% of the rate the worker covered live above (rate)",
                 lambda s: _sustainable_cell(s),
             ),
+            (
+                f"highest swept rate with freshness p99 <= {FRESHNESS_TARGET_S * 1000:.0f} ms, lag steady",
+                _sweep_cell,
+            ),
             ("profile bytes/user (to_bytes, median / p95)", _profile_cell),
             ("worker RocksDB bytes/user", lambda s: _phase_cell(s, "state", "rocksdb_bytes_per_user", _fmt_rate)),
             ("profiles table rebuild from its changelog", _rebuild_cell),
@@ -358,6 +363,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 if isinstance(part, Mapping) and part.get("reason"):
                     lines.append(f"- {s.get('catalog')} {phase}: {part.get('status')} — {part.get('reason')}")
         lines.append("")
+    for s in scenarios:
+        lines += _sweep_lines(s)
     for s in scenarios:
         lines += _live_lines(s.get("live"))
     ann = results.get("ann")
@@ -378,6 +385,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     elif isinstance(ann, Mapping) and ann.get("status"):
         lines += [f"ANN: {ann.get('status')} — {ann.get('reason', '')}", ""]
     lines += _candidate_lines(results.get("candidate_ranking"))
+    if plots:
+        lines += ["## Plots", ""] + [f"![{Path(name).stem.replace('_', ' ')}]({name})" for name in plots] + [""]
     return "\n".join(lines)
 
 
@@ -446,6 +455,54 @@ def _sustainable_cell(scenario: Mapping[str, Any]) -> str:
     return f"{cell} at {_fmt_rate(part.get('offered_per_s'))}/s, {grew}"
 
 
+def sweep_points(scenario: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The sweep's measured runs (a latency and an achieved rate), by offered rate."""
+    runs = scenario.get("freshness_sweep") or []
+    done = [r for r in runs if isinstance(r, Mapping) and "latency_s" in r and r.get("offered_per_s")]
+    return sorted(done, key=lambda r: float(r["rate"]))
+
+
+def meets_freshness_target(run: Mapping[str, Any]) -> bool:
+    p99 = (run.get("latency_s") or {}).get("p99")
+    return p99 is not None and p99 <= FRESHNESS_TARGET_S and not run.get("lag_grew")
+
+
+def _sweep_cell(scenario: Mapping[str, Any]) -> str:
+    points = sweep_points(scenario)
+    if not points:
+        return "not run"
+    met = [r for r in points if meets_freshness_target(r)]
+    if not met:
+        return f"none of {', '.join(_fmt_rate(r['rate']) for r in points)}/s"
+    best = max(met, key=lambda r: float(r["rate"]))
+    p99 = _fmt_seconds((best.get("latency_s") or {}).get("p99"))
+    return f"{_fmt_rate(best['rate'])}/s (p99 {p99}; swept {', '.join(_fmt_rate(r['rate']) for r in points)})"
+
+
+def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
+    points = sweep_points(scenario)
+    if not points:
+        return []
+    seconds = points[0].get("duration_s")
+    lines = [
+        f"## Freshness by offered rate, {scenario.get('catalog')} ({_fmt_rate(seconds)} s a rate)",
+        "",
+        "| offered ev/s | achieved ev/s | p50 / p95 / p99 | delivered | lag | events per list |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in points:
+        latency = r.get("latency_s") or {}
+        cells = " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
+        per_list = r.get("events_per_list")
+        lines.append(
+            f"| {_fmt_rate(r['rate'])} | {_fmt_rate(r.get('offered_per_s'))} | {cells} | "
+            f"{r.get('delivered_share', 0) * 100:.1f}% | {'grew' if r.get('lag_grew') else 'steady'} | "
+            f"{'–' if per_list is None else f'{per_list:.2f}'} |"
+        )
+    lines.append("")
+    return lines
+
+
 def _events_per_list_cell(scenario: Mapping[str, Any]) -> str:
     part = scenario.get("pipeline")
     if not isinstance(part, Mapping):
@@ -477,10 +534,13 @@ def _rebuild_cell(scenario: Mapping[str, Any]) -> str:
 
 
 def write_results(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """results.json and results.md under `out_dir` (created)."""
+    """results.json, results.md and the plots (`benchmarks.plots`) under `out_dir` (created)."""
+    from benchmarks.plots import write_plots
+
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"
     md_path = out_dir / "results.md"
     json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-    md_path.write_text(render_markdown(results) + "\n")
+    plots = write_plots(results, out_dir)
+    md_path.write_text(render_markdown(results, [path.name for path in plots]) + "\n")
     return json_path, md_path

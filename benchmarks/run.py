@@ -38,7 +38,7 @@ from benchmarks.workloads import (
     catalog_records,
 )
 
-PHASES = ("raw", "faust", "pipeline", "freshness", "state", "live", "ann")
+PHASES = ("raw", "faust", "pipeline", "freshness", "sweep", "state", "live", "ann")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,9 @@ class BenchConfig:
     # Also measure at this share of the pipeline rate measured in the run (a load it can sustain, so the
     # percentiles are latencies rather than queueing behind a growing backlog); 0 turns it off.
     freshness_sustainable_share: float = 0.7  # of the rate the worker covered live in the first run
+    # Freshness at each of these rates (shorter runs): where the latency target holds, as a curve.
+    sweep_rates: tuple[float, ...] = (250.0, 500.0, 1_000.0, 2_000.0, 3_000.0)
+    sweep_seconds: float = 20.0
     state_users: int = 100_000
     state_events_per_user: int = 2
     state_mode: str = "auto"  # auto | events | changelog
@@ -342,6 +345,23 @@ async def run_bench(config: BenchConfig, console: Console | None = None) -> dict
                         scenario["freshness_sustainable"]["live_rate_covered"] = covered_live
                         scenario["freshness_sustainable"]["share_of_live_rate"] = config.freshness_sustainable_share
                         save()
+                if "sweep" in config.only:
+                    scenario["freshness_sweep"] = []
+                    for rate in config.sweep_rates:
+                        scenario["freshness_sweep"].append(
+                            await _freshness(
+                                config,
+                                broker,
+                                spec,
+                                root,
+                                ui,
+                                infeasible,
+                                rate,
+                                f"sweep-{rate:g}",
+                                duration_s=config.sweep_seconds,
+                            )
+                        )
+                        save()
                 if "state" in config.only:
                     scenario["state"] = await _state(config, broker, spec, root, ui, infeasible, scenario)
                     save()
@@ -422,6 +442,8 @@ async def _freshness(
     infeasible: str | None,
     rate: float,
     key: str,
+    *,
+    duration_s: float | None = None,
 ) -> dict[str, Any]:
     from benchmarks.freshness import freshness
 
@@ -436,7 +458,7 @@ async def _freshness(
             spec,
             root,
             rate=rate,
-            duration_s=config.freshness_seconds,
+            duration_s=config.freshness_seconds if duration_s is None else duration_s,
             grace_s=config.freshness_grace_s,
             warmup_events=config.freshness_warmup,
             start_timeout_s=config.start_timeout_s,

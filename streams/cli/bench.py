@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from benchmarks.run import BenchConfig
 
 console = Console()
-_PHASES = ("raw", "faust", "pipeline", "freshness", "state", "live", "ann")
+_PHASES = ("raw", "faust", "pipeline", "freshness", "sweep", "state", "live", "ann")
 _CATALOGS = {"ml-100k": ("ml-100k",), "synthetic-100k": ("synthetic-100k",), "both": ("ml-100k", "synthetic-100k")}
 
 
@@ -27,6 +27,16 @@ def parse_only(text: str) -> frozenset[str]:
     if unknown or not phases:
         raise typer.BadParameter(f"choose from {','.join(_PHASES)}; got {text!r}", param_hint="--only")
     return phases
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        rates = ()
+    if not rates or any(rate < 1.0 for rate in rates):
+        raise typer.BadParameter(f"events/s >= 1, comma-separated; got {text!r}", param_hint="--sweep-rates")
+    return rates
 
 
 def bench(
@@ -48,6 +58,10 @@ def bench(
     pipeline_seconds: Annotated[float, typer.Option("--pipeline-seconds", min=5.0, help="time cap of phase 3")] = 120.0,
     freshness_rate: Annotated[float, typer.Option("--freshness-rate", min=1.0, help="offered events/s")] = 5_000.0,
     freshness_seconds: Annotated[float, typer.Option("--freshness-seconds", min=1.0)] = 60.0,
+    sweep_rates: Annotated[
+        str, typer.Option("--sweep-rates", help="offered events/s of the sweep phase, comma-separated")
+    ] = "250,500,1000,2000,3000",
+    sweep_seconds: Annotated[float, typer.Option("--sweep-seconds", min=1.0, help="each sweep run")] = 20.0,
     state_users: Annotated[int, typer.Option("--state-users", min=1)] = 100_000,
     state_events_per_user: Annotated[int, typer.Option("--state-events-per-user", min=1)] = 2,
     state_mode: Annotated[str, typer.Option("--state-mode", help="auto | events | changelog (see README)")] = "auto",
@@ -90,6 +104,8 @@ def bench(
         pipeline_seconds=pipeline_seconds,
         freshness_rate=freshness_rate,
         freshness_seconds=freshness_seconds,
+        sweep_rates=parse_rates(sweep_rates),
+        sweep_seconds=sweep_seconds,
         state_users=state_users,
         state_events_per_user=state_events_per_user,
         state_mode=state_mode,

@@ -306,6 +306,44 @@ def test_write_results(tmp_path: Path) -> None:
     assert orjson.loads(json_path.read_bytes())["scenarios"][0]["catalog"] == "ml-100k"
     assert md_path.read_text().startswith("# streamrec benchmark")
     assert not math.isnan(orjson.loads(json_path.read_bytes())["ann"]["rows"][0]["speedup"])
+    # the plots the results have data for, linked from the markdown
+    assert (tmp_path / "bench" / "throughput.png").stat().st_size > 10_000
+    assert (tmp_path / "bench" / "freshness.png").stat().st_size > 10_000
+    assert "![throughput](throughput.png)" in md_path.read_text()
+
+
+def _swept(rate: float, p99: float | None, *, lag_grew: bool = False) -> dict[str, Any]:
+    return {
+        "rate": rate,
+        "duration_s": 20.0,
+        "offered_per_s": rate * 0.99,
+        "latency_s": {"p50": 0.01, "p95": 0.02, "p99": p99},
+        "latency_quantiles_s": {f"p{q}": q / 1000 for q in range(1, 100)},
+        "delivered_share": 1.0,
+        "lag_grew": lag_grew,
+        "events_per_list": 1.1,
+    }
+
+
+def test_the_sweep_names_the_fastest_rate_that_meets_the_freshness_target() -> None:
+    data = results()
+    ml = data["scenarios"][0]
+    # 2,000/s meets p99 but its lag grew; 4,000/s misses; a failed run has no latency
+    ml["freshness_sweep"] = [
+        _swept(4000, 0.5),
+        _swept(250, 0.03),
+        _swept(2000, 0.08, lag_grew=True),
+        _swept(1000, 0.1),
+        {"rate": 8000, "status": "exit code 1"},
+    ]
+    data["scenarios"][1]["freshness_sweep"] = [_swept(500, 0.2), _swept(250, None)]
+    text = render_markdown(data)
+    row = "| highest swept rate with freshness p99 <= 100 ms, lag steady |"
+    assert f"{row} 1,000/s (p99 100 ms; swept 250, 1,000, 2,000, 4,000) | none of 250, 500/s |" in text
+    assert "## Freshness by offered rate, ml-100k (20 s a rate)" in text
+    assert "| 2,000 | 1,980 | 10 ms / 20 ms / 80 ms | 100.0% | grew | 1.10 |" in text
+    assert "| 250 | 248 | 10 ms / 20 ms / n/a | 100.0% | steady | 1.10 |" in text
+    assert render_markdown({**data, "scenarios": [results()["scenarios"][0]]}).count("Freshness by offered rate") == 0
 
 
 def test_the_live_rate_is_what_was_covered_until_the_last_event_was() -> None:
