@@ -81,9 +81,10 @@ class CandidateRanker(Ranker):
         neighbours = self._strongest(users, chosen)
         return self._explained(chosen, [scored[u][1][picks[u]].tolist() for u in range(len(users))], users, neighbours)
 
-    def prepare(self) -> None:
-        """Build the item index now (a catalog just loaded) rather than in the first list's time."""
-        vectors = self.rec.item_vectors
+    def prepare(self, vectors: F32) -> None:
+        """Build the item index of `vectors` (`rec.item_vectors`) now, a catalog just loaded, rather than in the
+        first list's time. Safe in another thread while this one ranks (`ItemIndex` is locked); the vectors are
+        a snapshot, so the catalog may change meanwhile (the next search adds what changed)."""
         if vectors.shape[0] and not self.exhaustive:
             self.index.search(vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32), 1)
 

@@ -9,6 +9,7 @@ measured in `benchmarks/ann.py`, and on the lists themselves in `benchmarks/cand
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -29,14 +30,18 @@ class ItemIndex:
         self._indexed = np.zeros((0, 0), dtype=np.float32)  # a copy, to find the rows that changed
         self._trained_n = 0
         self.rebuilds = 0
+        # The worker builds the first index in a thread (training ~2 s at 100,000 items, without the GIL) while
+        # its event loop goes on; a search meanwhile waits for it.
+        self._lock = threading.Lock()
 
     def search(self, vectors: F32, queries: F32, m: int) -> I64:
         """(len(queries) × m) rows of `vectors` with the largest inner products, best first; -1 pads."""
         import faiss
 
-        self._sync(vectors)
-        faiss.omp_set_num_threads(self.threads)
-        _, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), m)
+        with self._lock:
+            self._sync(vectors)
+            faiss.omp_set_num_threads(self.threads)
+            _, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), m)
         return np.asarray(rows, dtype=np.int64)
 
     def _sync(self, vectors: F32) -> None:

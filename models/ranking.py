@@ -107,8 +107,9 @@ class Ranker:
         self._queries: dict[str, tuple[dict[int, float], Rows, F32]] = {}
         self._n_creators = 1
 
-    def prepare(self) -> None:
-        """Build what ranking needs before the first list (nothing here: every item is scored)."""
+    def prepare(self, vectors: F32) -> None:
+        """Build what ranking needs for `vectors` (`rec.item_vectors`) before the first list (nothing here: every
+        item is scored)."""
 
     @property
     def index_builds(self) -> int:

@@ -150,9 +150,10 @@ class StreamRecommender(Recommender):
             self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
         self._ranker = CandidateRanker(self, exhaustive=exhaustive)
 
-    def prepare_ranking(self) -> None:
-        """Build the ranker's indexes for the catalog as it is (the worker calls this once it is loaded)."""
-        self._ranker.prepare()
+    def prepare_ranking(self, vectors: npt.NDArray[np.float32] | None = None) -> None:
+        """Build the ranker's indexes for the catalog as it is (the worker calls this once it is loaded).
+        `vectors`: `item_vectors` taken before, to build from another thread while the catalog may change."""
+        self._ranker.prepare(self.item_vectors if vectors is None else vectors)
 
     @property
     def index_builds(self) -> int:

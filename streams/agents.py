@@ -138,7 +138,10 @@ class EventProcessor:
         cancellation): what can't be handled is dead-lettered."""
         if not self._frozen:
             await self.feed.wait_ready()
-            self.recommender.prepare_ranking()  # a large catalog's item index, before the first list waits on it
+            # A large catalog's item index, before the first list waits on it: built in a thread (faiss trains
+            # without the GIL), so the event loop goes on (health, heartbeats, reading, the catalog feed) meanwhile.
+            vectors = self.recommender.item_vectors  # taken here: the feed changes the catalog on this thread
+            await asyncio.to_thread(self.recommender.prepare_ranking, vectors)
             self.metrics.item_index_builds.set(self.recommender.index_builds)
             # The catalog, models and Faust's own objects live as long as the worker: keep them out of every
             # garbage collection from now on (the collector walks all tracked objects of a generation it scans).

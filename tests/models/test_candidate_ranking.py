@@ -4,6 +4,7 @@ and the ANN index follows the item vectors as they grow and change."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,6 +267,26 @@ def test_prepare_ranking_builds_the_item_index_before_the_first_list() -> None:
     dense = StreamRecommender(StreamParams())
     dense.prepare_ranking()  # nothing to build for exact ranking
     assert type(dense._ranker) is Ranker and dense.index_builds == 0
+
+
+def test_an_index_built_in_another_thread_from_a_snapshot_gives_the_same_lists() -> None:
+    items = synthetic_catalog(400, seed=9)
+    events = parsed_events(items, 1500, n_users=60, seed=9)
+    params = StreamParams(exact_max_items=50)
+    reference = system(items[:300], events[:0], params, False)
+    threaded = system(items[:300], events[:0], params, False)
+    snapshot = threaded.item_vectors
+    builder = threading.Thread(target=threaded.prepare_ranking, args=(snapshot,))
+    builder.start()
+    threaded.add_items([(item, 0) for item in items[300:]])  # the catalog changes while the index is built
+    for event in events:
+        threaded.learn_one(event)
+    lists = threaded.rank_many([threaded.profiles[u] for u in sorted(threaded.profiles)[:15]])  # may wait for it
+    builder.join()
+    reference.add_items([(item, 0) for item in items[300:]])
+    for event in events:
+        reference.learn_one(event)
+    assert lists == reference.rank_many([reference.profiles[u] for u in sorted(reference.profiles)[:15]])
 
 
 def test_a_viewer_with_only_watched_items_never_gets_them_back() -> None:
