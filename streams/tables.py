@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import faust
+from faust.tables import TableManager
 from faust.types import TableT
 
 from models.profile import EncodedProfiles
@@ -41,6 +42,17 @@ def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
         partitions=settings.partitions,
         help="user id -> UserProfile.to_bytes()",
     )
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the fixed 1 s sleep it starts with (a grace period for tables defined
+    late, e.g. by agents starting with the app): streamrec defines its one table with the app, so the sleep was
+    a second of every worker start, restore included, spent waiting."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 class ProfileStore(EncodedProfiles):

@@ -8,6 +8,7 @@ import pytest
 
 from streams.app import create_app
 from streams.settings import Settings
+from streams.tables import PromptTableManager
 
 
 @pytest.mark.parametrize(("compression", "codec"), [("lz4", "lz4"), ("zstd", "zstd"), ("none", None)])
@@ -27,3 +28,23 @@ def test_zstd_is_the_default_codec(tmp_path: Path) -> None:
 def test_an_unknown_codec_is_refused() -> None:
     with pytest.raises(ValueError, match="compression"):
         Settings(_env_file=None, compression="brotli")  # type: ignore[call-arg, arg-type]
+
+
+async def test_the_table_manager_starts_without_faust_s_one_second_grace(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, model_dir=tmp_path / "models")  # type: ignore[call-arg]
+    app = create_app(settings)
+    assert isinstance(app.tables, PromptTableManager)
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    app.tables.sleep = no_sleep  # type: ignore[method-assign]
+    app.tables._update_channels = _nothing  # type: ignore[method-assign]
+    app.tables.recovery.start = _nothing  # type: ignore[method-assign]
+    await app.tables.on_start()
+    assert slept == []  # Faust's own on_start sleeps 1.0 here
+
+
+async def _nothing() -> None:
+    return None
