@@ -347,6 +347,16 @@ def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | Non
     return None
 
 
+async def all_committed(settings: Settings) -> bool:
+    """The worker's group (its app id) has committed offsets at the end of every input partition: every input
+    record handled, its batch over (lists out, histograms observed)."""
+    from streams.kafka.groups import committed_offsets, end_offsets
+
+    ends = await end_offsets(settings.bootstrap_servers, INPUT_TOPICS)
+    committed = await committed_offsets(settings.bootstrap_servers, settings.app_id, INPUT_TOPICS)
+    return all(committed.get(tp, -1) >= end for tp, end in ends.items())
+
+
 class BenchWorker(WorkerProcess):
     """The streamrec worker under measurement (`python -m streams.cli worker`, log level warning) and the
     /metrics reads the phases need."""

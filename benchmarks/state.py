@@ -38,7 +38,6 @@ from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
 from models.events import CatalogItem, Limits, Rejected, UserEvent, parse_user_event
 from models.recommender import StreamParams, StreamRecommender
 from streams.kafka import TopicSpec, create_topics
-from streams.kafka.groups import committed_offsets, end_offsets
 from streams.settings import Settings
 
 PER_USER_LEVELS = (1, 10, 50, 200)
@@ -214,13 +213,6 @@ async def seed_changelogs(
     }
 
 
-async def _all_committed(bootstrap: str, group_id: str) -> bool:
-    """The group's committed offsets are at the end of every input partition."""
-    ends = await end_offsets(bootstrap, infra.INPUT_TOPICS)
-    committed = await committed_offsets(bootstrap, group_id, infra.INPUT_TOPICS)
-    return all(committed.get(tp, -1) >= end for tp, end in ends.items())
-
-
 async def _table_keys(run: infra.BenchWorker) -> float | None:
     return infra.metric_sum(await run.metrics(), "streamrec_table_keys", table="profiles")
 
@@ -306,7 +298,7 @@ async def rebuild(
                 covered = await run.covered() or 0.0
                 if on_progress is not None:
                     on_progress("worker processing", int(covered), len(records))
-                if covered >= len(records) and await _all_committed(base.bootstrap_servers, app_id):
+                if covered >= len(records) and await infra.all_committed(settings):
                     break
                 await asyncio.sleep(1.0)
             out["events_processed"] = await run.covered()

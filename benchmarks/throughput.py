@@ -314,24 +314,14 @@ async def pipeline(
     return result
 
 
-async def _settled_metrics(
-    run: infra.BenchWorker, interval_s: float = 0.5, max_s: float = 10.0
-) -> infra.Metrics | None:
-    """The worker's metrics once its batch histograms stop moving: the last batch observes them after its lists
-    are out (a scrape at the last list can miss that batch)."""
-    metrics = await run.metrics()
+async def _settled_metrics(run: infra.BenchWorker, max_s: float = 20.0) -> infra.Metrics | None:
+    """The worker's metrics once its last batch is over: the batch observes its histograms after its lists are
+    out and its flush (a scrape at the last list missed it), and its offsets are committed after that. So: once
+    the group's committed offsets are at the end of the input (or after `max_s`)."""
     deadline = time.monotonic() + max_s
-    while time.monotonic() < deadline:
-        await asyncio.sleep(interval_s)
-        again = await run.metrics()
-        if again is None or metrics is None or _batch_counts(again) == _batch_counts(metrics):
-            return again if again is not None else metrics
-        metrics = again
-    return metrics
-
-
-def _batch_counts(metrics: infra.Metrics) -> list[float]:
-    return [infra.metric_sum(metrics, "streamrec_processing_seconds_count", topic=t) or 0.0 for t in INPUT_TOPICS]
+    while time.monotonic() < deadline and not await infra.all_committed(run.settings):
+        await asyncio.sleep(0.5)
+    return await run.metrics()
 
 
 def worker_breakdown(metrics: infra.Metrics | None) -> dict[str, Any]:
