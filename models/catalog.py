@@ -71,6 +71,7 @@ def content_vectors(items: Sequence[CatalogItem], dim: int = CONTENT_DIM) -> npt
 
 
 def content_vector(item: CatalogItem, dim: int = CONTENT_DIM) -> npt.NDArray[np.float32]:
+    """One item's `content_vectors` row."""
     vector: npt.NDArray[np.float32] = content_vectors([item], dim)[0]
     return vector
 

@@ -10,11 +10,11 @@ Two catch-up guarantees for the agent:
   as `unknown_item`, so an item published just before its first viewer's event is not lost to a race.
 
 Records are applied a fetch at a time, `apply([(item, record_ts_ms), ...])` (a start reads the whole catalog:
-one call per item cost 3x more). Invalid records and tombstones are skipped here;
+one call per item cost twice as much). Invalid records and tombstones are skipped here;
 dead-lettering them is the catalog validation agent's job (in the consumer group, so each bad record is
 reported once, not once per worker and restart).
 
-The feed yields to the event loop every `_RECORDS_PER_TURN` records, so the rest of the worker (Faust's start,
+The feed yields to the event loop every `RECORDS_PER_TURN` records, so the rest of the worker (Faust's start,
 the group join, restoring tables from their changelogs) goes on while a large catalog loads.
 
 Once caught up the feed pauses its partitions and looks at the end offsets every `IDLE_POLL_S` (or at once
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 _METADATA_TIMEOUT_S = 30.0
 IDLE_POLL_S = 1.0
-# Records applied per turn of the event loop (~50 ms): Faust's start waits for turns while a catalog loads.
-_RECORDS_PER_TURN = 500
+# Records applied per turn of the event loop (~10 ms): Faust's start waits for turns while a catalog loads.
+RECORDS_PER_TURN = 500
 
 
 class CatalogFeed:
@@ -144,7 +144,7 @@ class CatalogFeed:
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=_RECORDS_PER_TURN)
+                batches = await consumer.getmany(timeout_ms=500, max_records=RECORDS_PER_TURN)
                 self._apply_records([message for messages in batches.values() for message in messages])
                 # Positions move past transaction markers and compacted gaps too, so read them back.
                 for tp in self._partitions:

@@ -63,7 +63,7 @@ async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are
     feed = await _load(kafka_bootstrap, topic, apply)
     assert (feed.applied, feed.skipped) == (3_000, len(bad))
     assert len(catalog) == 3_000 and catalog.items[catalog.row_of["i17"]].title == "Title 17"
-    assert max(batches) <= catalog_feed._RECORDS_PER_TURN < 3_000  # the event loop got turns in between
+    assert max(batches) <= catalog_feed.RECORDS_PER_TURN < 3_000  # the event loop got turns in between
     assert min(catalog.added_ts) > 0  # each item carries its record's timestamp
 
 
