@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> faust.App:
         order_wait_s=settings.order_wait_ms / 1000.0,
         empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
         TableManager=tables.PromptTableManager,
+        stop_grace_s=settings.stop_grace_s,
         # A getmany returns all that was fetched: capped, it returns whole partitions one after another, and on a
         # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
         broker_max_poll_records=None,

@@ -349,14 +349,38 @@ class BatchingConsumer(AIOKafkaConsumer):
         if len(keep) != len(messages):
             await self._give_back([m for m in messages if m.tp not in {k.tp for k in keep}])
         if keep:
+            task = asyncio.ensure_future(_paused(handler, keep))
             try:
-                with gc_paused():
-                    await handler(keep)
-            except BaseException:  # cancelled by a stop, or a handler bug: not acked, and not waited for either
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                try:
+                    finished = await self._finish_when_stopping(task, len(keep))
+                except asyncio.CancelledError:  # cancelled again: give up on it
+                    finished = False
+                if finished:
+                    for message in keep:
+                        self.ack(message)
+                else:  # a rebalance, or not finished in time: not acked (read again), not waited for
+                    task.cancel()
+                    self._untrack(keep)
+                raise
+            except BaseException:  # a handler bug: not acked
                 self._untrack(keep)
                 raise
             for message in keep:
                 self.ack(message)
+
+    async def _finish_when_stopping(self, task: asyncio.Future[None], records: int) -> bool:
+        """On a stop (not a rebalance: the partitions may be another worker's by then) the batch in hand may
+        finish, within the app's `stop_grace_s`, so that its work is committed rather than done again after the
+        restart. True if it finished."""
+        app = cast(BatchingApp, self.app)
+        if not app.should_stop:
+            return False
+        if not task.done():
+            log.info("stopping: finishing the batch in hand (%d records), at most %.0f s", records, app.stop_grace_s)
+            await asyncio.wait({task}, timeout=app.stop_grace_s)
+        return task.done() and not task.cancelled() and task.exception() is None
 
     async def wait_empty(self) -> None:
         """At stop Faust waits for every tracked record to be acked; held records never reached a handler, so
@@ -383,6 +407,11 @@ class BatchingConsumer(AIOKafkaConsumer):
                 self._read_offset[tp] = None
 
 
+async def _paused(handler: BatchHandler, messages: list[Message]) -> None:
+    with gc_paused():
+        await handler(messages)
+
+
 class BatchingTransport(AIOKafkaTransport):
     Consumer = BatchingConsumer
     Producer = DrainingProducer
@@ -398,6 +427,7 @@ class BatchingApp(faust.App):
         order_wait_s: float = 0.25,
         empty_fetch_pause_s: float = 0.0,
         on_read: Callable[[str, int], None] | None = None,
+        stop_grace_s: float = 20.0,
         **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
@@ -407,6 +437,7 @@ class BatchingApp(faust.App):
         self.max_batch = max_batch
         self.order_wait_s = order_wait_s
         self.empty_fetch_pause_s = empty_fetch_pause_s
+        self.stop_grace_s = stop_grace_s  # a stop lets the batch in hand finish for this long (then drops it)
         super().__init__(*args, **kwargs)
 
     def batch_agent(self, topic: TopicT, handler: BatchHandler, *, in_time_order: bool = True) -> None:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="most input records handled as one batch (one list per user per batch); a batch is what has "
         "arrived since the last one, so it is this large only while the worker catches up",
     )
+    stop_grace_s: float = Field(
+        20.0,
+        ge=0.0,
+        description="a graceful stop lets the batch in hand finish for this long, so its work is committed; a "
+        "batch still running then is dropped and handled again after the restart (at least once)",
+    )
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = Field(
         "zstd",
         description="compression of what the worker produces (lists, changelogs, dead letters); consumers need "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
 import sys
@@ -31,7 +32,8 @@ from worker_proc import (
 
 from streams.batching import HOLD_MAX_S, BatchingConsumer, Bound, Held, gc_paused, take_in_time_order
 from streams.kafka import JsonProducer, tail
-from streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS
+from streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streams.kafka.groups import committed_offsets, end_offsets
 from streams.settings import Settings
 
 RANK = {"searches": 0, "plays": 1, "ratings": 2}
@@ -250,3 +252,40 @@ def test_gc_is_paused_for_a_batch_and_restored_as_it_was() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def _consumed(metrics_text: bytes) -> float:
+    total = 0.0
+    for line in metrics_text.decode().splitlines():
+        if line.startswith("streamrec_events_consumed_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_a_graceful_stop_finishes_the_batch_in_hand_and_commits_it(
+    broker_settings: Settings, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the worker is handling one large batch (events of many viewers: a list each): the batch
+    finishes within the grace period and its offsets are committed, so a restart would not handle it again."""
+    await publish_catalog(kafka_bootstrap)
+    async with JsonProducer(kafka_bootstrap) as producer:
+        for n in range(20_000):
+            user = user_id(f"stop{n}")
+            await producer.send(PLAYS, play(user, f"syn-{n % 40:02d}"), key=user)
+    settings = worker_settings(broker_settings, tmp_path, app_id=f"stop-{uuid.uuid4().hex[:6]}", stop_grace_s=60.0)
+    proc = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        await proc.wait_healthy()
+        async with asyncio.timeout(120):  # a guard against hanging, not a timing assertion
+            while True:  # the batch has begun: its events are being learnt (then 20,000 lists are ranked)
+                _, body = await proc.get("/metrics")
+                if _consumed(body) > 0:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        code = await proc.stop_async()
+    assert code == 0
+    assert "finishing the batch in hand" in proc.log_text()
+    ends = await end_offsets(kafka_bootstrap, (RATINGS, PLAYS, SEARCHES))
+    committed = await committed_offsets(kafka_bootstrap, settings.app_id, (RATINGS, PLAYS, SEARCHES))
+    assert {tp: committed.get(tp) for tp in ends} == ends
