@@ -284,6 +284,11 @@ def _pipeline_cell(scenario: Mapping[str, Any]) -> str:
     return cell
 
 
+def _latency_cells(latency: Mapping[str, Any]) -> str:
+    """ "p50 / p95 / p99" of a run's `latency_s`."""
+    return " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
+
+
 def _freshness_cell(scenario: Mapping[str, Any], phase: str = "freshness") -> str:
     part = scenario.get(phase)
     if not isinstance(part, Mapping):
@@ -293,7 +298,7 @@ def _freshness_cell(scenario: Mapping[str, Any], phase: str = "freshness") -> st
     if status not in (None, "ok") and not exited:
         return str(status)
     latency = part.get("latency_s") or {}
-    cells = " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
+    cells = _latency_cells(latency)
     delivered = f"{part.get('delivered_share', 0) * 100:.1f}% delivered"
     if phase == "freshness":
         delivered += f"; {_fmt_rate(part.get('offered_per_s'))}/s achieved"
@@ -492,7 +497,7 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
     ]
     for r in points:
         latency = r.get("latency_s") or {}
-        cells = " / ".join(_fmt_seconds(latency.get(f"p{p}")) for p in PERCENTILES)
+        cells = _latency_cells(latency)
         per_list = r.get("events_per_list")
         lines.append(
             f"| {_fmt_rate(r['rate'])} | {_fmt_rate(r.get('offered_per_s'))} | {cells} | "
