@@ -60,7 +60,7 @@ def bench(
     freshness_seconds: Annotated[float, typer.Option("--freshness-seconds", min=1.0)] = 60.0,
     sweep_rates: Annotated[
         str, typer.Option("--sweep-rates", help="offered events/s of the sweep phase, comma-separated")
-    ] = "250,500,1000,2000,3000",
+    ] = "250,500,1000,1500,2000,3000",
     sweep_seconds: Annotated[float, typer.Option("--sweep-seconds", min=1.0, help="each sweep run")] = 20.0,
     state_users: Annotated[int, typer.Option("--state-users", min=1)] = 100_000,
     state_events_per_user: Annotated[int, typer.Option("--state-events-per-user", min=1)] = 2,
