@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 
 YIELD_AFTER_S = 0.02  # longest stretch of record handling between two yields to the event loop
 RANK_CHUNK = 256  # users ranked (and published) between two yields
+# Batches this large (a worker catching up) don't wait for their output's acknowledgement: the next batch learns
+# meanwhile. At MovieLens a 100,000-record batch's lists and changelog records are ~60 MB, which the embedded
+# broker took ~0.9 s to acknowledge with the worker's event loop idle; the pipeline ran 9-13% faster.
+BACKGROUND_FLUSH_MIN = 10_000
 
 # Headers of a re-keyed copy: where the original record lives (for dead letters and metrics).
 H_TOPIC, H_PARTITION, H_OFFSET = "streamrec-source-topic", "streamrec-source-partition", "streamrec-source-offset"
@@ -116,6 +120,7 @@ class EventProcessor:
         coalesce: bool = True,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         flush_output: Callable[[], Awaitable[None]] | None = None,
+        background_flush_min: int = BACKGROUND_FLUSH_MIN,
     ) -> None:
         self.recommender = recommender
         self.coalesce = coalesce
@@ -129,6 +134,8 @@ class EventProcessor:
         self.limits = limits
         self.clock_ms = clock_ms
         self._flush_output = flush_output  # the producer's flush: everything queued, acknowledged
+        self.background_flush_min = background_flush_min
+        self._sending: asyncio.Future[None] | None = None  # a large batch's flush, possibly still in flight
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
         self._frozen = False  # start-up objects moved to the collector's permanent generation (first batch)
 
@@ -171,10 +178,18 @@ class EventProcessor:
         # The table writes (RocksDB + changelog), each in the user's partition.
         batch.flush(around=lambda user: partition_context(owners[user]))
         await self._publish(pending, profiles)
-        # The batch's lists (and changelog records) leave before the next batch starts: the producer's sending
-        # only gets the event loop between the handler's steps, so on a live stream lists otherwise waited
-        # seconds for it (until a commit's flush). A backlog's batches are large: one flush each costs little.
-        await self.flush_output()
+        # The batch's lists (and changelog records) are sent now: the producer's sending only gets the event loop
+        # between the handler's steps, so on a live stream lists otherwise waited seconds for it (until a commit's
+        # flush). A live batch waits for the acknowledgement (measured: letting the next batch start meanwhile
+        # made freshness worse); a catching-up batch's output is acknowledged while the next batch learns.
+        if self._sending is not None:
+            await asyncio.shield(self._sending)  # the previous batch's output: one batch's in flight at a time
+            self._sending = None
+        if len(messages) >= self.background_flush_min:
+            self._sending = asyncio.ensure_future(self.flush_output())
+            await asyncio.sleep(0)  # the flush starts now
+        else:
+            await self.flush_output()
         per_record = (time.perf_counter() - started) / max(len(messages), 1)
         for topic in per_topic:
             self.metrics.processing_seconds.labels(topic=topic).observe(per_record)

@@ -6,6 +6,7 @@ tests don't see each other's lists. Waiting is by polling with generous deadline
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import time
@@ -511,6 +512,30 @@ async def test_each_batch_flushes_its_lists_before_the_next_batch_starts() -> No
     assert flushed_after == [3]  # once, after the batch's three lists were queued
     await processor.handle_batch([incoming("plays", play("f1", "syn-02"), "f1")])
     assert flushed_after == [3, 4]
+
+
+async def test_a_large_batch_does_not_wait_for_its_output_but_the_next_batch_does() -> None:
+    acknowledged = asyncio.Event()
+    flushes: list[str] = []
+
+    async def flush() -> None:
+        flushes.append("started")
+        await acknowledged.wait()
+        flushes.append("acknowledged")
+
+    processor, lists, _, _, _ = make_processor(flush_output=flush)
+    processor.background_flush_min = 2
+    async with asyncio.timeout(10):  # a guard: the large batch must not wait for the acknowledgement
+        await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("w1", "w2")])
+    assert flushes == ["started"] and b"w2" in lists
+    small = asyncio.ensure_future(processor.handle_batch([incoming("plays", play("w3", "syn-01"), "w3")]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not small.done() and b"w3" in lists  # handled and published, waiting for the large batch's output
+    acknowledged.set()
+    async with asyncio.timeout(10):
+        await small
+    assert flushes == ["started", "acknowledged", "started", "acknowledged"]  # the small batch's own, awaited
 
 
 async def test_a_failed_flush_is_logged_and_the_batch_still_completes(caplog: pytest.LogCaptureFixture) -> None:
