@@ -160,6 +160,7 @@ def create_app(settings: Settings) -> faust.App:
         rekeyed_topic=rekeyed,
         limits=limits,
         flush_output=lambda: app.producer.flush(),  # the producer is created with the worker
+        send_pending=lambda: app.producer.send_pending(),  # type: ignore[attr-defined]
     )
     register_agents(app, processor, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
     rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, recent_lists, model_path)

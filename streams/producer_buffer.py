@@ -66,3 +66,14 @@ class DrainingProducer(AIOKafkaProducer):
         if producer is not None and not self.app.conf.producer_threaded:
             await producer._message_accumulator.flush_for_commit()
         await super().flush()
+
+    async def send_pending(self) -> asyncio.Future[None]:
+        """Everything queued handed to aiokafka, its lingering batches closed and its sender woken (the requests
+        leave within the next turns of the loop); returns the future of their acknowledgement."""
+        await self.buffer.flush()
+        producer = self._producer
+        if producer is None or self.app.conf.producer_threaded:
+            return asyncio.ensure_future(self.flush())
+        acknowledged: asyncio.Future[None] = asyncio.ensure_future(producer._message_accumulator.flush_for_commit())
+        await asyncio.sleep(0)  # its first step closes the batches and wakes the sender
+        return acknowledged

@@ -538,6 +538,30 @@ async def test_a_large_batch_does_not_wait_for_its_output_but_the_next_batch_doe
     assert flushes == ["started", "acknowledged", "started", "acknowledged"]  # the small batch's own, awaited
 
 
+async def test_a_live_batch_sends_its_output_and_the_next_batch_waits_for_the_acknowledgement() -> None:
+    acknowledgements: list[asyncio.Future[None]] = []
+    sent_after: list[int] = []  # lists queued when each send ran
+
+    async def send_pending() -> asyncio.Future[None]:
+        sent_after.append(len(lists.sends))
+        acknowledgements.append(asyncio.get_running_loop().create_future())
+        return acknowledgements[-1]
+
+    processor, lists, _, _, _ = make_processor()
+    processor._send_pending = send_pending
+    async with asyncio.timeout(10):  # a guard: the batch must not wait for its acknowledgement
+        await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("s1", "s2")])
+    assert sent_after == [2]
+    second = asyncio.ensure_future(processor.handle_batch([incoming("plays", play("s3", "syn-01"), "s3")]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not second.done() and b"s3" in lists and sent_after == [2]  # published, not sent before the first's ack
+    acknowledgements[0].set_result(None)
+    async with asyncio.timeout(10):
+        await second
+    assert sent_after == [2, 3]
+
+
 async def test_a_failed_flush_is_logged_and_the_batch_still_completes(caplog: pytest.LogCaptureFixture) -> None:
     async def broken() -> None:
         raise RuntimeError("broker gone")
