@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,9 @@ pytestmark = pytest.mark.kafka
 LINGER_S = 3.0  # far longer than a flush may take: a flush that waited for the linger would show
 
 
-async def test_a_flush_sends_what_lingers_at_once_and_everything_arrives(kafka_bootstrap: str, tmp_path: Path) -> None:
-    topic = f"pb-{uuid.uuid4().hex[:10]}"
-    await create_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
+@contextlib.asynccontextmanager
+async def lingering_producer(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[DrainingProducer]:
+    """A started worker producer whose batches linger for `LINGER_S`."""
     app = BatchingApp(
         f"pb-{uuid.uuid4().hex[:6]}",
         broker=f"kafka://{kafka_bootstrap}",
@@ -31,41 +33,41 @@ async def test_a_flush_sends_what_lingers_at_once_and_everything_arrives(kafka_b
         value_serializer="raw",
         autodiscover=False,
     )
-    producer = app.producer
-    assert isinstance(producer, DrainingProducer)
-    await producer.start()
+    started = app.producer
+    assert isinstance(started, DrainingProducer)
+    await started.start()
     try:
+        yield started
+    finally:
+        await started.stop()
+
+
+async def _topic(bootstrap: str) -> str:
+    name = f"pb-{uuid.uuid4().hex[:10]}"
+    await create_topics(bootstrap, [TopicSpec(name, 2)])
+    return name
+
+
+async def _send(producer: DrainingProducer, topic: str, count: int) -> None:
+    for n in range(count):
+        await producer.send(topic, f"k{n}".encode(), b"v", partition=n % 2, timestamp=None, headers=None)
+
+
+async def test_a_flush_sends_what_lingers_at_once_and_everything_arrives(kafka_bootstrap: str, tmp_path: Path) -> None:
+    topic = await _topic(kafka_bootstrap)
+    async with lingering_producer(kafka_bootstrap, tmp_path) as producer:
         for rounds in range(2):  # a second flush: the batches the first one closed do not take new records
-            for n in range(50):
-                await producer.send(topic, f"k{n}".encode(), b"v", partition=n % 2, timestamp=None, headers=None)
+            await _send(producer, topic, 50)
             started = time.monotonic()
             await asyncio.wait_for(producer.flush(), timeout=LINGER_S * 3)
             assert time.monotonic() - started < LINGER_S / 2  # Faust's flush waits out the linger: >= 3 s
             assert await count_records(kafka_bootstrap, topic) == 50 * (rounds + 1)
-    finally:
-        await producer.stop()
 
 
 async def test_send_pending_sends_at_once_and_returns_the_acknowledgement(kafka_bootstrap: str, tmp_path: Path) -> None:
-    topic = f"pb-{uuid.uuid4().hex[:10]}"
-    await create_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
-    app = BatchingApp(
-        f"pb-{uuid.uuid4().hex[:6]}",
-        broker=f"kafka://{kafka_bootstrap}",
-        datadir=str(tmp_path),
-        producer_linger=LINGER_S,
-        key_serializer="raw",
-        value_serializer="raw",
-        autodiscover=False,
-    )
-    producer = app.producer
-    assert isinstance(producer, DrainingProducer)
-    await producer.start()
-    try:
-        for n in range(50):
-            await producer.send(topic, f"k{n}".encode(), b"v", partition=n % 2, timestamp=None, headers=None)
+    topic = await _topic(kafka_bootstrap)
+    async with lingering_producer(kafka_bootstrap, tmp_path) as producer:
+        await _send(producer, topic, 50)
         acknowledged = await asyncio.wait_for(producer.send_pending(), timeout=LINGER_S / 2)
         await asyncio.wait_for(acknowledged, timeout=LINGER_S / 2)  # not after the linger
         assert await count_records(kafka_bootstrap, topic) == 50
-    finally:
-        await producer.stop()
