@@ -239,8 +239,8 @@ class Explainer:
         shared: dict[int, Any] = self._shared if form is Reason else self._shared_json
         out: list[list[Any]] = []
         codes, bounds = chosen.codes, chosen.bounds
-        # Wording that quotes a list's time or the call's queries, shared by the lists of one time: a batch's
-        # lists mostly are (the trending window's time is the latest event's), and this wording was ~20% of a list.
+        # Wording that quotes a list's time or the call's queries, shared by the lists of one time: a batch's lists
+        # mostly are (the trending window's time is the latest event's). Measured: ~7% of a list at MovieLens.
         by_time: dict[int, dict[int, Any]] = {}
         for k in range(len(bounds) - 1):
             local = by_time.setdefault(chosen.as_of[k], {})

@@ -137,7 +137,7 @@ class EventProcessor:
         self._flush_output = flush_output  # the producer's flush: everything queued, acknowledged
         self.background_flush_min = background_flush_min
         self._send_pending = send_pending
-        self._sending: asyncio.Future[None] | None = None  # a large batch's flush, possibly still in flight
+        self._sending: asyncio.Future[None] | None = None  # the last batch's output being acknowledged
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
         self._frozen = False  # start-up objects moved to the collector's permanent generation (first batch)
 
