@@ -79,7 +79,7 @@ class CandidateRanker(Ranker):
         picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
         neighbours = self._strongest(users, chosen)
-        return self._explained(chosen, [scored[u][1][picks[u]].tolist() for u in range(len(users))], users, neighbours)
+        return self._explained(chosen, [scored[u][1][picks[u]] for u in range(len(users))], users, neighbours)
 
     def prepare(self, vectors: F32) -> None:
         """Build the item index of `vectors` (`rec.item_vectors`) now, a catalog just loaded, rather than in the

@@ -103,6 +103,7 @@ class Catalog:
         self.token_rows: dict[str, set[int]] = defaultdict(set)
         self.title_tokens: list[frozenset[str]] = []
         self.item_genre_cols: list[tuple[int, ...]] = []
+        self._genre_names: list[tuple[str, ...]] = []  # item_genre_cols as display names (learning reads them)
         self.content = np.zeros((64, CONTENT_DIM), dtype=np.float32)
         self._genre_dist = np.zeros((64, 8), dtype=np.float32)  # each item's genre mix (sums to 1)
         # The same facts padded for the compiled re-ranker (-1 = none): genre columns, their shares, creator ids.
@@ -140,6 +141,7 @@ class Catalog:
                 self.items.append(item)
                 self.title_tokens.append(frozenset())
                 self.item_genre_cols.append(())
+                self._genre_names.append(())
                 self.added_ts.append(ts)
                 self.hashes.append(hash64(item.item_id))
                 self.row_of[item.item_id] = row
@@ -176,6 +178,7 @@ class Catalog:
         features: list[list[tuple[int, float]]] = []
         for row, (item, cols) in zip(rows, items, strict=True):
             self.item_genre_cols[row] = cols
+            self._genre_names[row] = tuple(self.genres[col] for col in cols)  # a column's name never changes
             genre_cols.append(list(cols))
             creator_ids.append([self.creator_ids[c] for c in item.creators])
             for creator in item.creators:
@@ -229,8 +232,7 @@ class Catalog:
 
     def item_genre_names(self, row: int) -> tuple[str, ...]:
         """The display names of an item's genres."""
-        genres = self.genres
-        return tuple(genres[col] for col in self.item_genre_cols[row])
+        return self._genre_names[row]
 
     def genre_col_of(self, name: str) -> int | None:
         """`genre_col.get(genre_key(name))`, memoised (genre_key is slow and profiles name genres often)."""

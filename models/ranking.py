@@ -126,7 +126,7 @@ class Ranker:
         catalog = rec.catalog
         n_items = len(catalog)
         if n_items == 0 or not profiles:
-            return self._explained([_NO_ROWS] * len(profiles), [[] for _ in profiles], [], _NO_NEIGHBOURS)
+            return self._explained([_NO_ROWS] * len(profiles), [_NO_SCORES] * len(profiles), [], _NO_NEIGHBOURS)
         self._sync_catalog()
         scores = np.empty((len(profiles), n_items), dtype=np.float32)
         users = [self._prepare(profile, scores, u) for u, profile in enumerate(profiles)]
@@ -142,7 +142,7 @@ class Ranker:
         bounds = offsets.tolist()
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
         neighbours = self._neighbours(users, chosen)
-        return self._explained(chosen, [scores[u][chosen[u]].tolist() for u in range(len(users))], users, neighbours)
+        return self._explained(chosen, [scores[u][chosen[u]] for u in range(len(users))], users, neighbours)
 
     def _rerank(
         self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[_User], n: int
@@ -354,7 +354,7 @@ class Ranker:
         return neighbours, shares
 
     def _explained(
-        self, chosen: list[Rows], scores: list[list[float]], users: list[_User], neighbours: tuple[I64, F64]
+        self, chosen: list[Rows], scores: list[F32], users: list[_User], neighbours: tuple[I64, F64]
     ) -> RankedLists:
         """The lists, explained from the evidence gathered for all of them at once."""
         rec = self.rec
@@ -364,7 +364,7 @@ class Ranker:
         rows = np.concatenate(chosen).astype(np.int64, copy=False) if chosen else _NO_COUNTS
         ids = rec.catalog.items
         item_ids = [ids[row].item_id for row in rows.tolist()]
-        rounded = [round(score, 6) for list_scores in scores for score in list_scores]
+        rounded = round_exactly(np.concatenate(scores).astype(np.float64) if scores else _NO_VALUES, 6)
         if not users:
             return RankedLists(item_ids, rounded, offsets.tolist(), None, self.explainer)
         queries: dict[int, tuple[str, float]] = {}
@@ -409,6 +409,25 @@ _NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 _NO_COUNTS = np.zeros(0, dtype=np.int64)
 _NO_ROWS = np.zeros(0, dtype=np.intp)
 _NO_NEIGHBOURS = (_NO_COUNTS, np.zeros(0, dtype=np.float64))
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+_NO_VALUES = np.zeros(0, dtype=np.float64)
+
+
+def round_exactly(values: npt.NDArray[np.float64], digits: int) -> list[float]:
+    """`[round(x, digits) for x in values.tolist()]`, bit for bit, vectorized (20 Python rounds were ~7% of a
+    list). Python rounds the exact binary value half-even to `digits` decimals, then takes the nearest double.
+    Here: rint of the scaled value; where it is surely not near a half, it is the exact value's rounding, and
+    dividing that integer by the exact power of ten is the nearest double. The rest (near a half, huge, not
+    finite) goes through Python's `round`."""
+    scale = 10.0**digits
+    scaled = values * scale  # within 2**-13 of the exact product while below 2**40
+    nearest = np.rint(scaled)
+    sure = (np.abs(scaled - nearest) < 0.5 - 2.0**-12) & (np.abs(scaled) < 2.0**40)
+    rounded: list[float] = (nearest / scale).tolist()
+    if not sure.all():
+        for i in np.flatnonzero(~sure).tolist():
+            rounded[i] = round(float(values[i]), digits)
+    return rounded
 
 
 def _watched_hashes(users: list[_User]) -> tuple[I64, I64]:

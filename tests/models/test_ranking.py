@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import copy
 import random
+import struct
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.base import Recommendation, recommendation_json
 from models.calibration import calibrated_rerank_padded
@@ -18,6 +21,7 @@ from models.cooccurrence import Cooccurrence
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
 from models.explain import Evidence, Explainer, explain
 from models.profile import EncodedProfiles, ProfileOverlay, UserProfile
+from models.ranking import round_exactly
 from models.recommender import StreamParams, StreamRecommender
 from models.search_intent import intent_scores
 from models.text import genre_key
@@ -444,3 +448,18 @@ def test_the_popularity_and_trending_part_is_the_full_formula_after_any_changes(
             np.log1p(cooc.item_counts[:n])
         ) + system.params.w_trending * _unit(trending.counts[:n].astype(np.float32))
         assert ranker._popularity_trending(n).tobytes() == expected.tobytes()
+
+
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=True)
+        | st.floats(width=32, min_value=-1e4, max_value=1e4)
+        | st.integers(-(10**9), 10**9).map(lambda k: k / 2e6),  # exact halves at the 6th decimal, and near them
+        max_size=50,
+    ),
+    st.integers(0, 8),
+)
+def test_round_exactly_is_pythons_round(values: list[float], digits: int) -> None:
+    expected = [round(x, digits) for x in values]
+    got = round_exactly(np.array(values, dtype=np.float64), digits)
+    assert [struct.pack("<d", x) for x in got] == [struct.pack("<d", x) for x in expected]
