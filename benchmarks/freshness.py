@@ -126,6 +126,20 @@ async def _send_paced(
     return time.monotonic() - started
 
 
+def worker_cpu(before: infra.Metrics | None, after: infra.Metrics | None) -> dict[str, float | None]:
+    """The worker's CPU seconds (both threads, from its `process_cpu_seconds_total`) between two readings, and per
+    event consumed meanwhile: what an event costs at this rate, whatever the latency (a steadier figure to compare
+    two versions by than a p99 on a shared machine)."""
+    cpu = [infra.metric_sum(m, "process_cpu_seconds_total") for m in (before, after)]
+    events = [
+        sum(infra.metric_sum(m, infra.CONSUMED, topic=t) or 0.0 for t in infra.INPUT_TOPICS) for m in (before, after)
+    ]
+    if cpu[0] is None or cpu[1] is None or events[1] <= events[0]:
+        return {"worker_cpu_s": None, "worker_cpu_us_per_event": None}
+    seconds = cpu[1] - cpu[0]
+    return {"worker_cpu_s": seconds, "worker_cpu_us_per_event": seconds / (events[1] - events[0]) * 1e6}
+
+
 async def freshness(
     base: Settings,
     spec: CatalogSpec,
@@ -164,6 +178,7 @@ async def freshness(
     sent_at: dict[str, float] = {}
     lag_samples: list[Sample] = []
     result: dict[str, Any] = {"app_id": app_id, "rate": rate, "duration_s": duration_s, "events": total}
+    before: infra.Metrics | None = None
     try:
         await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.alive, what="/health 200")
         await watcher.start()
@@ -190,6 +205,7 @@ async def freshness(
 
                 sampler = infra.Sampler(lag, 1.0).start()
                 covered.start()
+                before = await run.metrics()  # the worker's CPU time and events so far (warm-up included)
                 try:
                     sending_s = await _send_paced(
                         producer,
@@ -242,6 +258,7 @@ async def freshness(
             "lag_samples": [[round(s.t - lag_samples[0].t, 2), s.value] for s in lag_samples] if lag_samples else [],
             "covered_samples": changes(covered_samples),  # events covered by published lists, while sending
             "worker": worker_breakdown(final),
+            **worker_cpu(before, final),
             "exit_code": code,
         }
     )

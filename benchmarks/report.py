@@ -492,17 +492,18 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
     lines = [
         f"## Freshness by offered rate, {scenario.get('catalog')} ({_fmt_rate(seconds)} s a rate)",
         "",
-        "| offered ev/s | achieved ev/s | p50 / p95 / p99 | delivered | lag | events per list |",
-        "|---|---|---|---|---|---|",
+        "| offered ev/s | achieved ev/s | p50 / p95 / p99 | delivered | lag | events per list | worker CPU per event |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in points:
         latency = r.get("latency_s") or {}
         cells = _latency_cells(latency)
         per_list = r.get("events_per_list")
+        cpu = r.get("worker_cpu_us_per_event")
         lines.append(
             f"| {_fmt_rate(r['rate'])} | {_fmt_rate(r.get('offered_per_s'))} | {cells} | "
             f"{r.get('delivered_share', 0) * 100:.1f}% | {'grew' if r.get('lag_grew') else 'steady'} | "
-            f"{'–' if per_list is None else f'{per_list:.2f}'} |"
+            f"{'–' if per_list is None else f'{per_list:.2f}'} | {'–' if cpu is None else f'{cpu:,.0f} µs'} |"
         )
     lines.append("")
     return lines

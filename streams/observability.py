@@ -1,12 +1,13 @@
 """Prometheus metrics of a worker; names and labels exactly as in docs/architecture.md.
 
 Each `Metrics` owns its own `CollectorRegistry` (not the process-global default), so several apps can be
-built in one process (tests) without "Duplicated timeseries" errors; `/metrics` renders that registry.
+built in one process (tests) without "Duplicated timeseries" errors; `/metrics` renders that registry, with the
+client's standard `process_*` metrics (CPU seconds, resident memory, open files) of the worker's process.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 # The classic text format (what `generate_latest` writes); prometheus-client's CONTENT_TYPE_LATEST is 1.0.0.
@@ -65,6 +66,7 @@ class Metrics:
         self.consumer_lag = Gauge(
             "streamrec_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
         )
+        ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
 
     def set_model(self, version: str) -> None:
         """Exactly one `streamrec_model_info` series: the model in use."""

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.freshness import event_ids_of
+from benchmarks.freshness import event_ids_of, worker_cpu
+from benchmarks.infra import CONSUMED
 from benchmarks.report import (
     Sample,
     censored_percentiles,
@@ -322,6 +323,7 @@ def _swept(rate: float, p99: float | None, *, lag_grew: bool = False) -> dict[st
         "delivered_share": 1.0,
         "lag_grew": lag_grew,
         "events_per_list": 1.1,
+        "worker_cpu_us_per_event": 312.4,
     }
 
 
@@ -341,8 +343,8 @@ def test_the_sweep_names_the_fastest_rate_that_meets_the_freshness_target() -> N
     row = "| highest swept rate with freshness p99 <= 100 ms, lag steady |"
     assert f"{row} 1,000/s (p99 100 ms; swept 250, 1,000, 2,000, 4,000) | none of 250, 500/s |" in text
     assert "## Freshness by offered rate, ml-100k (20 s a rate)" in text
-    assert "| 2,000 | 1,980 | 10 ms / 20 ms / 80 ms | 100.0% | grew | 1.10 |" in text
-    assert "| 250 | 248 | 10 ms / 20 ms / n/a | 100.0% | steady | 1.10 |" in text
+    assert "| 2,000 | 1,980 | 10 ms / 20 ms / 80 ms | 100.0% | grew | 1.10 | 312 µs |" in text
+    assert "| 250 | 248 | 10 ms / 20 ms / n/a | 100.0% | steady | 1.10 | 312 µs |" in text
     assert render_markdown({**data, "scenarios": [results()["scenarios"][0]]}).count("Freshness by offered rate") == 0
 
 
@@ -353,3 +355,17 @@ def test_the_live_rate_is_what_was_covered_until_the_last_event_was() -> None:
     assert live_rate([[0.0, 200.0], [3.0, 200.0]]) is None  # nothing covered: no rate
     assert live_rate([[0.0, 200.0]]) is None
     assert live_rate([]) is None
+
+
+def test_the_worker_s_cpu_per_event_is_the_cpu_time_between_two_readings_over_the_events_consumed() -> None:
+    def reading(cpu: float, consumed: dict[str, float]) -> dict[str, list[tuple[dict[str, str], float]]]:
+        return {
+            "process_cpu_seconds_total": [({}, cpu)],
+            CONSUMED: [({"topic": topic}, count) for topic, count in consumed.items()],
+        }
+
+    before = reading(10.0, {"ratings": 100.0, "plays": 50.0})
+    after = reading(13.0, {"ratings": 10_100.0, "plays": 5_050.0, "searches": 0.0})
+    assert worker_cpu(before, after) == {"worker_cpu_s": 3.0, "worker_cpu_us_per_event": pytest.approx(200.0)}
+    assert worker_cpu(None, after)["worker_cpu_us_per_event"] is None  # no first reading: unknown, not zero
+    assert worker_cpu(after, after)["worker_cpu_us_per_event"] is None  # no event in between
