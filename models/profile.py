@@ -159,7 +159,7 @@ class EncodedProfiles(MutableMapping[str, UserProfile]):
         return None if raw is None else bytes(raw)
 
     def __contains__(self, user_id: object) -> bool:
-        return isinstance(user_id, str) and self.backing.get(user_id.encode()) is not None
+        return isinstance(user_id, str) and self.get_raw(user_id) is not None
 
     def __setitem__(self, user_id: str, profile: UserProfile) -> None:
         self.backing[user_id.encode()] = profile.to_bytes()

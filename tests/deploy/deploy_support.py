@@ -15,8 +15,8 @@ DEPLOY = ROOT / "deploy"
 
 # Labels Prometheus attaches to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})
-# Series Prometheus itself produces, allowed next to the documented ones.
-# Series Prometheus or prometheus-client provide (the process collector's, named in docs/architecture.md).
+# Series Prometheus itself (up) or prometheus-client's process collector (named in docs/architecture.md) produce,
+# allowed next to the documented ones.
 BUILTIN_SERIES = {"up": frozenset[str](), "process_cpu_seconds_total": frozenset[str]()}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
