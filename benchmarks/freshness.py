@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from benchmarks import infra
+from benchmarks.cpu import cores_used, read_cpu
 from benchmarks.report import Sample, censored_percentiles, changes, lag_trend
 from benchmarks.throughput import worker_breakdown
 from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
@@ -152,6 +153,7 @@ async def freshness(
     start_timeout_s: float,
     memory_limit_bytes: int | None,
     exact_catalog: bool,
+    broker_pid: int | None = None,
     seed: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -179,6 +181,7 @@ async def freshness(
     lag_samples: list[Sample] = []
     result: dict[str, Any] = {"app_id": app_id, "rate": rate, "duration_s": duration_s, "events": total}
     before: infra.Metrics | None = None
+    cpu_before = cpu_after = None
     try:
         await infra.wait_for(run.healthy, timeout_s=start_timeout_s, alive=run.alive, what="/health 200")
         await watcher.start()
@@ -206,6 +209,7 @@ async def freshness(
                 sampler = infra.Sampler(lag, 1.0).start()
                 covered.start()
                 before = await run.metrics()  # the worker's CPU time and events so far (warm-up included)
+                cpu_before = read_cpu(broker_pid, run.pid)
                 try:
                     sending_s = await _send_paced(
                         producer,
@@ -223,6 +227,7 @@ async def freshness(
                 on_progress("waiting for the last lists", len(watcher.arrivals.keys() & sent_at.keys()), total)
             await asyncio.sleep(0.5)
         final = await run.metrics()
+        cpu_after = read_cpu(broker_pid, run.pid)
     finally:
         covered_samples = await covered.stop()
         await watcher.stop()
@@ -233,6 +238,8 @@ async def freshness(
         watcher.arrivals[event_id] - sent for event_id, sent in sent_at.items() if event_id in watcher.arrivals
     ]
     trend = lag_trend(lag_samples, rate)
+    worker = worker_cpu(before, final)
+    cores = cores_used(cpu_before, cpu_after, worker["worker_cpu_s"]) if cpu_before and cpu_after else {}
     worker_sum = infra.metric_sum(final, "streamrec_freshness_seconds_sum")
     worker_count = infra.metric_sum(final, "streamrec_freshness_seconds_count")
     result.update(
@@ -258,7 +265,8 @@ async def freshness(
             "lag_samples": [[round(s.t - lag_samples[0].t, 2), s.value] for s in lag_samples] if lag_samples else [],
             "covered_samples": changes(covered_samples),  # events covered by published lists, while sending
             "worker": worker_breakdown(final),
-            **worker_cpu(before, final),
+            **worker,
+            "cores": cores,  # mean cores used while sending and until the last list: worker, broker, bench, other
             "exit_code": code,
         }
     )

@@ -87,6 +87,14 @@ class BenchBroker:
     def bootstrap(self) -> str:
         return self.settings.bootstrap_servers
 
+    def pid(self) -> int | None:
+        """The embedded broker's process id (its CPU is read from /proc); None for an external cluster."""
+        if not self.embedded or not self.started:
+            return None
+        from streams import broker
+
+        return broker.status(self.settings).pid
+
     async def fresh(self) -> None:
         if self.embedded:
             await asyncio.to_thread(self._reset_kafka if self.started else self._restart_empty)

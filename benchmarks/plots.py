@@ -1,5 +1,6 @@
-"""The bench's plots, from its results: throughput side by side (`throughput.png`) and freshness by offered rate
-with each run's latency distribution (`freshness.png`). A plot without data is not written."""
+"""The bench's plots, from its results: throughput side by side (`throughput.png`), freshness by offered rate
+with each run's latency distribution (`freshness.png`), and the cores each process used at each rate
+(`cores.png`). A plot without data is not written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from benchmarks.report import FRESHNESS_TARGET_S, sweep_points
+from benchmarks.report import CORE_USERS, FRESHNESS_TARGET_S, sweep_points
 
 _SYSTEMS = (
     ("raw", "raw aiokafka + orjson"),
@@ -28,6 +29,8 @@ def write_plots(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
         written.append(out_dir / "throughput.png")
     if plot_freshness(scenarios, out_dir / "freshness.png"):
         written.append(out_dir / "freshness.png")
+    if plot_cores(scenarios, out_dir / "cores.png"):
+        written.append(out_dir / "cores.png")
     return written
 
 
@@ -125,5 +128,38 @@ def plot_freshness(scenarios: Sequence[Mapping[str, Any]], path: Path) -> bool:
         ax.grid(alpha=0.3, which="both")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="x-small")
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def plot_cores(scenarios: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    """Per catalog, a stacked bar per freshness run: mean cores used by the worker, the broker, the bench's load
+    generator and anything else, against the machine's cores (hatched: lag grew)."""
+    runs = {
+        str(s.get("catalog")): [r for r in _freshness_runs(s) if (r.get("cores") or {}).get("worker_cores") is not None]
+        for s in scenarios
+    }
+    runs = {catalog: points for catalog, points in runs.items() if points}
+    if not runs:
+        return False
+    fig = Figure(figsize=(5.5 * len(runs), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, (catalog, points) in zip(axes, runs.items(), strict=True):
+        labels = [f"{float(r['rate']):,.0f}" for r in points]
+        bottoms = [0.0] * len(points)
+        for i, who in enumerate(CORE_USERS):
+            heights = [float(r["cores"].get(f"{who}_cores") or 0.0) for r in points]
+            bars = ax.bar(labels, heights, bottom=bottoms, color=f"C{i}", label=who)
+            for bar, r in zip(bars, points, strict=True):
+                if r.get("lag_grew"):
+                    bar.set_hatch("//")
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        machine = max(float(r["cores"].get("machine_cores") or 0.0) for r in points)
+        ax.axhline(machine, color="grey", linestyle=":", label=f"machine: {machine:.0f} cores")
+        ax.set_xlabel("offered events/s")
+        ax.set_ylabel("mean cores used")
+        ax.set_title(f"{catalog}: who used the cores (hatched: lag grew)")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize="x-small", loc="upper left")
     fig.savefig(path, dpi=110)
     return True

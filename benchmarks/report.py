@@ -348,6 +348,10 @@ def render_markdown(results: Mapping[str, Any], plots: Sequence[str] = ()) -> st
             ),
             ("consumer lag grew during that run", _lag_cell),
             (
+                "cores used during that run: worker (its event loop) / broker / bench (load generator) / other",
+                lambda s: cores_cell(_get(s, "freshness", "cores")),
+            ),
+            (
                 "freshness p50 / p95 / p99 at 70% of the rate the worker covered live above (rate)",
                 lambda s: _sustainable_cell(s),
             ),
@@ -492,8 +496,9 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
     lines = [
         f"## Freshness by offered rate, {scenario.get('catalog')} ({_fmt_rate(seconds)} s a rate)",
         "",
-        "| offered ev/s | achieved ev/s | p50 / p95 / p99 | delivered | lag | events per list | worker CPU per event |",
-        "|---|---|---|---|---|---|---|",
+        "| offered ev/s | achieved ev/s | p50 / p95 / p99 | delivered | lag | events per list | worker CPU per event "
+        "| cores used: worker (its event loop) / broker / bench / other |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in points:
         latency = r.get("latency_s") or {}
@@ -503,10 +508,27 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"| {_fmt_rate(r['rate'])} | {_fmt_rate(r.get('offered_per_s'))} | {cells} | "
             f"{r.get('delivered_share', 0) * 100:.1f}% | {'grew' if r.get('lag_grew') else 'steady'} | "
-            f"{'–' if per_list is None else f'{per_list:.2f}'} | {'–' if cpu is None else f'{cpu:,.0f} µs'} |"
+            f"{'–' if per_list is None else f'{per_list:.2f}'} | {'–' if cpu is None else f'{cpu:,.0f} µs'} | "
+            f"{cores_cell(r.get('cores'))} |"
         )
     lines.append("")
     return lines
+
+
+CORE_USERS = ("worker", "broker", "bench", "other")
+
+
+def cores_cell(cores: Any) -> str:
+    """`0.98 (0.86) / 0.31 / 0.25 / 0.02 of 2`: mean cores each used during a freshness run, the worker's event-loop
+    thread in parentheses (– where unknown)."""
+    if not isinstance(cores, Mapping) or not cores:
+        return "–"
+    values = [cores.get(f"{who}_cores") for who in CORE_USERS]
+    cells = ["–" if value is None else f"{value:.2f}" for value in values]
+    main = cores.get("worker_main_thread_cores")
+    if main is not None:
+        cells[0] += f" ({main:.2f})"
+    return f"{' / '.join(cells)} of {cores.get('machine_cores', 0):.0f}"
 
 
 def _events_per_list_cell(scenario: Mapping[str, Any]) -> str:

@@ -464,6 +464,7 @@ async def _freshness(
             start_timeout_s=config.start_timeout_s,
             memory_limit_bytes=_worker_memory_limit(config),
             exact_catalog=broker.embedded,
+            broker_pid=await asyncio.to_thread(broker.pid),
             seed=config.seed,
             on_progress=ui.staged(f"{spec.name}:{key}", f"{spec.name}: freshness at {rate:,.0f}/s"),
         )

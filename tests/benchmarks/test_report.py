@@ -11,10 +11,12 @@ import pytest
 
 from benchmarks.freshness import event_ids_of, worker_cpu
 from benchmarks.infra import CONSUMED
+from benchmarks.plots import plot_cores
 from benchmarks.report import (
     Sample,
     censored_percentiles,
     changes,
+    cores_cell,
     lag_trend,
     live_rate,
     parse_prometheus,
@@ -343,9 +345,35 @@ def test_the_sweep_names_the_fastest_rate_that_meets_the_freshness_target() -> N
     row = "| highest swept rate with freshness p99 <= 100 ms, lag steady |"
     assert f"{row} 1,000/s (p99 100 ms; swept 250, 1,000, 2,000, 4,000) | none of 250, 500/s |" in text
     assert "## Freshness by offered rate, ml-100k (20 s a rate)" in text
-    assert "| 2,000 | 1,980 | 10 ms / 20 ms / 80 ms | 100.0% | grew | 1.10 | 312 µs |" in text
-    assert "| 250 | 248 | 10 ms / 20 ms / n/a | 100.0% | steady | 1.10 | 312 µs |" in text
+    assert "| 2,000 | 1,980 | 10 ms / 20 ms / 80 ms | 100.0% | grew | 1.10 | 312 µs | – |" in text
+    assert "| 250 | 248 | 10 ms / 20 ms / n/a | 100.0% | steady | 1.10 | 312 µs | – |" in text
     assert render_markdown({**data, "scenarios": [results()["scenarios"][0]]}).count("Freshness by offered rate") == 0
+
+
+def test_the_sweep_shows_who_used_the_cores_and_plots_it(tmp_path: Path) -> None:
+    data = results()
+    run = _swept(3000, 1.5, lag_grew=True)
+    run["cores"] = {
+        "machine_cores": 2.0,
+        "machine_busy_cores": 1.97,
+        "worker_cores": 0.98,
+        "worker_main_thread_cores": 0.86,
+        "broker_cores": 0.81,
+        "bench_cores": 0.16,
+        "other_cores": 0.02,
+    }
+    external = _swept(1000, 0.05)
+    external["cores"] = {**run["cores"], "broker_cores": None, "other_cores": None}  # a broker elsewhere
+    data["scenarios"][0]["freshness_sweep"] = [external, run]
+    text = render_markdown(data)
+    row = "| 3,000 | 2,970 | 10 ms / 20 ms / 1.50 s | 100.0% | grew | 1.10 | 312 µs |"
+    assert f"{row} 0.98 (0.86) / 0.81 / 0.16 / 0.02 of 2 |" in text
+    assert "| 0.98 (0.86) / – / 0.16 / – of 2 |" in text
+    assert cores_cell(None) == "–"
+    assert plot_cores(data["scenarios"], tmp_path / "cores.png")
+    assert (tmp_path / "cores.png").stat().st_size > 10_000
+    assert not plot_cores([results()["scenarios"][1]], tmp_path / "none.png")  # no run with cores: no plot
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_the_live_rate_is_what_was_covered_until_the_last_event_was() -> None:
