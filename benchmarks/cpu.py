@@ -24,6 +24,7 @@ class CpuReading:
     machine_busy_s: float | None  # every CPU's non-idle time since boot
     broker_s: float | None  # the embedded broker's user + system time
     bench_s: float  # this process's (all its threads)
+    worker_s: float | None = None  # the worker process (all its threads)
     worker_main_s: float | None = None  # the worker's event-loop thread alone (its consumer thread runs apart)
 
 
@@ -63,16 +64,15 @@ def read_cpu(broker_pid: int | None, worker_pid: int | None = None) -> CpuReadin
     except OSError:
         machine = None
     broker = None if broker_pid is None else _read_process_s(_PROC / str(broker_pid) / "stat", ticks)
-    # A process's main thread has the process's id as its thread id.
-    main = (
-        None
-        if worker_pid is None
-        else _read_process_s(_PROC / str(worker_pid) / "task" / str(worker_pid) / "stat", ticks)
-    )
-    return CpuReading(time.monotonic(), machine, broker, time.process_time(), main)
+    worker = main = None
+    if worker_pid is not None:
+        worker = _read_process_s(_PROC / str(worker_pid) / "stat", ticks)
+        # A process's main thread has the process's id as its thread id.
+        main = _read_process_s(_PROC / str(worker_pid) / "task" / str(worker_pid) / "stat", ticks)
+    return CpuReading(time.monotonic(), machine, broker, time.process_time(), worker, main)
 
 
-def cores_used(before: CpuReading, after: CpuReading, worker_cpu_s: float | None) -> dict[str, float | None]:
+def cores_used(before: CpuReading, after: CpuReading) -> dict[str, float | None]:
     """Mean cores each used between two readings; `other` is the machine's busy time nobody above accounts for."""
     wall = after.at_s - before.at_s
     if wall <= 0:
@@ -84,7 +84,7 @@ def cores_used(before: CpuReading, after: CpuReading, worker_cpu_s: float | None
     used: dict[str, float | None] = {
         "machine_cores": float(os.cpu_count() or 1),
         "machine_busy_cores": cores(before.machine_busy_s, after.machine_busy_s),
-        "worker_cores": None if worker_cpu_s is None else worker_cpu_s / wall,
+        "worker_cores": cores(before.worker_s, after.worker_s),
         "worker_main_thread_cores": cores(before.worker_main_s, after.worker_main_s),
         "broker_cores": cores(before.broker_s, after.broker_s),
         "bench_cores": cores(before.bench_s, after.bench_s),

@@ -239,7 +239,7 @@ async def freshness(
     ]
     trend = lag_trend(lag_samples, rate)
     worker = worker_cpu(before, final)
-    cores = cores_used(cpu_before, cpu_after, worker["worker_cpu_s"]) if cpu_before and cpu_after else {}
+    cores = cores_used(cpu_before, cpu_after) if cpu_before and cpu_after else {}
     worker_sum = infra.metric_sum(final, "streamrec_freshness_seconds_sum")
     worker_count = infra.metric_sum(final, "streamrec_freshness_seconds_count")
     result.update(

@@ -338,6 +338,10 @@ def render_markdown(results: Mapping[str, Any], plots: Sequence[str] = ()) -> st
             ),
             ("streamrec worker, full pipeline (events covered by published lists/s)", _pipeline_cell),
             ("events per published list (one list per user per batch)", _events_per_list_cell),
+            (
+                "cores used meanwhile: worker (its event loop) / broker / bench / other",
+                lambda s: cores_cell(_get(s, "pipeline", "cores")),
+            ),
             ("pipeline / raw", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw"))),
             ("pipeline / raw + SGD", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw_sgd"))),
             ("pipeline / Faust null agent", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_faust_null"))),

@@ -248,6 +248,7 @@ async def _throughput(
                     max_seconds=config.pipeline_seconds,
                     start_timeout_s=config.start_timeout_s,
                     memory_limit_bytes=_worker_memory_limit(config),
+                    broker_pid=await asyncio.to_thread(broker.pid),
                     model_dir=config.model_dir,
                     profile_seconds=config.profile_seconds,
                     on_progress=progress,

@@ -32,6 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks import infra
+from benchmarks.cpu import cores_used, read_cpu
 from benchmarks.report import Sample, changes, rate_from_samples, rate_from_start, summarize_stacks
 from streams.kafka.admin import describe_topics
 from streams.kafka.groups import committed_offsets
@@ -239,6 +240,7 @@ async def pipeline(
     max_seconds: float,
     start_timeout_s: float,
     memory_limit_bytes: int | None,
+    broker_pid: int | None = None,
     model_dir: Path | None = None,
     profile_seconds: int = 0,
     on_progress: Callable[[int], None] | None = None,
@@ -263,6 +265,7 @@ async def pipeline(
         # When reading began: a batch's records are read (and held for their time order) before it is handled,
         # and the null agent's window starts at its first record read too.
         started = infra.Sampler(run.read, 0.5).start()
+        cpu_before = read_cpu(broker_pid, run.pid)
         try:
             sampled = await _sample_until(
                 run.covered,
@@ -274,6 +277,7 @@ async def pipeline(
             )
         finally:
             read_samples = await started.stop()
+        cpu_after = read_cpu(broker_pid, run.pid)
         final = await _settled_metrics(run)
     finally:
         if spy is not None:
@@ -304,6 +308,8 @@ async def pipeline(
         "covered_samples": changes(sampled.samples),
         "committed_at_stop": sum(committed.values()),
         "exit_code": code,
+        # mean cores from the worker's start of reading to the last list (py-spy, when on, counts as other)
+        "cores": cores_used(cpu_before, cpu_after),
         **breakdown,
     }
     if code not in (0, None):

@@ -210,6 +210,7 @@ def results() -> dict[str, Any]:
                     "events_per_list": 2.5,
                     "lists_published": 24_000.0,
                     "mean_batch_events": 6_000.0,
+                    "cores": {"machine_cores": 2.0, "worker_cores": 0.97, "worker_main_thread_cores": 0.9},
                 },
                 "ratios": {"pipeline_vs_raw": 0.005, "pipeline_vs_raw_sgd": 0.025, "pipeline_vs_faust_null": 0.1},
                 "freshness": {
@@ -270,6 +271,10 @@ def test_markdown_summary() -> None:
         in text
     )
     assert "| pipeline / Faust null agent | 0.1 | – |" in text
+    assert (
+        "| cores used meanwhile: worker (its event loop) / broker / bench / other | 0.97 (0.90) / – / – / – of 2 | – |"
+        in text
+    )
     assert "50 ms / 1.50 s / n/a (98.0% delivered; –/s achieved)" in text
     sustainable = "20 ms / 40 ms / 90 ms (100.0% delivered) at 250/s, lag steady | not run |"
     assert (
