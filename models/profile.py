@@ -84,10 +84,12 @@ class UserProfile:
             weights[name] = _round3(weight)
         self.rating_sum = _round3(self.rating_sum)
 
-    def quantize_latest(self, genres: Iterable[str]) -> None:
+    def quantize_latest(self, genres: Iterable[str], *, embedding: bool = True) -> None:
         """`quantize()` for a profile that was quantized before its last consumption: the embedding, the newest
-        history entry, the weights of `genres` (the item's) and the rating sum are all that changed."""
-        self.embedding = self.embedding.astype(np.float16).astype(np.float32)
+        history entry, the weights of `genres` (the item's) and the rating sum are all that changed.
+        `embedding=False`: leave the embedding (its update is queued and quantizes when applied)."""
+        if embedding:
+            self.embedding = self.embedding.astype(np.float16).astype(np.float32)
         if self.history:
             self.history[-1].weight = _round3(self.history[-1].weight)
         weights = self.genre_weights

@@ -4,7 +4,8 @@ calibrated, capped and explained. The worker and the evaluator run exactly this 
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,11 +15,12 @@ from models.base import Recommendation, Recommender
 from models.candidate_ranking import CandidateRanker
 from models.catalog import CONTENT_DIM, Catalog
 from models.cooccurrence import Cooccurrence, TrendingCounter
+from models.embedding_updates import EmbeddingUpdates, quantized
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
 from models.explain import DAY_MS
 from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
-from models.profile import HistoryEntry, SearchEntry, UserProfile
+from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile
 from models.ranking import RankedLists, Ranker
 from models.sparse_cooccurrence import SparseCooccurrence
 from models.text import hash64
@@ -83,6 +85,7 @@ class StreamRecommender(Recommender):
         self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
         self._vectors_version = -1
         self._ranker: Ranker = Ranker(self)
+        self._deferred: EmbeddingUpdates | None = None  # inside `learning_batch`
         self.set_item_model(item_model or content_only_model())
 
     # -- item side ---------------------------------------------------------------------------------------
@@ -162,7 +165,32 @@ class StreamRecommender(Recommender):
 
     # -- learning ----------------------------------------------------------------------------------------
     def profile(self, user_id: str) -> UserProfile | None:
+        self.settle()
         return self.profiles.get(user_id)
+
+    @contextmanager
+    def learning_batch(self) -> Iterator[None]:
+        """Within it, `learn_one` queues each embedding update and the block's exit applies them together,
+        vectorised across the batch's viewers (`EmbeddingUpdates`): the same profiles, bit for bit. A read
+        through `profile` or any ranking inside the block applies the queue first. The profiles must stay live
+        objects meanwhile (a dict, or a `ProfileOverlay`: a store that encodes on every write would save them
+        before their embeddings moved)."""
+        if self._deferred is not None:  # nested: the outer block applies
+            yield
+            return
+        if isinstance(self.profiles, EncodedProfiles):
+            raise TypeError("learning_batch needs live profiles: wrap the store in a ProfileOverlay")
+        self._deferred = EmbeddingUpdates(self.params.embedding_decay)
+        try:
+            yield
+        finally:
+            deferred, self._deferred = self._deferred, None
+            deferred.apply()
+
+    def settle(self) -> None:
+        """Apply the embedding updates `learning_batch` has queued so far."""
+        if self._deferred is not None:
+            self._deferred.apply()
 
     def learn_one(self, event: UserEvent) -> bool:
         p = self.params
@@ -185,7 +213,8 @@ class StreamRecommender(Recommender):
             self._learn_consumption(profile, event, row)
             # As the codec would: learning through a batch overlay (no encode/decode between events) stays
             # exact. Only what this event changed: the rest was quantized already (rounding is idempotent).
-            profile.quantize_latest(self.catalog.item_genre_names(row))
+            # A queued embedding update quantizes when it is applied.
+            profile.quantize_latest(self.catalog.item_genre_names(row), embedding=self._deferred is None)
         self.profiles[event.user_id] = profile  # write back: in the worker this is the changelogged table
         return True
 
@@ -224,7 +253,12 @@ class StreamRecommender(Recommender):
         del profile.history[: -p.history_size]
         vectors = self.item_vectors
         if profile.embedding.shape[0] != vectors.shape[1]:
+            self.settle()  # the embedding is rebuilt from the history: what was queued for it is superseded
             profile.embedding = self._embedding_from_history(profile)
+            if self._deferred is not None:
+                profile.embedding = quantized(profile.embedding)
+        elif self._deferred is not None:
+            self._deferred.add(profile, vectors, row, weight)
         else:
             profile.embedding *= p.embedding_decay
             profile.embedding += weight * vectors[row]
@@ -244,12 +278,15 @@ class StreamRecommender(Recommender):
         return self.rank_profile(self.profiles.get(user_id), n or self.params.top_n)
 
     def rank_profile(self, profile: UserProfile | None, n: int) -> list[Recommendation]:
+        self.settle()
         return self._ranker.rank_many([profile], n)[0]
 
     def rank_many(self, profiles: Sequence[UserProfile | None], n: int | None = None) -> list[list[Recommendation]]:
         """`[rank_profile(p, n) for p in profiles]`, computed together (the same lists, bit for bit)."""
+        self.settle()
         return self._ranker.rank_many(profiles, self.params.top_n if n is None else n)
 
     def rank_lists(self, profiles: Sequence[UserProfile | None], n: int | None = None) -> RankedLists:
         """`rank_many`'s lists in compact form (what the worker publishes: `RankedLists.json_items`)."""
+        self.settle()
         return self._ranker.rank_lists(profiles, self.params.top_n if n is None else n)

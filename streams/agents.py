@@ -165,14 +165,16 @@ class EventProcessor:
         self.recommender.profiles = batch
         try:
             yielded = started
-            for message in messages:
-                unreported[message.topic] += 1
-                self.last_offsets[(message.topic, message.partition)] = message.offset
-                await self._handle_message(message, batch, pending, owners)
-                if time.perf_counter() - yielded > YIELD_AFTER_S:
-                    self._report_consumed(unreported, per_topic)
-                    await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
-                    yielded = time.perf_counter()
+            # The batch's embedding updates are applied together when it ends (the same profiles, bit for bit).
+            with self.recommender.learning_batch():
+                for message in messages:
+                    unreported[message.topic] += 1
+                    self.last_offsets[(message.topic, message.partition)] = message.offset
+                    await self._handle_message(message, batch, pending, owners)
+                    if time.perf_counter() - yielded > YIELD_AFTER_S:
+                        self._report_consumed(unreported, per_topic)
+                        await asyncio.sleep(0)  # let the web views, timers and the consumer thread's callbacks run
+                        yielded = time.perf_counter()
         finally:
             self.recommender.profiles = self.profiles
             self._report_consumed(unreported, per_topic)
