@@ -2,11 +2,11 @@
 
 A live stream gives the worker small batches of mostly distinct viewers, so nearly every event costs its own
 list. This replays the freshness phase's workload (the same generator: 10,000 viewers over the catalog) in
-batches of `batch` events through the worker's own calls (`parse_user_event`, `learn_one`, `rank_lists` on
-chunks of 256 viewers, `list_payload`), one thread, after `gc.freeze()` as the worker does, and reports µs per
-event for each step. The first half of the events warms the state up; the second half is timed. Side by side,
-the same lists published from `Recommendation` objects (`rank_many`, what the worker did before it published
-`RankedLists.json_items`): the payloads are compared byte for byte.
+batches of `batch` events through the worker's own calls (`parse_user_event`, `learn_one` in a
+`learning_batch`, `rank_lists` on chunks of 256 viewers, `list_payload`), one thread, after `gc.freeze()` as the
+worker does, and reports µs per event for each step. The first half of the events warms the state up; the
+second half is timed. Side by side, the same lists published from `Recommendation` objects (`rank_many`, what
+the worker did before it published `RankedLists.json_items`): the payloads are compared byte for byte.
 
 No Kafka, no Faust: the worker adds its consumer, table and producer costs on top (`docs/bench/profile.md`).
 """
@@ -94,9 +94,10 @@ def _replay(
         ]
         t1 = clock()
         pending: dict[str, list[str]] = {}
-        for event in events:
-            if system.learn_one(event):
-                pending.setdefault(event.user_id, []).append(event.event_id)
+        with system.learning_batch():  # as the worker learns a batch
+            for event in events:
+                if system.learn_one(event):
+                    pending.setdefault(event.user_id, []).append(event.event_id)
         t2 = clock()
         users = list(pending)
         items: list[Any] = []
