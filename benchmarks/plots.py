@@ -133,8 +133,8 @@ def plot_freshness(scenarios: Sequence[Mapping[str, Any]], path: Path) -> bool:
 
 
 def plot_cores(scenarios: Sequence[Mapping[str, Any]], path: Path) -> bool:
-    """Per catalog, a stacked bar per freshness run: mean cores used by the worker, the broker, the bench's load
-    generator and anything else, against the machine's cores (hatched: lag grew)."""
+    """Per catalog, a stacked bar per freshness run: mean cores used by the worker (dashed: its event-loop thread),
+    the broker, the bench's load generator and anything else, against the machine's cores (hatched: lag grew)."""
     runs = {
         str(s.get("catalog")): [r for r in _freshness_runs(s) if (r.get("cores") or {}).get("worker_cores") is not None]
         for s in scenarios
@@ -153,6 +153,19 @@ def plot_cores(scenarios: Sequence[Mapping[str, Any]], path: Path) -> bool:
             for bar, r in zip(bars, points, strict=True):
                 if r.get("lag_grew"):
                     bar.set_hatch("//")
+            if who == "worker":  # its event-loop thread's share: with the GIL, its Python runs on ~1 core
+                for n, (bar, r) in enumerate(zip(bars, points, strict=True)):
+                    main = r["cores"].get("worker_main_thread_cores")
+                    if main is not None:
+                        x = bar.get_x()
+                        ax.plot(
+                            [x, x + bar.get_width()],
+                            [main, main],
+                            color="black",
+                            linestyle="--",
+                            linewidth=1.5,
+                            label="worker's event loop" if n == 0 else None,
+                        )
             bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
         machine = max(float(r["cores"].get("machine_cores") or 0.0) for r in points)
         ax.axhline(machine, color="grey", linestyle=":", label=f"machine: {machine:.0f} cores")
