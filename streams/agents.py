@@ -33,8 +33,8 @@ import asyncio
 import gc
 import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +122,7 @@ class EventProcessor:
         flush_output: Callable[[], Awaitable[None]] | None = None,
         background_flush_min: int = BACKGROUND_FLUSH_MIN,
         send_pending: Callable[[], Awaitable[asyncio.Future[None]]] | None = None,
+        hand_over: Callable[[str, Mapping[int, Sequence[tuple[bytes, bytes]]]], None] | None = None,
     ) -> None:
         self.recommender = recommender
         self.coalesce = coalesce
@@ -137,6 +138,9 @@ class EventProcessor:
         self._flush_output = flush_output  # the producer's flush: everything queued, acknowledged
         self.background_flush_min = background_flush_min
         self._send_pending = send_pending
+        # Lists leave as whole batches per partition (the producer's `hand_over`), else one by one through Faust.
+        self._hand_over = hand_over
+        self._lists: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)  # this batch's, by partition
         self._sending: asyncio.Future[None] | None = None  # the last batch's output being acknowledged
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
         self._frozen = False  # start-up objects moved to the collector's permanent generation (first batch)
@@ -157,6 +161,7 @@ class EventProcessor:
             gc.freeze()
             self._frozen = True
         started = time.perf_counter()
+        self._lists.clear()  # a batch that did not finish is handled again, its lists with it
         batch = ProfileOverlay(self.profiles)
         pending: dict[str, _Pending] = {}  # users whose list is still to be published
         owners: dict[str, Any] = {}  # a record of each user learned from: its partition is the user's
@@ -182,6 +187,9 @@ class EventProcessor:
         # The table writes (RocksDB + changelog), each in the user's partition.
         batch.flush(around=lambda user: partition_context(owners[user]))
         await self._publish(pending, profiles)
+        if self._lists and self._hand_over is not None:
+            self._hand_over(self.recommendations_topic.get_topic_name(), dict(self._lists))
+            self._lists.clear()
         await self._send_output(len(messages))
         per_record = (time.perf_counter() - started) / max(len(messages), 1)
         for topic in per_topic:
@@ -333,7 +341,12 @@ class EventProcessor:
         for user_id, items in zip(users, lists, strict=True):
             entry = pending[user_id]
             payload = list_payload(user_id, entry.event_ids, version, items, now_ms)
-            self.recommendations_topic.send_soon(key=user_id.encode(), value=payload, partition=entry.message.partition)
+            if self._hand_over is not None:
+                self._lists[entry.message.partition].append((user_id.encode(), payload))
+            else:
+                self.recommendations_topic.send_soon(
+                    key=user_id.encode(), value=payload, partition=entry.message.partition
+                )
             self.recent_lists.put(user_id, payload)
             for ts in entry.record_ts_ms:
                 self.metrics.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000.0))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +161,7 @@ def create_app(settings: Settings) -> faust.App:
         limits=limits,
         flush_output=lambda: app.producer.flush(),  # the producer is created with the worker
         send_pending=lambda: app.producer.send_pending(),  # type: ignore[attr-defined]
+        hand_over=None if app.conf.producer_threaded else _hand_over(app),
     )
     register_agents(app, processor, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
     rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, recent_lists, model_path)
@@ -282,3 +283,12 @@ _LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
 def _advertised_host(web_host: str) -> str:
     # table_route forwards to the owner's canonical URL; a wildcard bind address is not reachable.
     return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
+
+
+def _hand_over(app: faust.App) -> Callable[[str, Mapping[int, Sequence[tuple[bytes, bytes]]]], None]:
+    """The worker producer's `hand_over` (the producer is created with the worker, after the app)."""
+
+    def hand_over(topic: str, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> None:
+        app.producer.hand_over(topic, records)  # type: ignore[attr-defined]
+
+    return hand_over

@@ -12,7 +12,7 @@ import pytest
 
 from streams.batching import BatchingApp
 from streams.kafka.admin import TopicSpec, create_topics
-from streams.kafka.consumer import count_records
+from streams.kafka.consumer import count_records, read_all
 from streams.producer_buffer import DrainingProducer
 
 pytestmark = pytest.mark.kafka
@@ -69,3 +69,42 @@ async def test_send_pending_sends_at_once_and_returns_the_acknowledgement(kafka_
         acknowledged = await asyncio.wait_for(producer.send_pending(), timeout=NOT_LINGERING_S)
         await asyncio.wait_for(acknowledged, timeout=NOT_LINGERING_S)  # not after the linger
         assert await count_records(kafka_bootstrap, topic) == 50
+
+
+async def test_handed_over_records_arrive_in_order_and_a_flush_covers_them(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = await _topic(kafka_bootstrap)
+    big = b"x" * 200_000  # three of these fill a 512 KiB batch: the rest goes in further batches, in order
+    first = {0: [(f"a{n}".encode(), big) for n in range(7)], 1: [(b"b0", b"small")]}
+    second = {0: [(b"a7", b"after")], 1: [(b"b1", b"after")]}
+    async with lingering_producer(kafka_bootstrap, tmp_path) as producer:
+        producer.hand_over(topic, first)
+        producer.hand_over(topic, second)  # after the first, even while the first still waits for room
+        await asyncio.wait_for(producer.flush(), timeout=NOT_LINGERING_S)  # covers both calls, not after the linger
+        assert await count_records(kafka_bootstrap, topic) == 10
+        records = await read_all(kafka_bootstrap, topic)
+    by_partition: dict[int, list[bytes]] = {0: [], 1: []}
+    for record in records:
+        by_partition[record.partition].append(record.key)
+    assert by_partition[0] == [f"a{n}".encode() for n in range(8)]
+    assert by_partition[1] == [b"b0", b"b1"]
+
+
+async def test_send_pending_covers_handed_over_records(kafka_bootstrap: str, tmp_path: Path) -> None:
+    topic = await _topic(kafka_bootstrap)
+    async with lingering_producer(kafka_bootstrap, tmp_path) as producer:
+        producer.hand_over(topic, {0: [(b"k", b"v")] * 5, 1: [(b"k", b"v")] * 5})
+        await _send(producer, topic, 10)  # and records through Faust's path alongside
+        acknowledged = await asyncio.wait_for(producer.send_pending(), timeout=NOT_LINGERING_S)
+        await asyncio.wait_for(acknowledged, timeout=NOT_LINGERING_S)
+        assert await count_records(kafka_bootstrap, topic) == 20
+
+
+async def test_a_failed_hand_over_is_logged_not_raised(
+    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with lingering_producer(kafka_bootstrap, tmp_path) as producer:
+        producer.hand_over("x", {0: [("not bytes", b"v")]})  # type: ignore[list-item]
+        await asyncio.wait_for(producer.flush(), timeout=NOT_LINGERING_S)
+    assert "handing 1 records for x to the producer failed" in caplog.text
