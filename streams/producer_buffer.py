@@ -1,13 +1,17 @@
 """Faust's producer buffer, drained a loop turn at a time instead of a record per turn.
 
-Table writes (changelog records) and `Topic.send_soon` (the lists) queue records in Faust's `ProducerBuffer`,
-whose background task sends one record per turn of the event loop (await the queue, send, set an event). While
+Table writes (changelog records) and `Topic.send_soon` (dead letters, re-keyed records; the lists before
+`hand_over`) queue records in Faust's `ProducerBuffer`, whose background task sends one record per turn of the
+event loop (await the queue, send, set an event). While
 a batch is being handled the loop turns every ~20 ms (the handler yields that often), so a batch's lists and
 changelog records left the worker at a few dozen a second, and Faust's commit, which flushes the buffer first
 (waiting per record), took 10-50 s (seen as "Timer commit is overlapping" in freshness runs).
 `DrainingProducerBuffer` sends everything queued in the turn it wakes up in, in queue order; sending only appends
 to aiokafka's batches (it waits only when they are full), so order and delivery are as before: Faust's commit
 still flushes the buffer and then the aiokafka producer before it commits offsets.
+
+`DrainingProducer.hand_over` sends records that nothing in Faust tracks (the lists) as whole aiokafka batches,
+one per partition, without Faust's per-record future, queue entry and callbacks; its flushes wait for them too.
 """
 
 from __future__ import annotations
