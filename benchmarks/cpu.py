@@ -4,8 +4,7 @@ On a 2-core machine that also runs the broker and the load generator, a latency 
 alone; the cores each process used over the same window say whether the worker or the machine ran out. The
 worker's event-loop thread is read on its own: with the GIL, the worker's Python work runs on about one core
 however many the machine has.
-Readings come from Linux's /proc (the worker's own from its `process_cpu_seconds_total`); elsewhere they are
-unknown (None), never zero.
+Readings come from Linux's /proc; elsewhere they are unknown (None), never zero.
 """
 
 from __future__ import annotations

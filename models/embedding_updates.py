@@ -14,14 +14,11 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from models.profile import quantized
+
 
 class HasEmbedding(Protocol):
     embedding: npt.NDArray[np.float32]
-
-
-def quantized(embedding: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The embedding as the codec stores it (float16), back in float32."""
-    return embedding.astype(np.float16).astype(np.float32)
 
 
 class EmbeddingUpdates:

@@ -37,6 +37,11 @@ def _round3(x: float) -> float:
     return rounded
 
 
+def quantized(embedding: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The embedding as the codec stores it (float16), back in float32."""
+    return embedding.astype(np.float16).astype(np.float32)
+
+
 @dataclass(slots=True)
 class HistoryEntry:
     item_id: str
@@ -76,7 +81,7 @@ class UserProfile:
     def quantize(self) -> None:
         """Round in place exactly as a `to_bytes` -> `from_bytes` round trip would (finite values assumed):
         float16 embedding; history weights, genre weights and the rating sum to 3 decimals."""
-        self.embedding = self.embedding.astype(np.float16).astype(np.float32)
+        self.embedding = quantized(self.embedding)
         for h in self.history:
             h.weight = _round3(h.weight)
         weights = self.genre_weights
@@ -89,7 +94,7 @@ class UserProfile:
         history entry, the weights of `genres` (the item's) and the rating sum are all that changed.
         `embedding=False`: leave the embedding (its update is queued and quantizes when applied)."""
         if embedding:
-            self.embedding = self.embedding.astype(np.float16).astype(np.float32)
+            self.embedding = quantized(self.embedding)
         if self.history:
             self.history[-1].weight = _round3(self.history[-1].weight)
         weights = self.genre_weights

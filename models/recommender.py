@@ -15,12 +15,12 @@ from models.base import Recommendation, Recommender
 from models.candidate_ranking import CandidateRanker
 from models.catalog import CONTENT_DIM, Catalog
 from models.cooccurrence import Cooccurrence, TrendingCounter
-from models.embedding_updates import EmbeddingUpdates, quantized
+from models.embedding_updates import EmbeddingUpdates
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
 from models.explain import DAY_MS
 from models.fairness import ExposureCaps
 from models.item_model import ItemModel, content_only_model
-from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile
+from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile, quantized
 from models.ranking import RankedLists, Ranker
 from models.sparse_cooccurrence import SparseCooccurrence
 from models.text import hash64

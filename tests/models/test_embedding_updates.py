@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.embedding_updates import EmbeddingUpdates, quantized
+from models.embedding_updates import EmbeddingUpdates
 from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.profile import EncodedProfiles, UserProfile
+from models.profile import EncodedProfiles, UserProfile, quantized
 from models.recommender import StreamParams, StreamRecommender
 
 
