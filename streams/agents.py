@@ -34,7 +34,7 @@ import gc
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ from streams.batching import BatchingApp, partition_context
 from streams.catalog_feed import CatalogFeed
 from streams.dlq import INTERNAL_ERROR, Source, dead_letter, encode
 from streams.observability import Metrics
+from streams.producer_buffer import Records
 from streams.tables import ProfileStore, RecentLists
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class EventProcessor:
         flush_output: Callable[[], Awaitable[None]] | None = None,
         background_flush_min: int = BACKGROUND_FLUSH_MIN,
         send_pending: Callable[[], Awaitable[asyncio.Future[None]]] | None = None,
-        hand_over: Callable[[str, Mapping[int, Sequence[tuple[bytes, bytes]]]], None] | None = None,
+        hand_over: Callable[[str, Records], None] | None = None,
     ) -> None:
         self.recommender = recommender
         self.coalesce = coalesce

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ from streams.catalog_feed import CatalogFeed
 from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
 from streams.model_store import ModelStore
 from streams.observability import Metrics
+from streams.producer_buffer import Records
 from streams.settings import Settings
 from streams.tables import BytesTable
 
@@ -285,10 +286,10 @@ def _advertised_host(web_host: str) -> str:
     return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
 
 
-def _hand_over(app: faust.App) -> Callable[[str, Mapping[int, Sequence[tuple[bytes, bytes]]]], None]:
+def _hand_over(app: faust.App) -> Callable[[str, Records], None]:
     """The worker producer's `hand_over` (the producer is created with the worker, after the app)."""
 
-    def hand_over(topic: str, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> None:
+    def hand_over(topic: str, records: Records) -> None:
         app.producer.hand_over(topic, records)  # type: ignore[attr-defined]
 
     return hand_over

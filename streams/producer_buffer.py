@@ -2,10 +2,10 @@
 
 Table writes (changelog records) and `Topic.send_soon` (dead letters, re-keyed records; the lists before
 `hand_over`) queue records in Faust's `ProducerBuffer`, whose background task sends one record per turn of the
-event loop (await the queue, send, set an event). While
-a batch is being handled the loop turns every ~20 ms (the handler yields that often), so a batch's lists and
-changelog records left the worker at a few dozen a second, and Faust's commit, which flushes the buffer first
-(waiting per record), took 10-50 s (seen as "Timer commit is overlapping" in freshness runs).
+event loop (await the queue, send, set an event). While a batch is being handled the loop turns every ~20 ms
+(the handler yields that often), so a batch's lists and changelog records left the worker at a few dozen a
+second, and Faust's commit, which flushes the buffer first (waiting per record), took 10-50 s (seen as "Timer
+commit is overlapping" in freshness runs).
 `DrainingProducerBuffer` sends everything queued in the turn it wakes up in, in queue order; sending only appends
 to aiokafka's batches (it waits only when they are full), so order and delivery are as before: Faust's commit
 still flushes the buffer and then the aiokafka producer before it commits offsets.
@@ -67,11 +67,6 @@ class DrainingProducer(AIOKafkaProducer):
         buffer = DrainingProducerBuffer(loop=self.loop, beacon=self.beacon)
         buffer.app = self.app
         self.buffer = buffer
-
-    @property
-    def hands_over(self) -> bool:
-        """`hand_over` is available (not with Faust's threaded producer, which owns its aiokafka producer)."""
-        return not self.app.conf.producer_threaded
 
     def hand_over(self, topic: str, records: Records) -> None:
         """Send `records` as whole aiokafka batches, one per partition (more when one fills up), skipping Faust's
