@@ -2,9 +2,11 @@
 
 Run as a subprocess by `benchmarks.throughput.faust_null`:
     python -m benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
-        [--topics ratings,plays,searches] [--partitions 4]
-It counts events (one integer increment per event) and serves the count at GET /count, so its throughput is
-read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
+        [--topics ratings,plays,searches] [--partitions 4] [--batching]
+`--batching`: streamrec's batching consumer (`streams.batching`, configured as the worker configures it) with a
+handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
+It counts events (one integer increment per event) and records read, and serves both at GET /count, so its
+throughput is read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
 SIGTERM/SIGINT stop it gracefully.
 """
 
@@ -18,13 +20,35 @@ from typing import Any
 
 
 def build_app(
-    app_id: str, bootstrap: str, topics: Sequence[str], web_port: int, data_dir: Path, partitions: int
+    app_id: str,
+    bootstrap: str,
+    topics: Sequence[str],
+    web_port: int,
+    data_dir: Path,
+    partitions: int,
+    *,
+    batching: bool = False,
 ) -> Any:
     import faust
 
+    from streams.batching import BatchingApp
+    from streams.settings import Settings
+
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    settings = Settings()
+    app_class: Any = faust.App
+    batching_options: dict[str, Any] = {}
+    if batching:  # streamrec's consumer as the worker configures it, with a handler that only counts
+        app_class = BatchingApp
+        batching_options = {
+            "max_batch": settings.max_batch,
+            "order_wait_s": settings.order_wait_ms / 1000,
+            "empty_fetch_pause_s": settings.empty_fetch_pause_ms / 1000,
+            "broker_max_poll_records": None,  # as the worker: a getmany returns all that was fetched
+        }
+    app = app_class(
         app_id,
+        **batching_options,
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()],
         store="memory://",
         datadir=str(data_dir / app_id),
@@ -39,15 +63,27 @@ def build_app(
     )
     topic = app.topic(*topics, key_type=bytes, value_type=bytes)
     counter = [0]
+    read = [0]  # records read; the stock agent counts each as it reads it
 
     async def null(stream: Any) -> None:
         async for _ in stream:
             counter[0] += 1
+            read[0] += 1
 
-    app.agent(topic, name="bench.null")(null)
+    async def null_batch(messages: Sequence[Any]) -> None:
+        counter[0] += len(messages)
+
+    def on_read(_topic: str, records: int) -> None:
+        read[0] += records
+
+    if batching:
+        app.on_read = on_read
+        app.batch_agent(topic, null_batch)
+    else:
+        app.agent(topic, name="bench.null")(null)
 
     async def count(web: Any, request: Any) -> Any:
-        return web.json({"count": counter[0]})
+        return web.json({"count": counter[0], "read": read[0]})
 
     app.page("/count")(count)
     return app
@@ -61,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--topics", default="ratings,plays,searches")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batching", action="store_true", help="streamrec's batching consumer, a null handler")
     args = parser.parse_args(argv)
     import faust
 
@@ -71,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.web_port,
         args.data_dir,
         args.partitions,
+        batching=args.batching,
     )
     sys.argv = sys.argv[:1]  # Faust's Worker reads no options of ours
     runner = faust.Worker(app, loglevel="warning", redirect_stdouts=False)

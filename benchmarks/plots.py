@@ -10,12 +10,13 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from benchmarks.report import CORE_USERS, FRESHNESS_TARGET_S, sweep_points
+from benchmarks.report import CORE_USERS, FRESHNESS_TARGET_S, THROUGHPUT_TARGETS, sweep_points
 
 _SYSTEMS = (
     ("raw", "raw aiokafka + orjson"),
     ("raw_sgd", "raw + numpy SGD"),
     ("faust_null", "Faust null agent"),
+    ("batching_null", "streamrec consumer, null handler"),
     ("pipeline", "streamrec pipeline"),
 )
 
@@ -63,6 +64,18 @@ def plot_throughput(scenarios: Sequence[Mapping[str, Any]], path: Path, events: 
                     xytext=(0, 2),
                     textcoords="offset points",
                 )
+    targeted = [
+        (i, THROUGHPUT_TARGETS[s["catalog"]]) for i, s in enumerate(scenarios) if s.get("catalog") in THROUGHPUT_TARGETS
+    ]
+    for n, (i, target) in enumerate(targeted):
+        ax.hlines(
+            target,
+            i - 0.45,
+            i + 0.45,
+            colors="black",
+            linestyles="--",
+            label="target for the pipeline" if n == 0 else "_target",  # "_": not in the legend
+        )
     ax.set_xticks(
         range(len(scenarios)), [f"{s.get('catalog')} ({s.get('catalog_items', 0):,} items)" for s in scenarios]
     )

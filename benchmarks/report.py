@@ -18,6 +18,7 @@ import orjson
 
 PERCENTILES = (50, 95, 99)
 FRESHNESS_TARGET_S = 0.1  # issue 4: p99 <= 100 ms with no growth of lag
+THROUGHPUT_TARGETS = {"ml-100k": 50_000.0, "synthetic-100k": 10_000.0}  # issue 4: events/s per worker process
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +337,10 @@ def render_markdown(results: Mapping[str, Any], plots: Sequence[str] = ()) -> st
                 "Faust null agent, worker subprocess (ev/s)",
                 lambda s: _phase_cell(s, "faust_null", "events_per_s", _fmt_rate),
             ),
+            (
+                "streamrec's batching consumer in Faust, null handler: the worker's ceiling (ev/s)",
+                lambda s: _phase_cell(s, "batching_null", "events_per_s", _fmt_rate),
+            ),
             ("streamrec worker, full pipeline (events covered by published lists/s)", _pipeline_cell),
             ("events per published list (one list per user per batch)", _events_per_list_cell),
             (
@@ -346,6 +351,11 @@ def render_markdown(results: Mapping[str, Any], plots: Sequence[str] = ()) -> st
             ("pipeline / raw + SGD", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_raw_sgd"))),
             ("pipeline / Faust null agent", lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_faust_null"))),
             ("Faust null agent / raw", lambda s: _fmt_ratio(_get(s, "ratios", "faust_null_vs_raw"))),
+            (
+                "pipeline / batching null handler",
+                lambda s: _fmt_ratio(_get(s, "ratios", "pipeline_vs_batching_null")),
+            ),
+            ("batching null handler / raw", lambda s: _fmt_ratio(_get(s, "ratios", "batching_null_vs_raw"))),
             (
                 f"freshness p50 / p95 / p99 at {_fmt_rate(meta.get('freshness_rate'))} ev/s offered",
                 _freshness_cell,

@@ -229,7 +229,22 @@ async def _throughput(
                 on_progress=progress,
             ),
         )
-        ui.finish(f"{spec.name}:faust")
+        progress = ui.counter(f"{spec.name}:batching", f"{spec.name}: streamrec's consumer, null handler", total)
+        scenario["batching_null"] = await _guard(
+            "batching null agent",
+            ui,
+            throughput.faust_null(
+                broker.bootstrap,
+                total,
+                root,
+                partitions=config.partitions,
+                max_seconds=config.faust_seconds,
+                start_timeout_s=config.start_timeout_s,
+                batching=True,
+                on_progress=progress,
+            ),
+        )
+        ui.finish(f"{spec.name}:faust", f"{spec.name}:batching")
         save()
     if "pipeline" in config.only:
         if infeasible:
@@ -257,13 +272,16 @@ async def _throughput(
             ui.finish(f"{spec.name}:pipeline")
         save()
     rates = {
-        name: (scenario.get(name) or {}).get("events_per_s") for name in ("raw", "raw_sgd", "faust_null", "pipeline")
+        name: (scenario.get(name) or {}).get("events_per_s")
+        for name in ("raw", "raw_sgd", "faust_null", "batching_null", "pipeline")
     }
     scenario["ratios"] = {
         "pipeline_vs_raw": ratio(rates["pipeline"], rates["raw"]),
         "pipeline_vs_raw_sgd": ratio(rates["pipeline"], rates["raw_sgd"]),
         "pipeline_vs_faust_null": ratio(rates["pipeline"], rates["faust_null"]),
         "faust_null_vs_raw": ratio(rates["faust_null"], rates["raw"]),
+        "pipeline_vs_batching_null": ratio(rates["pipeline"], rates["batching_null"]),
+        "batching_null_vs_raw": ratio(rates["batching_null"], rates["raw"]),
         "raw_sgd_vs_raw": ratio(rates["raw_sgd"], rates["raw"]),
     }
 

@@ -3,8 +3,10 @@
 1. `raw_baseline`: one group-less AIOKafkaConsumer in this process, every partition assigned, `getmany` +
    `orjson.loads` per record; with `sgd=True` also a per-event numpy SGD step on an in-memory 64-d user vector
    (the cheapest "real" per-event model update). Timed in-process from the first `getmany` to the last record.
-2. `faust_null`: `benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counter
-   sampled from outside (start-up and group join excluded), committed offsets checked after it stops.
+2. `faust_null`: `benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counters
+   sampled from outside (start-up and group join excluded), from the first record read to the last one counted,
+   committed offsets checked after it stops. With `batching=True` the same over streamrec's batching consumer
+   with a handler that only counts: the ceiling of the worker's consumption path (2b).
 3. `pipeline`: `python -m streams.cli worker` (batches of input records: validation, dedupe, profiles in
    RocksDB + changelog, one ranked list per user with new events, publishing); timed from outside once the
    catalog is loaded, for at most `max_seconds`, by the events covered by published lists (`infra.COVERED`:
@@ -170,9 +172,12 @@ async def faust_null(
     partitions: int,
     max_seconds: float,
     start_timeout_s: float = 120.0,
+    batching: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    app_id = f"bench-null-{uuid.uuid4().hex[:8]}"
+    """`batching`: streamrec's batching consumer inside Faust (`streams.batching`) with a handler that only
+    counts: the most the worker's own consumption path can give, whatever the handler does."""
+    app_id = f"bench-null{'-batching' if batching else ''}-{uuid.uuid4().hex[:8]}"
     port = infra.free_port()
     import sys
 
@@ -192,14 +197,21 @@ async def faust_null(
         ",".join(INPUT_TOPICS),
         "--partitions",
         str(partitions),
+        *(["--batching"] if batching else []),
     ]
     env = infra.settings_env(Settings(_env_file=None, bootstrap_servers=bootstrap))
     process = infra.ManagedProcess(argv, root / "logs" / f"{app_id}.log", env=env).start()
     url = f"http://127.0.0.1:{port}/count"
 
+    reads: list[Sample] = []  # records read, sampled with the count (a batch is handled once it is all read)
+
     async def count() -> float | None:
         status, body = await infra.http_get(url, timeout_s=2.0)
-        return float(orjson.loads(body)["count"]) if status == 200 else None
+        if status != 200:
+            return None
+        counts = orjson.loads(body)
+        reads.append(Sample(time.monotonic(), float(counts["read"])))
+        return float(counts["count"])
 
     try:
 
@@ -215,7 +227,9 @@ async def faust_null(
     finally:
         code = await process.stop_async()
     committed = await committed_offsets(bootstrap, app_id, INPUT_TOPICS)
-    rate = rate_from_samples(run.samples, total)
+    rate = rate_from_start(reads, run.samples, total)  # as the pipeline's: from the first record read
+    if rate.per_s is None:  # time-capped
+        rate = rate_from_samples(run.samples, total)
     return {
         "status": run.status if code == 0 or run.status != "ok" else f"exit code {code}",
         "reason": run.reason,

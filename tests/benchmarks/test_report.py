@@ -203,6 +203,7 @@ def results() -> dict[str, Any]:
                 "raw": {"status": "ok", "events_per_s": 100_000.0},
                 "raw_sgd": {"status": "ok", "events_per_s": 20_000.0},
                 "faust_null": {"status": "ok", "events_per_s": 5_000.0},
+                "batching_null": {"status": "ok", "events_per_s": 25_000.0},
                 "pipeline": {
                     "status": "time-capped",
                     "events_per_s": 500.0,
@@ -212,7 +213,12 @@ def results() -> dict[str, Any]:
                     "mean_batch_events": 6_000.0,
                     "cores": {"machine_cores": 2.0, "worker_cores": 0.97, "worker_main_thread_cores": 0.9},
                 },
-                "ratios": {"pipeline_vs_raw": 0.005, "pipeline_vs_raw_sgd": 0.025, "pipeline_vs_faust_null": 0.1},
+                "ratios": {
+                    "pipeline_vs_raw": 0.005,
+                    "pipeline_vs_raw_sgd": 0.025,
+                    "pipeline_vs_faust_null": 0.1,
+                    "pipeline_vs_batching_null": 0.02,
+                },
                 "freshness": {
                     "status": "ok",
                     "latency_s": {"p50": 0.05, "p95": 1.5, "p99": None},
@@ -271,6 +277,11 @@ def test_markdown_summary() -> None:
         in text
     )
     assert "| pipeline / Faust null agent | 0.1 | – |" in text
+    assert (
+        "| streamrec's batching consumer in Faust, null handler: the worker's ceiling (ev/s) | 25,000 | not run |"
+        in text
+    )
+    assert "| pipeline / batching null handler | 0.02 | – |" in text
     assert (
         "| cores used meanwhile: worker (its event loop) / broker / bench / other | 0.97 (0.90) / – / – / – of 2 | – |"
         in text
