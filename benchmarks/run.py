@@ -215,37 +215,28 @@ async def _throughput(
         ui.finish(f"{spec.name}:raw", f"{spec.name}:sgd")
         save()
     if "faust" in config.only:
-        progress = ui.counter(f"{spec.name}:faust", f"{spec.name}: Faust null agent", total)
-        scenario["faust_null"] = await _guard(
-            "faust null agent",
-            ui,
-            throughput.faust_null(
-                broker.bootstrap,
-                total,
-                root,
-                partitions=config.partitions,
-                max_seconds=config.faust_seconds,
-                start_timeout_s=config.start_timeout_s,
-                on_progress=progress,
-            ),
+        null_agents = (  # stock Faust, then streamrec's consumer in Faust (the worker's ceiling)
+            ("faust_null", "faust", "Faust null agent", False),
+            ("batching_null", "batching", "streamrec's consumer, null handler", True),
         )
-        progress = ui.counter(f"{spec.name}:batching", f"{spec.name}: streamrec's consumer, null handler", total)
-        scenario["batching_null"] = await _guard(
-            "batching null agent",
-            ui,
-            throughput.faust_null(
-                broker.bootstrap,
-                total,
-                root,
-                partitions=config.partitions,
-                max_seconds=config.faust_seconds,
-                start_timeout_s=config.start_timeout_s,
-                batching=True,
-                on_progress=progress,
-            ),
-        )
-        ui.finish(f"{spec.name}:faust", f"{spec.name}:batching")
-        save()
+        for phase, key, label, batching in null_agents:
+            progress = ui.counter(f"{spec.name}:{key}", f"{spec.name}: {label}", total)
+            scenario[phase] = await _guard(
+                label,
+                ui,
+                throughput.faust_null(
+                    broker.bootstrap,
+                    total,
+                    root,
+                    partitions=config.partitions,
+                    max_seconds=config.faust_seconds,
+                    start_timeout_s=config.start_timeout_s,
+                    batching=batching,
+                    on_progress=progress,
+                ),
+            )
+            ui.finish(f"{spec.name}:{key}")
+            save()
     if "pipeline" in config.only:
         if infeasible:
             scenario["pipeline"] = _skipped(infeasible)
