@@ -3,10 +3,10 @@
 Run as a subprocess by `benchmarks.throughput.faust_null`:
     python -m benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
         [--topics ratings,plays,searches] [--partitions 4] [--batching]
-`--batching`: streamrec's batching consumer (`streams.batching`, configured as the worker configures it) with a
-handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
 It counts events (one integer increment per event) and records read, and serves both at GET /count, so its
 throughput is read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
+`--batching`: streamrec's batching consumer (`streams.batching`, configured as the worker configures it) with a
+handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
 SIGTERM/SIGINT stop it gracefully.
 """
 
@@ -31,14 +31,14 @@ def build_app(
 ) -> Any:
     import faust
 
-    from streams.batching import BatchingApp
-    from streams.settings import Settings
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings()
     app_class: Any = faust.App
     batching_options: dict[str, Any] = {}
     if batching:  # streamrec's consumer as the worker configures it, with a handler that only counts
+        from streams.batching import BatchingApp
+        from streams.settings import Settings
+
+        settings = Settings()
         app_class = BatchingApp
         batching_options = {
             "max_batch": settings.max_batch,

@@ -6,7 +6,7 @@
 2. `faust_null`: `benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counters
    sampled from outside (start-up and group join excluded), from the first record read to the last one counted,
    committed offsets checked after it stops. With `batching=True` the same over streamrec's batching consumer
-   with a handler that only counts: the ceiling of the worker's consumption path (2b).
+   with a handler that only counts: the ceiling of the worker's consumption path.
 3. `pipeline`: `python -m streams.cli worker` (batches of input records: validation, dedupe, profiles in
    RocksDB + changelog, one ranked list per user with new events, publishing); timed from outside once the
    catalog is loaded, for at most `max_seconds`, by the events covered by published lists (`infra.COVERED`:
