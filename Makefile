@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The install links each module into streamrec.* (setuptools' strict editable mode, which mypy and import-linter
+# can follow): a new or removed module means installing again, so the module list is part of the stamp.
+STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; find models streams benchmarks -name '*.py' | sort) | sha256sum | cut -c1-12)
 
 .PHONY: demo test lint bench evaluate evaluate-e2e setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.workloads import CatalogSpec, zipf_weights
+from streamrec.benchmarks.workloads import CatalogSpec, zipf_weights
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -34,7 +34,7 @@ IVF_NPROBE = (1, 4, 16, 64)
 
 def item_vectors(spec: CatalogSpec, dim: int, seed: int = 0) -> F32:
     """(items × dim) float32: content vectors, with `dim - 64` latent factors in front when dim > 64."""
-    from models.catalog import CONTENT_DIM, content_vector
+    from streamrec.models.catalog import CONTENT_DIM, content_vector
 
     content = np.stack([content_vector(item) for item in spec.items]).astype(np.float32)
     if dim <= CONTENT_DIM:

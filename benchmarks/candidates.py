@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.workloads import CatalogSpec, EventGenerator
-from models.candidate_ranking import CandidateRanker
-from models.events import parse_user_event
-from models.recommender import StreamParams, StreamRecommender
+from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator
+from streamrec.models.candidate_ranking import CandidateRanker
+from streamrec.models.events import parse_user_event
+from streamrec.models.recommender import StreamParams, StreamRecommender
 
 
 def run_candidate_ranking(

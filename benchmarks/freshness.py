@@ -26,15 +26,15 @@ from typing import Any
 
 import orjson
 
-from benchmarks import infra
-from benchmarks.cpu import cores_used, read_cpu
-from benchmarks.report import Sample, censored_percentiles, changes, lag_trend
-from benchmarks.throughput import worker_breakdown
-from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
-from streams.kafka import JsonProducer, tail
-from streams.kafka.admin import RECOMMENDATIONS
-from streams.kafka.groups import OffsetsProbe, commit_offsets
-from streams.settings import Settings
+from streamrec.benchmarks import infra
+from streamrec.benchmarks.cpu import cores_used, read_cpu
+from streamrec.benchmarks.report import Sample, censored_percentiles, changes, lag_trend
+from streamrec.benchmarks.throughput import worker_breakdown
+from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
+from streamrec.streams.kafka import JsonProducer, tail
+from streamrec.streams.kafka.admin import RECOMMENDATIONS
+from streamrec.streams.kafka.groups import OffsetsProbe, commit_offsets
+from streamrec.streams.settings import Settings
 
 _EVENT_IDS = b'"event_ids":['
 _TRIGGER = b'"trigger_event_id":"'

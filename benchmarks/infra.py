@@ -1,7 +1,7 @@
 """What the benchmark phases share: the broker, producing records, the worker under measurement, HTTP and
 Prometheus scraping, sampling a value over time, and py-spy.
 
-Subprocesses (workers, the null agent, py-spy) are `streams.worker_process.ManagedProcess`es, as in the demo,
+Subprocesses (workers, the null agent, py-spy) are `streams.tools.worker_process.ManagedProcess`es, as in the demo,
 the end-to-end evaluation and the tests. Rules from the embedded broker's gaps (streams/broker.py):
 subprocess consumers are always stopped with SIGTERM and waited for (a SIGKILLed consumer stays in its group
 until the broker restarts); the broker is stopped with `noida-db down`, never killed; topics are created
@@ -20,16 +20,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.report import Sample, parse_prometheus
-from benchmarks.workloads import EventRecord
-from models.recommender import StreamParams
-from streams.settings import Settings
-from streams.worker_process import ROOT as ROOT
-from streams.worker_process import ManagedProcess as ManagedProcess
-from streams.worker_process import WorkerProcess
-from streams.worker_process import free_port as free_port
-from streams.worker_process import http_get as _http_get
-from streams.worker_process import settings_env as settings_env
+from streamrec.benchmarks.report import Sample, parse_prometheus
+from streamrec.benchmarks.workloads import EventRecord
+from streamrec.models.recommender import StreamParams
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.worker_process import ROOT as ROOT
+from streamrec.streams.tools.worker_process import ManagedProcess as ManagedProcess
+from streamrec.streams.tools.worker_process import WorkerProcess
+from streamrec.streams.tools.worker_process import free_port as free_port
+from streamrec.streams.tools.worker_process import http_get as _http_get
+from streamrec.streams.tools.worker_process import settings_env as settings_env
 
 Metrics = dict[str, list[tuple[dict[str, str], float]]]  # name -> [(labels, value)]
 
@@ -91,7 +91,7 @@ class BenchBroker:
         """The embedded broker's process id (its CPU is read from /proc); None for an external cluster."""
         if not self.embedded or not self.started:
             return None
-        from streams import broker
+        from streamrec.streams.tools import broker
 
         return broker.status(self.settings).pid
 
@@ -99,13 +99,13 @@ class BenchBroker:
         if self.embedded:
             await asyncio.to_thread(self._reset_kafka if self.started else self._restart_empty)
         else:
-            from streams.kafka import wait_for_broker
+            from streamrec.streams.kafka import wait_for_broker
 
             await wait_for_broker(self.bootstrap, timeout_s=30.0)
         await self.ensure_topics()
 
     def _restart_empty(self) -> None:
-        from streams import broker
+        from streamrec.streams.tools import broker
 
         broker.down(self.settings)
         shutil.rmtree(self.settings.broker_dir, ignore_errors=True)
@@ -115,7 +115,7 @@ class BenchBroker:
     def _reset_kafka(self) -> None:
         """`noida-db reset kafka --yes`: every topic and group gone at once, the server keeps running. Much
         faster than `down` + `up`, which first saves the whole log as JSON (minutes after the state phase)."""
-        from streams.broker import noida_binary
+        from streamrec.streams.tools.broker import noida_binary
 
         data_dir = str(self.settings.broker_dir.resolve())
         result = subprocess.run(
@@ -131,7 +131,7 @@ class BenchBroker:
             raise RuntimeError(f"noida-db reset kafka failed ({result.returncode}): {output}")
 
     async def ensure_topics(self) -> None:
-        from streams.kafka import create_topics, default_topics
+        from streamrec.streams.kafka import create_topics, default_topics
 
         await create_topics(self.bootstrap, default_topics(self.settings))
 
@@ -140,7 +140,7 @@ class BenchBroker:
         delete its data; no-op if external."""
         if not self.embedded or not self.started:
             return
-        from streams import broker
+        from streamrec.streams.tools import broker
 
         try:
             self._reset_kafka()
@@ -161,7 +161,7 @@ async def produce(
     chunk: int = 5_000,
 ) -> float:
     """Send every record (acks=all), flushing per chunk; returns the seconds it took."""
-    from streams.kafka import JsonProducer
+    from streamrec.streams.kafka import JsonProducer
 
     started = time.perf_counter()
     async with JsonProducer(bootstrap, linger_ms=20, client_id="streamrec-bench") as producer:
@@ -175,7 +175,7 @@ async def produce(
 
 
 async def produce_catalog(bootstrap: str, records: Sequence[tuple[str, bytes]]) -> None:
-    from streams.kafka import JsonProducer
+    from streamrec.streams.kafka import JsonProducer
 
     async with JsonProducer(bootstrap, linger_ms=20, client_id="streamrec-bench") as producer:
         for key, value in records:
@@ -358,7 +358,7 @@ def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | Non
 async def all_committed(settings: Settings) -> bool:
     """The worker's group (its app id) has committed offsets at the end of every input partition: every input
     record handled, its batch over (lists out, histograms observed)."""
-    from streams.kafka.groups import committed_offsets, end_offsets
+    from streamrec.streams.kafka.groups import committed_offsets, end_offsets
 
     ends = await end_offsets(settings.bootstrap_servers, INPUT_TOPICS)
     committed = await committed_offsets(settings.bootstrap_servers, settings.app_id, INPUT_TOPICS)
@@ -366,7 +366,7 @@ async def all_committed(settings: Settings) -> bool:
 
 
 class BenchWorker(WorkerProcess):
-    """The streamrec worker under measurement (`python -m streams.cli worker`, log level warning) and the
+    """The streamrec worker under measurement (`python -m streamrec.streams.cli worker`, log level warning) and the
     /metrics reads the phases need."""
 
     def __init__(self, settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> None:

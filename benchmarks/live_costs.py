@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
-from models.events import parse_user_event
-from models.recommender import StreamParams, StreamRecommender
-from streams.agents import RANK_CHUNK, list_payload
+from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
+from streamrec.models.events import parse_user_event
+from streamrec.models.recommender import StreamParams, StreamRecommender
+from streamrec.streams.worker.agents import RANK_CHUNK, list_payload
 
 STEPS = ("parse", "learn", "rank", "publish")
 

@@ -1,12 +1,12 @@
 """A Faust worker whose only agent does nothing: `async for _ in stream` over the input topics.
 
 Run as a subprocess by `benchmarks.throughput.faust_null`:
-    python -m benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
+    python -m streamrec.benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
         [--topics ratings,plays,searches] [--partitions 4] [--batching]
 It counts events (one integer increment per event) and records read, and serves both at GET /count, so its
 throughput is read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
-`--batching`: streamrec's batching consumer (`streams.batching`, configured as the worker configures it) with a
-handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
+`--batching`: streamrec's batching consumer (`streams.internals.batching`, configured as the worker configures
+it) with a handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
 SIGTERM/SIGINT stop it gracefully.
 """
 
@@ -35,8 +35,8 @@ def build_app(
     app_class: Any = faust.App
     batching_options: dict[str, Any] = {}
     if batching:  # streamrec's consumer as the worker configures it, with a handler that only counts
-        from streams.batching import BatchingApp
-        from streams.settings import Settings
+        from streamrec.streams.internals.batching import BatchingApp
+        from streamrec.streams.settings import Settings
 
         settings = Settings()
         app_class = BatchingApp

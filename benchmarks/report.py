@@ -577,7 +577,7 @@ def _rebuild_cell(scenario: Mapping[str, Any]) -> str:
 
 def write_results(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """results.json, results.md and the plots (`benchmarks.plots`) under `out_dir` (created)."""
-    from benchmarks.plots import write_plots
+    from streamrec.benchmarks.plots import write_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"

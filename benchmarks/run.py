@@ -27,9 +27,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from benchmarks import infra
-from benchmarks.report import live_rate, ratio, write_results
-from benchmarks.workloads import (
+from streamrec.benchmarks import infra
+from streamrec.benchmarks.report import live_rate, ratio, write_results
+from streamrec.benchmarks.workloads import (
     CATALOG_NAMES,
     SYNTHETIC_100K,
     CatalogSpec,
@@ -184,8 +184,8 @@ async def _throughput(
     infeasible: str | None,
     save: Callable[[], None],
 ) -> None:
-    from benchmarks import throughput
-    from streams.kafka.groups import end_offsets
+    from streamrec.benchmarks import throughput
+    from streamrec.streams.kafka.groups import end_offsets
 
     key = f"{spec.name}:produce"
     await broker.fresh()
@@ -422,7 +422,7 @@ async def run_bench(config: BenchConfig, console: Console | None = None) -> dict
 
 
 def _ann(spec: CatalogSpec, config: BenchConfig, note: Callable[[str], None]) -> dict[str, Any]:
-    from benchmarks.ann import run_ann
+    from streamrec.benchmarks.ann import run_ann
 
     return run_ann(spec, dims=config.ann_dims, n_queries=config.ann_queries, seed=config.seed, on_progress=note)
 
@@ -432,13 +432,13 @@ def _note(ui: Ui, key: str, prefix: str, text: str) -> None:
 
 
 def _live(spec: CatalogSpec, config: BenchConfig, note: Callable[[str], None]) -> dict[str, Any]:
-    from benchmarks.live_costs import run_live_costs
+    from streamrec.benchmarks.live_costs import run_live_costs
 
     return run_live_costs(spec, seed=config.seed, on_progress=note)
 
 
 def _candidates(spec: CatalogSpec, config: BenchConfig, note: Callable[[str], None]) -> dict[str, Any]:
-    from benchmarks.candidates import run_candidate_ranking
+    from streamrec.benchmarks.candidates import run_candidate_ranking
 
     return run_candidate_ranking(spec, n_lists=config.ann_queries, seed=config.seed, on_progress=note)
 
@@ -455,7 +455,7 @@ async def _freshness(
     *,
     duration_s: float | None = None,
 ) -> dict[str, Any]:
-    from benchmarks.freshness import freshness
+    from streamrec.benchmarks.freshness import freshness
 
     if infeasible:
         return _skipped(infeasible)
@@ -493,7 +493,7 @@ async def _state(
     infeasible: str | None,
     scenario: dict[str, Any],
 ) -> dict[str, Any]:
-    from benchmarks import state
+    from streamrec.benchmarks import state
 
     key = f"{spec.name}:state"
     ui.step(key, f"{spec.name}: state: profile sizes in-process", 0, None)

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from benchmarks import infra
-from benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
-from models.events import CatalogItem, Limits, Rejected, UserEvent, parse_user_event
-from models.recommender import StreamParams, StreamRecommender
-from streams.kafka import TopicSpec, create_topics
-from streams.settings import Settings
+from streamrec.benchmarks import infra
+from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
+from streamrec.models.events import CatalogItem, Limits, Rejected, UserEvent, parse_user_event
+from streamrec.models.recommender import StreamParams, StreamRecommender
+from streamrec.streams.kafka import TopicSpec, create_topics
+from streamrec.streams.settings import Settings
 
 PER_USER_LEVELS = (1, 10, 50, 200)
 _MAX_SUB_CATALOG = 20_000  # keeps the in-process recommender's dense co-occurrence matrix under ~2 GiB
@@ -134,8 +134,8 @@ def profile_sizes(spec: CatalogSpec, cache_dir: Path, *, seed: int = 0, stream_e
 
 def _movielens_profile_sizes(cache_dir: Path) -> dict[str, Any]:
     """The 943 ML-100K users' profiles after the replay stream (ratings + one derived play each)."""
-    from models.simulate import event_stream
-    from streams.data import load_movielens_100k
+    from streamrec.models.simulate import event_stream
+    from streamrec.streams.tools.data import load_movielens_100k
 
     dataset = load_movielens_100k(cache_dir, show_progress=False)
     recommender = recommender_for(dataset.items)
@@ -175,7 +175,7 @@ async def seed_changelogs(
     """Write what a worker would have written to its only changelog for `users` users: their profiles, built
     in-process with the real `learn_one`, to `<app_id>-profiles-changelog` (keys partitioned by murmur2, as
     Faust's changelog writes are). Lists are not state, so nothing goes to `recommendations`."""
-    from streams.kafka import JsonProducer
+    from streamrec.streams.kafka import JsonProducer
 
     generator = EventGenerator(spec.items, n_users=users, seed=seed, id_prefix="seed")
     recommender = recommender_for(spec.items, base)

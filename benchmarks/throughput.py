@@ -7,7 +7,7 @@
    sampled from outside (start-up and group join excluded), from the first record read to the last one counted,
    committed offsets checked after it stops. With `batching=True` the same over streamrec's batching consumer
    with a handler that only counts: the ceiling of the worker's consumption path.
-3. `pipeline`: `python -m streams.cli worker` (batches of input records: validation, dedupe, profiles in
+3. `pipeline`: `python -m streamrec.streams.cli worker` (batches of input records: validation, dedupe, profiles in
    RocksDB + changelog, one ranked list per user with new events, publishing); timed from outside once the
    catalog is loaded, for at most `max_seconds`, by the events covered by published lists (`infra.COVERED`:
    a list is coalesced and names all of its user's events in the batch, so lists published < events), from
@@ -33,12 +33,12 @@ import numpy.typing as npt
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from benchmarks import infra
-from benchmarks.cpu import cores_used, read_cpu
-from benchmarks.report import Sample, changes, rate_from_samples, rate_from_start, summarize_stacks
-from streams.kafka.admin import describe_topics
-from streams.kafka.groups import committed_offsets
-from streams.settings import Settings
+from streamrec.benchmarks import infra
+from streamrec.benchmarks.cpu import cores_used, read_cpu
+from streamrec.benchmarks.report import Sample, changes, rate_from_samples, rate_from_start, summarize_stacks
+from streamrec.streams.kafka.admin import describe_topics
+from streamrec.streams.kafka.groups import committed_offsets
+from streamrec.streams.settings import Settings
 
 INPUT_TOPICS = infra.INPUT_TOPICS
 SGD_DIM = 64
@@ -175,7 +175,7 @@ async def faust_null(
     batching: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """`batching`: streamrec's batching consumer inside Faust (`streams.batching`) with a handler that only
+    """`batching`: streamrec's batching consumer inside Faust (`streams.internals.batching`) with a handler that only
     counts: the most the worker's own consumption path can give, whatever the handler does."""
     app_id = f"bench-null{'-batching' if batching else ''}-{uuid.uuid4().hex[:8]}"
     port = infra.free_port()
@@ -184,7 +184,7 @@ async def faust_null(
     argv = [
         sys.executable,
         "-m",
-        "benchmarks.null_agent",
+        "streamrec.benchmarks.null_agent",
         "--app-id",
         app_id,
         "--bootstrap",

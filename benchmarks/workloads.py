@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from models.events import CatalogItem, event_to_dict
-from models.simulate import synthetic_duration_seconds
+from streamrec.models.events import CatalogItem, event_to_dict
+from streamrec.models.simulate import synthetic_duration_seconds
 
 ML_100K = "ml-100k"
 SYNTHETIC_100K = "synthetic-100k"
@@ -167,7 +167,7 @@ def movielens_cached(cache_dir: Path) -> bool:
 
 def movielens_catalog(cache_dir: Path) -> tuple[CatalogItem, ...] | None:
     """The real ML-100K items if the dataset is already in `cache_dir` (this never downloads), else None."""
-    from streams.data import DatasetError, load_movielens_100k
+    from streamrec.streams.tools.data import DatasetError, load_movielens_100k
 
     if not movielens_cached(cache_dir):
         return None

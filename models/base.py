@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.events import CatalogItem, UserEvent
+from streamrec.models.events import CatalogItem, UserEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ import scipy.sparse
 from numba import njit
 from threadpoolctl import threadpool_limits
 
-from models.base import Reason, Recommendation, Recommender
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.base import Reason, Recommendation, Recommender
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.fairness import ExposureCaps
+from streamrec.models.fairness import ExposureCaps
 
 T = TypeVar("T")
 

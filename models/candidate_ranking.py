@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.item_index import ItemIndex
-from models.profile import UserProfile
-from models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User, _watched_hashes
-from models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.item_index import ItemIndex
+from streamrec.models.profile import UserProfile
+from streamrec.models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User, _watched_hashes
+from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 
 if TYPE_CHECKING:
-    from models.recommender import StreamRecommender
+    from streamrec.models.recommender import StreamRecommender
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from models.events import CatalogItem
-from models.text import genre_key, hash64, tokens
+from streamrec.models.events import CatalogItem
+from streamrec.models.text import genre_key, hash64, tokens
 
 CONTENT_DIM = 64
 _T = TypeVar("_T", bound=np.generic)

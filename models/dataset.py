@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.events import CatalogItem, Rating, Search
+from streamrec.models.events import CatalogItem, Rating, Search
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.profile import quantized
+from streamrec.models.profile import quantized
 
 
 class HasEmbedding(Protocol):

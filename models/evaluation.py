@@ -34,9 +34,9 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from models.base import Reason, Recommendation, Recommender
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.metrics import (
+from streamrec.models.base import Reason, Recommendation, Recommender
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.metrics import (
     CALIBRATION_ALPHA,
     Miscalibration,
     hit_at_k,

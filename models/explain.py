@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.base import Reason, reason_json
-from models.catalog import Catalog
+from streamrec.models.base import Reason, reason_json
+from streamrec.models.catalog import Catalog
 
 DAY_MS = 86_400_000
 NEW_WINDOW_MS = 14 * DAY_MS  # "new in the catalog" means added within the last fortnight

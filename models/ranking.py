@@ -19,16 +19,16 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.base import Reason, Recommendation
-from models.calibration import calibrated_rerank_many
-from models.catalog import Catalog
-from models.cooccurrence import Cooccurrence
-from models.explain import Chosen, Explainer
-from models.profile import SearchEntry, UserProfile
-from models.search_intent import query_matches
+from streamrec.models.base import Reason, Recommendation
+from streamrec.models.calibration import calibrated_rerank_many
+from streamrec.models.catalog import Catalog
+from streamrec.models.cooccurrence import Cooccurrence
+from streamrec.models.explain import Chosen, Explainer
+from streamrec.models.profile import SearchEntry, UserProfile
+from streamrec.models.search_intent import query_matches
 
 if TYPE_CHECKING:
-    from models.recommender import StreamRecommender
+    from streamrec.models.recommender import StreamRecommender
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]

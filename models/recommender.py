@@ -11,19 +11,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from models.base import Recommendation, Recommender
-from models.candidate_ranking import CandidateRanker
-from models.catalog import CONTENT_DIM, Catalog
-from models.cooccurrence import Cooccurrence, TrendingCounter
-from models.embedding_updates import EmbeddingUpdates
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.explain import DAY_MS
-from models.fairness import ExposureCaps
-from models.item_model import ItemModel, content_only_model
-from models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile, quantized
-from models.ranking import RankedLists, Ranker
-from models.sparse_cooccurrence import SparseCooccurrence
-from models.text import hash64
+from streamrec.models.base import Recommendation, Recommender
+from streamrec.models.candidate_ranking import CandidateRanker
+from streamrec.models.catalog import CONTENT_DIM, Catalog
+from streamrec.models.cooccurrence import Cooccurrence, TrendingCounter
+from streamrec.models.embedding_updates import EmbeddingUpdates
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.explain import DAY_MS
+from streamrec.models.fairness import ExposureCaps
+from streamrec.models.item_model import ItemModel, content_only_model
+from streamrec.models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile, quantized
+from streamrec.models.ranking import RankedLists, Ranker
+from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.text import hash64
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from models.catalog import Catalog
-from models.profile import SearchEntry
-from models.text import genre_key, normalize, tokens
+from streamrec.models.catalog import Catalog
+from streamrec.models.profile import SearchEntry
+from streamrec.models.text import genre_key, normalize, tokens
 
 
 def query_matches(catalog: Catalog, query: str) -> dict[int, float]:

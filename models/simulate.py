@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betaincinv
 
-from models.dataset import Dataset
-from models.events import MAX_QUERY_CHARS, CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import MAX_QUERY_CHARS, CatalogItem, Play, Rating, Search, UserEvent
 
 DEFAULT_SEED = 0
 

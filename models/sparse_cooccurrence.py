@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.cooccurrence import Cooccurrence
+from streamrec.models.cooccurrence import Cooccurrence
 
 Rows = npt.NDArray[np.intp]
 F32 = npt.NDArray[np.float32]

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.fairness import ExposureCaps
-from models.recommender import StreamParams
+from streamrec.models.fairness import ExposureCaps
+from streamrec.models.recommender import StreamParams
 
 
 class Settings(BaseSettings):

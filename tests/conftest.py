@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from streams import broker
-from streams.kafka.admin import create_topics, default_topics
-from streams.settings import Settings
+from streamrec.streams.kafka.admin import create_topics, default_topics
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools import broker
 
 _T = TypeVar("_T")
 _app_ids = itertools.count()

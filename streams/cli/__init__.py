@@ -1,8 +1,10 @@
-"""The `streamrec` command line. Each sub-command lives in its own module and registers itself here."""
+"""The `streamrec` command line. Each sub-command lives in its own module and registers itself here; other
+packages add theirs through the `streamrec.commands` entry point group (the benchmarks add `bench`)."""
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 
 import typer
 
@@ -14,13 +16,16 @@ app = typer.Typer(
 )
 
 # Sub-command modules, each exposing `register(app)`; imported lazily so `--help` stays fast.
-_MODULES = ("broker", "topics", "dataset", "train", "worker", "replay", "demo", "evaluate", "bench")
+_MODULES = ("broker", "topics", "dataset", "train", "worker", "replay", "demo", "evaluate")
+COMMANDS_GROUP = "streamrec.commands"
 
 
 def _register_all() -> None:
     for name in _MODULES:
-        module = importlib.import_module(f"streams.cli.{name}")
+        module = importlib.import_module(f"streamrec.streams.cli.{name}")
         module.register(app)
+    for entry in entry_points(group=COMMANDS_GROUP):
+        entry.load()(app)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""`python -m streams.cli …` is `streamrec …` (used to start workers as subprocesses)."""
+"""`python -m streamrec.streams.cli …` is `streamrec …` (used to start workers as subprocesses)."""
 
-from streams.cli import main
+from streamrec.streams.cli import main
 
 main()

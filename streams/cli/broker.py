@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from streams.settings import get_settings
+from streamrec.streams.settings import get_settings
 
 if TYPE_CHECKING:
-    from streams.broker import BrokerStatus
+    from streamrec.streams.tools.broker import BrokerStatus
 
 broker_app = typer.Typer(
     help="The embedded Kafka broker (noida-db) at STREAMREC_BOOTSTRAP_SERVERS, data in STREAMREC_BROKER_DIR.",
@@ -24,7 +24,7 @@ def up(
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="seconds to wait for the broker to answer"),
 ) -> None:
     """Start the broker in the background (a no-op if it already runs) and wait until it answers."""
-    from streams import broker
+    from streamrec.streams.tools import broker
 
     try:
         current = broker.up(get_settings(), timeout_s=timeout)
@@ -37,7 +37,7 @@ def up(
 @broker_app.command()
 def down() -> None:
     """Stop the broker gracefully; its data is saved in the broker dir."""
-    from streams import broker
+    from streamrec.streams.tools import broker
 
     settings = get_settings()
     try:
@@ -53,7 +53,7 @@ def down() -> None:
 @broker_app.command()
 def status() -> None:
     """Show whether the broker runs and where; exit code 1 when it doesn't."""
-    from streams import broker
+    from streamrec.streams.tools import broker
 
     current = broker.status(get_settings())
     _print_status(current)

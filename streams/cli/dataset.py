@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.dataset import Dataset
-from streams.settings import get_settings
+from streamrec.models.dataset import Dataset
+from streamrec.streams.settings import get_settings
 
 dataset_app = typer.Typer(help="Fetch and describe datasets (MovieLens).", no_args_is_help=True)
 console = Console()
@@ -32,7 +32,7 @@ def fetch(
     force: bool = typer.Option(False, "--force", help="delete the cached copy and download it again"),
 ) -> None:
     """Download a dataset into STREAMREC_CACHE_DIR (GroupLens first, else the copy in the RecBole wheel)."""
-    from streams.data import NAMED_DATASETS, DatasetError, fetch_movielens_100k, load_movielens_100k
+    from streamrec.streams.tools.data import NAMED_DATASETS, DatasetError, fetch_movielens_100k, load_movielens_100k
 
     if name not in NAMED_DATASETS:
         console.print(f"[red]✗ unknown dataset {name!r}[/red]: choose one of {', '.join(NAMED_DATASETS)}")
@@ -53,7 +53,7 @@ def fetch(
 @dataset_app.command()
 def info(name: str = NAME_OPTION, path: Path | None = PATH_OPTION) -> None:
     """Counts, time span, genres and the rating histogram of a dataset."""
-    from streams.data import DatasetError, load_dataset
+    from streamrec.streams.tools.data import DatasetError, load_dataset
 
     try:
         dataset = load_dataset(name=name, path=path, cache_dir=get_settings().cache_dir)

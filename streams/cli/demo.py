@@ -20,15 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from streams.settings import Settings, get_settings
-from streams.worker_process import WorkerError, WorkerProcess, http_get
+from streamrec.streams.settings import Settings, get_settings
+from streamrec.streams.tools.worker_process import WorkerError, WorkerProcess, http_get
 
 console = Console()
 
 
 def _start_broker(settings: Settings) -> bool:
     """Start the embedded broker if the settings point at it; returns whether we started it."""
-    from streams.broker import BrokerError, embedded_address, status, up
+    from streamrec.streams.tools.broker import BrokerError, embedded_address, status, up
 
     try:
         embedded_address(settings.bootstrap_servers)
@@ -43,15 +43,15 @@ def _start_broker(settings: Settings) -> bool:
 
 
 def _ensure_topics(settings: Settings) -> None:
-    from streams.kafka import create_topics, default_topics
+    from streamrec.streams.kafka import create_topics, default_topics
 
     results = asyncio.run(create_topics(settings.bootstrap_servers, default_topics(settings)))
     console.print(f"[green]✔[/] topics: {', '.join(sorted(results))}")
 
 
 def _ensure_model(settings: Settings, ratings: list[Any]) -> str:
-    from models.item_model import train_item_model
-    from streams.model_store import ModelStore
+    from streamrec.models.item_model import train_item_model
+    from streamrec.streams.worker.model_store import ModelStore
 
     store = ModelStore(settings.model_dir)
     existing = store.load_latest()
@@ -124,8 +124,8 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline on the embedded broker with real MovieLens events, then show lists and reasons."""
-    from streams.data.movielens import load_movielens_100k
-    from streams.replay import ReplayOptions, StreamOptions, replay
+    from streamrec.streams.tools.data.movielens import load_movielens_100k
+    from streamrec.streams.tools.replay import ReplayOptions, StreamOptions, replay
 
     settings = get_settings()
     started_broker = _start_broker(settings)
@@ -176,7 +176,7 @@ def demo(
             worker.stop()
             console.print("[green]✔[/] worker stopped")
         if started_broker:
-            from streams.broker import down
+            from streamrec.streams.tools.broker import down
 
             down(settings)
             console.print("[green]✔[/] broker stopped")

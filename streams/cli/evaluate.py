@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.base import Recommender
+from streamrec.models.base import Recommender
 
 if TYPE_CHECKING:
-    from models.baselines import ALSParams
-from models.dataset import Dataset
-from models.evaluation import EvalResult, ProgressInfo, prequential
-from models.events import UserEvent
-from streams.settings import get_settings
+    from streamrec.models.baselines import ALSParams
+from streamrec.models.dataset import Dataset
+from streamrec.models.evaluation import EvalResult, ProgressInfo, prequential
+from streamrec.models.events import UserEvent
+from streamrec.streams.settings import get_settings
 
 console = Console()
 
@@ -35,8 +35,8 @@ def build_streamrec(calibration_weight: float, searches: bool, *, top_n: int = 2
     `searches` says whether the stream carries searches (the system always learns from whatever it is fed).
     Raises ImportError while `models.recommender` is not available.
     """
-    from models.profile import EncodedProfiles
-    from models.recommender import StreamRecommender
+    from streamrec.models.profile import EncodedProfiles
+    from streamrec.models.recommender import StreamRecommender
 
     # The worker's parameters, and profiles kept encoded as in its RocksDB table, so both paths compute alike.
     params = get_settings().stream_params(calibration_weight=calibration_weight, top_n=top_n)
@@ -45,7 +45,7 @@ def build_streamrec(calibration_weight: float, searches: bool, *, top_n: int = 2
 
 def streamrec_available() -> bool:
     try:
-        import models.recommender  # noqa: F401
+        import streamrec.models.recommender  # noqa: F401
     except ImportError:
         return False
     return True
@@ -74,13 +74,13 @@ def streamrec_name(weight: float) -> str:
 
 def load_events(dataset: Dataset, *, plays: bool, searches: bool, seed: int) -> list[UserEvent]:
     """The evaluation stream: `models.simulate.event_stream` (ratings, plus simulated plays/searches)."""
-    from models.simulate import event_stream
+    from streamrec.models.simulate import event_stream
 
     return list(event_stream(dataset, plays=plays, searches=searches, seed=seed))
 
 
 def load_data(name: str, path: Path | None, cache_dir: Path) -> Dataset:
-    from streams.data import load_dataset
+    from streamrec.streams.tools.data import load_dataset
 
     return load_dataset(name=name, path=path, cache_dir=cache_dir)
 
@@ -95,7 +95,7 @@ def build_systems(
     factory: Callable[..., Recommender] | None = None,
 ) -> tuple[dict[str, Recommender], dict[float, str]]:
     """Baselines and one streamrec per calibration weight; returns the systems and weight -> system name."""
-    from models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity
+    from streamrec.models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity
 
     systems: dict[str, Recommender] = {}
     if baselines:
@@ -198,7 +198,7 @@ def evaluate(
     """Prequential evaluation of streamrec and the baselines; writes report.md, plots and results.json.
 
     With --e2e: the end-to-end path against the fast path instead (streamrec only, one calibration weight)."""
-    from models.baselines import ALSParams
+    from streamrec.models.baselines import ALSParams
 
     als = ALSParams(
         every=als_every if als_every is not None else ALSParams.every,
@@ -218,7 +218,7 @@ def evaluate(
         console.print("[red]✗ nothing to evaluate[/red]: enable the baselines or streamrec")
         raise typer.Exit(2)
 
-    from streams.data import DatasetError
+    from streamrec.streams.tools.data import DatasetError
 
     try:
         dataset = load_data(dataset_name, path, settings.cache_dir)
@@ -286,7 +286,7 @@ def evaluate(
         )
     seconds, cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
 
-    from streams.report import CalibrationPoint, RunInfo, write_report
+    from streamrec.streams.tools.report import CalibrationPoint, RunInfo, write_report
 
     run_settings: dict[str, object] = {
         "dataset": dataset.name,
@@ -334,8 +334,8 @@ def _evaluate_e2e(
 ) -> None:
     import asyncio
 
-    from streams.e2e import E2EError, E2EOptions, compare, run_e2e, write_e2e_report
-    from streams.worker_process import WorkerError
+    from streamrec.streams.tools.e2e import E2EError, E2EOptions, compare, run_e2e, write_e2e_report
+    from streamrec.streams.tools.worker_process import WorkerError
 
     options = E2EOptions(
         list_length=n_list, calibration_weight=weight, lockstep=lockstep, bootstrap=bootstrap, keep_dir=keep_dir

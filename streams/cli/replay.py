@@ -19,9 +19,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from models.simulate import DEFAULT_SEARCH_RATE, DEFAULT_SEED
-from streams.cli.dataset import NAME_OPTION, PATH_OPTION
-from streams.settings import get_settings
+from streamrec.models.simulate import DEFAULT_SEARCH_RATE, DEFAULT_SEED
+from streamrec.streams.cli.dataset import NAME_OPTION, PATH_OPTION
+from streamrec.streams.settings import get_settings
 
 console = Console()
 CHECKPOINT_OPTION = typer.Option(
@@ -67,10 +67,10 @@ def replay(
     checkpoint: Path | None = CHECKPOINT_OPTION,
 ) -> None:
     """Replay a dataset into Kafka: the catalog, then ratings/plays/searches in time order, keyed by user."""
-    from streams.data import DatasetError, load_dataset
-    from streams.kafka import BrokerUnavailableError, DeliveryError, wait_for_broker
-    from streams.replay import ReplayError, ReplayOptions, StreamOptions, default_checkpoint_path
-    from streams.replay import replay as run_replay
+    from streamrec.streams.kafka import BrokerUnavailableError, DeliveryError, wait_for_broker
+    from streamrec.streams.tools.data import DatasetError, load_dataset
+    from streamrec.streams.tools.replay import ReplayError, ReplayOptions, StreamOptions, default_checkpoint_path
+    from streamrec.streams.tools.replay import replay as run_replay
 
     settings = get_settings()
     try:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.settings import get_settings
+from streamrec.streams.settings import get_settings
 
 _T = TypeVar("_T")
 
@@ -25,7 +25,7 @@ def create(
     ),
 ) -> None:
     """Create the input, output and dead-letter topics; existing topics are reported, never changed."""
-    from streams.kafka.admin import TopicCreationError, create_topics, default_topics
+    from streamrec.streams.kafka.admin import TopicCreationError, create_topics, default_topics
 
     settings = get_settings()
     if partitions is not None:
@@ -52,7 +52,7 @@ def create(
 @topics_app.command("list")
 def list_() -> None:
     """List the topics on the broker with their partition counts; flag the project's missing topics."""
-    from streams.kafka.admin import default_topics, list_topics
+    from streamrec.streams.kafka.admin import default_topics, list_topics
 
     settings = get_settings()
     counts = _run(lambda: list_topics(settings.bootstrap_servers))
@@ -69,7 +69,7 @@ def list_() -> None:
 
 def _run(call: Callable[[], Awaitable[_T]]) -> _T:
     """Run an admin call, turning an unreachable broker into a one-line error instead of a traceback."""
-    from streams.kafka.admin import BrokerUnavailableError, wait_for_broker
+    from streamrec.streams.kafka.admin import BrokerUnavailableError, wait_for_broker
 
     async def checked() -> _T:
         await wait_for_broker(get_settings().bootstrap_servers, timeout_s=5.0)

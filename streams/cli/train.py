@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streams.settings import get_settings
+from streamrec.streams.settings import get_settings
 
 
 def train(
@@ -19,9 +19,9 @@ def train(
     regularization: Annotated[float, typer.Option(min=0.0)] = 0.05,
 ) -> None:
     """Train ALS item factors on a dataset's ratings and save a new versioned artifact in the model dir."""
-    from models.item_model import train_item_model
-    from streams.data import load_dataset
-    from streams.model_store import ModelStore
+    from streamrec.models.item_model import train_item_model
+    from streamrec.streams.tools.data import load_dataset
+    from streamrec.streams.worker.model_store import ModelStore
 
     console = Console()
     settings = get_settings()

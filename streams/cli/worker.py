@@ -1,7 +1,7 @@
 """`streamrec worker`: run the Faust worker in this process with the STREAMREC_* settings.
 
 SIGINT and SIGTERM stop it gracefully (Faust commits offsets, flushes the producer, leaves the consumer
-group and closes RocksDB); the process then exits with status 0. `python -m streams.cli worker` is the same
+group and closes RocksDB); the process then exits with status 0. `python -m streamrec.streams.cli worker` is the same
 command without an installed `streamrec` script.
 
 If Faust's consumer thread is still stuck in a group join when everything else has stopped (seen on noida-db:
@@ -33,8 +33,8 @@ def worker(
     """Consume ratings/plays/searches/catalog, keep profiles, publish lists to `recommendations`."""
     import faust
 
-    from streams.app import create_app
-    from streams.settings import get_settings
+    from streamrec.streams.settings import get_settings
+    from streamrec.streams.worker.app import create_app
 
     level = log_level.lower()
     if level not in _LEVELS:

@@ -1,6 +1,6 @@
 """Every Kafka client and admin call of the project lives in this package (aiokafka underneath)."""
 
-from streams.kafka.admin import (
+from streamrec.streams.kafka.admin import (
     BrokerUnavailableError,
     TopicCreationError,
     TopicSpec,
@@ -10,8 +10,8 @@ from streams.kafka.admin import (
     list_topics,
     wait_for_broker,
 )
-from streams.kafka.consumer import Record, TopicNotFoundError, read_all, tail
-from streams.kafka.producer import DeliveryError, JsonProducer
+from streamrec.streams.kafka.consumer import Record, TopicNotFoundError, read_all, tail
+from streamrec.streams.kafka.producer import DeliveryError, JsonProducer
 
 __all__ = [
     "BrokerUnavailableError",

@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from streams.settings import Settings
+from streamrec.streams.settings import Settings
 
 RATINGS, PLAYS, SEARCHES, CATALOG = "ratings", "plays", "searches", "catalog"
 RECOMMENDATIONS = "recommendations"

@@ -15,8 +15,8 @@ from typing import Any, Self
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka.admin import describe_topics
-from streams.kafka.fetch_pacing import pace_empty_fetches
+from streamrec.streams.internals.fetch_pacing import pace_empty_fetches
+from streamrec.streams.kafka.admin import describe_topics
 
 _FETCH_MAX_BYTES = 32 * 1024 * 1024
 _PARTITION_FETCH_MAX_BYTES = 8 * 1024 * 1024

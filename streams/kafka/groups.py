@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from streams.kafka.admin import describe_topics
+from streamrec.streams.kafka.admin import describe_topics
 
 Partition = tuple[str, int]  # (topic, partition)
 

@@ -7,7 +7,7 @@ Keys go through aiokafka's default murmur2 partitioner, the same as the Java cli
 With `order_keys=True` one key's records reach a consumer of several topics in the order they were sent:
 - each keyed record is stamped by a `KeyClock` (the producer's clock, never going back, and nudged forward a
   millisecond where needed so one key's records have distinct timestamps across topics), which a consumer
-  merging topics by timestamp (the worker does: `streams.batching`) follows;
+  merging topics by timestamp (the worker does: `streams.internals.batching`) follows;
 - a key's record for another topic than the key's previous record waits until that one is acknowledged, so
   it is never on the broker (and in a fetch) before its predecessor. Real upstreams get this for free (a
   viewer's play and rating are seconds apart); a replay sends them back to back.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks.candidates import run_candidate_ranking
-from benchmarks.report import render_markdown
-from benchmarks.workloads import CatalogSpec, synthetic_catalog
-from models.recommender import StreamParams
+from streamrec.benchmarks.candidates import run_candidate_ranking
+from streamrec.benchmarks.report import render_markdown
+from streamrec.benchmarks.workloads import CatalogSpec, synthetic_catalog
+from streamrec.models.recommender import StreamParams
 
 
 def test_candidate_lists_are_measured_against_scoring_every_item() -> None:

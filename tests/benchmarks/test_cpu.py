@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from benchmarks.cpu import CpuReading, cores_used, machine_busy_s, process_s, read_cpu
+from streamrec.benchmarks.cpu import CpuReading, cores_used, machine_busy_s, process_s, read_cpu
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 
-from benchmarks.live_costs import STEPS, run_live_costs
-from benchmarks.report import render_markdown
-from benchmarks.workloads import CatalogSpec, synthetic_catalog
+from streamrec.benchmarks.live_costs import STEPS, run_live_costs
+from streamrec.benchmarks.report import render_markdown
+from streamrec.benchmarks.workloads import CatalogSpec, synthetic_catalog
 
 
 def test_live_costs_time_every_step_and_both_paths_publish_the_same_bytes() -> None:

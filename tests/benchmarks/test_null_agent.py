@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from benchmarks.null_agent import build_app
-from streams.batching import BatchingApp
-from streams.settings import Settings
+from streamrec.benchmarks.null_agent import build_app
+from streamrec.streams.internals.batching import BatchingApp
+from streamrec.streams.settings import Settings
 
 
 def test_batching_null_agent_uses_the_workers_consumer_as_configured(tmp_path: Path) -> None:

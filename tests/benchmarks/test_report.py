@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks.freshness import event_ids_of, worker_cpu
-from benchmarks.infra import CONSUMED
-from benchmarks.plots import plot_cores
-from benchmarks.report import (
+from streamrec.benchmarks.freshness import event_ids_of, worker_cpu
+from streamrec.benchmarks.infra import CONSUMED
+from streamrec.benchmarks.plots import plot_cores
+from streamrec.benchmarks.report import (
     Sample,
     censored_percentiles,
     changes,
@@ -27,7 +27,7 @@ from benchmarks.report import (
     summarize_stacks,
     write_results,
 )
-from benchmarks.state import choose_mode
+from streamrec.benchmarks.state import choose_mode
 
 
 def samples(*pairs: tuple[float, float]) -> list[Sample]:
@@ -137,7 +137,7 @@ def test_parse_prometheus() -> None:
 
 
 def test_metric_sum_filters_labels() -> None:
-    from benchmarks.infra import metric_sum
+    from streamrec.benchmarks.infra import metric_sum
 
     parsed = parse_prometheus(METRICS)
     assert metric_sum(parsed, "streamrec_events_consumed_total") == 150.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import infra, workloads
-from benchmarks.workloads import EventGenerator, synthetic_catalog, zipf_weights
-from models.events import CatalogItem, Rejected, parse_catalog_item, parse_user_event
+from streamrec.benchmarks import infra, workloads
+from streamrec.benchmarks.workloads import EventGenerator, synthetic_catalog, zipf_weights
+from streamrec.models.events import CatalogItem, Rejected, parse_catalog_item, parse_user_event
 
 
 @pytest.fixture(scope="module")

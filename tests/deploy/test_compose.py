@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from deploy_support import DEPLOY, ROOT, command, compose, env, load_yaml, mounts, worker_services
 
-from streams.settings import Settings
+from streamrec.streams.settings import Settings
 
 DOC = compose()
 SERVICES: dict[str, dict[str, Any]] = DOC["services"]

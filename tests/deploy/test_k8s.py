@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from deploy_support import DEPLOY, load_yaml_all
 
-from streams.settings import Settings
+from streamrec.streams.settings import Settings
 
 K8S = DEPLOY / "k8s"
 FILES = ("namespace.yaml", "configmap.yaml", "statefulset.yaml", "service.yaml", "pdb.yaml")

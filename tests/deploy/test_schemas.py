@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from deploy_support import DEPLOY, ROOT, load_json
 
-from models.events import MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_QUERY_CHARS, MAX_TITLE_CHARS, ErrorCode
-from streams.settings import Settings
+from streamrec.models.events import MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_QUERY_CHARS, MAX_TITLE_CHARS, ErrorCode
+from streamrec.streams.settings import Settings
 
 SCHEMAS = DEPLOY / "schemas"
 INPUTS = ("ratings", "plays", "searches", "catalog")

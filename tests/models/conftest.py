@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.events import CatalogItem
+from streamrec.models.events import CatalogItem
 
 ITEMS = [
     CatalogItem("1", "Star Wars", ("Action", "Sci-Fi"), ("lucas",), 7260, 1977),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import models.baselines
-from models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity, popularity_reason, top_n_indices
-from models.events import CatalogItem, Play, Rating, Search
+from streamrec.models import baselines
+from streamrec.models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity, popularity_reason, top_n_indices
+from streamrec.models.events import CatalogItem, Play, Rating, Search
 
 ITEMS = [CatalogItem(str(i), f"Film {i}", ("A",) if i < 10 else ("B",)) for i in range(20)]
 
@@ -46,7 +46,7 @@ def test_top_n_indices_compiled_path_matches_numpy_path(monkeypatch: pytest.Monk
             exclude = np.concatenate([exclude, [-1]])  # numpy wraps a negative index: declined, same result
         cases.append((scores, exclude.astype(np.int64), int(rng.integers(1, 35))))
     compiled = [top_n_indices(*case) for case in cases]
-    monkeypatch.setattr(models.baselines, "_COMPILED_DTYPES", ())
+    monkeypatch.setattr(baselines, "_COMPILED_DTYPES", ())
     for case, got in zip(cases, compiled, strict=True):
         assert got.tolist() == top_n_indices(*case).tolist(), case
     # the plain meaning, on finite scores

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from models.calibration import (
+from streamrec.models.calibration import (
     ALPHA,
     _greedy,
     calibrated_rerank,
@@ -17,7 +17,7 @@ from models.calibration import (
     calibrated_rerank_padded,
     kl_miscalibration,
 )
-from models.fairness import ExposureCaps
+from streamrec.models.fairness import ExposureCaps
 
 NO_CAPS = ExposureCaps(max_genre_share=1.0, max_creator_share=1.0)
 

@@ -12,16 +12,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from benchmarks.workloads import EventGenerator, synthetic_catalog
-from models.base import Recommendation
-from models.candidate_ranking import CandidateRanker, _reachable, _seen_positions, _top
-from models.cooccurrence import Cooccurrence
-from models.events import CatalogItem, UserEvent, parse_user_event
-from models.item_index import ItemIndex
-from models.profile import UserProfile
-from models.ranking import Ranker, _top_finite
-from models.recommender import StreamParams, StreamRecommender
-from models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.benchmarks.workloads import EventGenerator, synthetic_catalog
+from streamrec.models.base import Recommendation
+from streamrec.models.candidate_ranking import CandidateRanker, _reachable, _seen_positions, _top
+from streamrec.models.cooccurrence import Cooccurrence
+from streamrec.models.events import CatalogItem, UserEvent, parse_user_event
+from streamrec.models.item_index import ItemIndex
+from streamrec.models.profile import UserProfile
+from streamrec.models.ranking import Ranker, _top_finite
+from streamrec.models.recommender import StreamParams, StreamRecommender
+from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 
 BASE_TS = 1_700_000_000_000
 N_ITEMS = 300

@@ -11,9 +11,9 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.catalog import CONTENT_DIM, Catalog, content_vector, content_vectors
-from models.events import CatalogItem
-from models.text import genre_key, tokens
+from streamrec.models.catalog import CONTENT_DIM, Catalog, content_vector, content_vectors
+from streamrec.models.events import CatalogItem
+from streamrec.models.text import genre_key, tokens
 
 _WEIGHTS = {"g": 1.0, "c": 1.5, "w": 0.5}
 

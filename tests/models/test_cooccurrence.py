@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.cooccurrence import Cooccurrence
+from streamrec.models.cooccurrence import Cooccurrence
 
 
 @settings(deadline=None)  # the first call compiles (numba)

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.embedding_updates import EmbeddingUpdates
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.profile import EncodedProfiles, UserProfile, quantized
-from models.recommender import StreamParams, StreamRecommender
+from streamrec.models.embedding_updates import EmbeddingUpdates
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.profile import EncodedProfiles, UserProfile, quantized
+from streamrec.models.recommender import StreamParams, StreamRecommender
 
 
 class Holder:

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from models.base import Reason, Recommendation, Recommender
-from models.baselines import IncrementalPopularity
-from models.evaluation import DAY_MS, GroundTruth, ProgressInfo, prequential, verify_reasons
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.base import Reason, Recommendation, Recommender
+from streamrec.models.baselines import IncrementalPopularity
+from streamrec.models.evaluation import DAY_MS, GroundTruth, ProgressInfo, prequential, verify_reasons
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
 
 CATALOG = [
     CatalogItem("A", "Alpha", ("Action",), ("ann",)),

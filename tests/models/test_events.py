@@ -1,4 +1,4 @@
-"""models.events: parsing, error codes, and agreement with the JSON Schemas under deploy/schemas/."""
+"""streamrec.models.events: parsing, error codes, and agreement with the JSON Schemas under deploy/schemas/."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from models.events import (
+from streamrec.models.events import (
     CatalogItem,
     ErrorCode,
     Limits,

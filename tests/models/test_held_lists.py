@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.base import Reason, Recommendation, Recommender
-from models.evaluation import EvalPoint, prequential, score_held_lists
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.base import Reason, Recommendation, Recommender
+from streamrec.models.evaluation import EvalPoint, prequential, score_held_lists
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
 
 CATALOG = [
     CatalogItem("A", "Alpha", ("Action",), ("ann",)),

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.events import CatalogItem, Rating
-from models.item_model import ItemModel, content_only_model, train_item_model
-from models.recommender import StreamParams, StreamRecommender
+from streamrec.models.events import CatalogItem, Rating
+from streamrec.models.item_model import ItemModel, content_only_model, train_item_model
+from streamrec.models.recommender import StreamParams, StreamRecommender
 
 
 def _stream(n_users: int = 30, n_items: int = 12, per_user: int = 6) -> list[Rating]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.metrics import (
+from streamrec.models.metrics import (
     Miscalibration,
     catalog_coverage,
     genre_mix,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.profile import EncodedProfiles, HistoryEntry, ProfileOverlay, SearchEntry, UserProfile
+from streamrec.models.profile import EncodedProfiles, HistoryEntry, ProfileOverlay, SearchEntry, UserProfile
 
 ids = st.text(min_size=1, max_size=64)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -163,7 +163,7 @@ def test_quantize_is_exactly_what_a_round_trip_does(
 
 @given(st.floats(allow_nan=False) | weights | st.integers(-10, 10))
 def test_the_memoised_rounding_is_round(x: float) -> None:
-    from models.profile import _round3
+    from streamrec.models.profile import _round3
 
     for _ in range(2):  # a miss, then a memo hit
         assert repr(_round3(x)) == repr(round(x, 3))

@@ -14,17 +14,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.base import Recommendation, recommendation_json
-from models.calibration import calibrated_rerank_padded
-from models.catalog import Catalog
-from models.cooccurrence import Cooccurrence
-from models.events import CatalogItem, Play, Rating, Search, UserEvent
-from models.explain import Evidence, Explainer, explain
-from models.profile import EncodedProfiles, ProfileOverlay, UserProfile
-from models.ranking import round_exactly
-from models.recommender import StreamParams, StreamRecommender
-from models.search_intent import intent_scores
-from models.text import genre_key
+from streamrec.models.base import Recommendation, recommendation_json
+from streamrec.models.calibration import calibrated_rerank_padded
+from streamrec.models.catalog import Catalog
+from streamrec.models.cooccurrence import Cooccurrence
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.explain import Evidence, Explainer, explain
+from streamrec.models.profile import EncodedProfiles, ProfileOverlay, UserProfile
+from streamrec.models.ranking import round_exactly
+from streamrec.models.recommender import StreamParams, StreamRecommender
+from streamrec.models.search_intent import intent_scores
+from streamrec.models.text import genre_key
 
 DAY = 86_400_000
 GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "Horror", "Romance", "Thriller", "Animation", "Crime"]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.events import CatalogItem, Play, Rating, Search
-from models.recommender import StreamParams, StreamRecommender
+from streamrec.models.events import CatalogItem, Play, Rating, Search
+from streamrec.models.recommender import StreamParams, StreamRecommender
 
 DAY = 86_400_000
 
@@ -138,7 +138,7 @@ def test_a_learnt_profile_is_as_quantized_as_a_decoded_one(items: list[CatalogIt
     """learn_one quantizes only what an event changed; the whole profile must end up as a codec round trip."""
     import copy
 
-    from models.profile import UserProfile
+    from streamrec.models.profile import UserProfile
 
     system = _system(items)
     ts = 1_000

@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from benchmarks.workloads import synthetic_catalog
-from models.catalog import Catalog
-from models.search_intent import query_matches
-from models.text import genre_key, tokens
+from streamrec.benchmarks.workloads import synthetic_catalog
+from streamrec.models.catalog import Catalog
+from streamrec.models.search_intent import query_matches
+from streamrec.models.text import genre_key, tokens
 
 
 def reference_matches(catalog: Catalog, query: str) -> dict[int, float]:

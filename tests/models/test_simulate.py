@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.dataset import Dataset
-from models.events import CatalogItem, Play, Rating, Search
-from models.simulate import (
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import CatalogItem, Play, Rating, Search
+from streamrec.models.simulate import (
     COMPLETED_THRESHOLD,
     DEFAULT_SEARCH_RATE,
     SEARCH_GAP_MAX_MS,

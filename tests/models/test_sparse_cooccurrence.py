@@ -8,8 +8,8 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.cooccurrence import Cooccurrence
-from models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.cooccurrence import Cooccurrence
+from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 
 Update = tuple[int, list[int]]
 

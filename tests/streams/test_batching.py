@@ -30,11 +30,18 @@ from worker_proc import (
     worker_settings,
 )
 
-from streams.batching import HOLD_MAX_S, BatchingConsumer, Bound, Held, gc_paused, take_in_time_order
-from streams.kafka import JsonProducer, tail
-from streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
-from streams.kafka.groups import committed_offsets, end_offsets
-from streams.settings import Settings
+from streamrec.streams.internals.batching import (
+    HOLD_MAX_S,
+    BatchingConsumer,
+    Bound,
+    Held,
+    gc_paused,
+    take_in_time_order,
+)
+from streamrec.streams.kafka import JsonProducer, tail
+from streamrec.streams.kafka.admin import PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.kafka.groups import committed_offsets, end_offsets
+from streamrec.streams.settings import Settings
 
 RANK = {"searches": 0, "plays": 1, "ratings": 2}
 

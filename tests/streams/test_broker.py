@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams import broker
-from streams.cli.broker import broker_app
-from streams.kafka.admin import TopicSpec, create_topics, describe_topics
-from streams.settings import Settings, get_settings
+from streamrec.streams.cli.broker import broker_app
+from streamrec.streams.kafka.admin import TopicSpec, create_topics, describe_topics
+from streamrec.streams.settings import Settings, get_settings
+from streamrec.streams.tools import broker
 
 
 def _free_port() -> int:

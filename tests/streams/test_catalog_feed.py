@@ -11,11 +11,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.catalog import Catalog
-from models.events import CatalogItem
-from streams import catalog_feed
-from streams.catalog_feed import CatalogFeed
-from streams.kafka.admin import TopicSpec, create_topics
+from streamrec.models.catalog import Catalog
+from streamrec.models.events import CatalogItem
+from streamrec.streams.kafka.admin import TopicSpec, create_topics
+from streamrec.streams.worker import catalog_feed
+from streamrec.streams.worker.catalog_feed import CatalogFeed
 
 pytestmark = pytest.mark.kafka
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.changelog_restore import ChangelogRestorer
+from streamrec.streams.internals.changelog_restore import ChangelogRestorer
 
 CHANGELOG = "app-profiles-changelog"
 

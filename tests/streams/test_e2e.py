@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from models.dataset import Dataset
-from models.events import CatalogItem, Rating
-from models.profile import EncodedProfiles
-from models.recommender import StreamRecommender
-from models.simulate import event_stream
-from streams.e2e import E2EOptions, compare, fast_catalog, list_from_json, run_e2e
-from streams.settings import Settings
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import CatalogItem, Rating
+from streamrec.models.profile import EncodedProfiles
+from streamrec.models.recommender import StreamRecommender
+from streamrec.models.simulate import event_stream
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.e2e import E2EOptions, compare, fast_catalog, list_from_json, run_e2e
 
 pytestmark = pytest.mark.kafka
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.item_model import ItemModel
-from streams import model_store
-from streams.model_store import ModelStore
-from streams.settings import Settings
+from streamrec.models.item_model import ItemModel
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker import model_store
+from streamrec.streams.worker.model_store import ModelStore
 
 
 def model(version: str, n_items: int = 4, dim: int = 3, created: int = 1_700_000_000_000) -> ItemModel:

@@ -6,7 +6,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.observability import Metrics
+from streamrec.streams.worker.observability import Metrics
 
 
 def _cpu_seconds(metrics: Metrics) -> float:

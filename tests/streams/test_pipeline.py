@@ -42,13 +42,13 @@ from worker_proc import (
     worker_settings,
 )
 
-from models.events import CatalogItem, event_to_dict
-from models.item_model import ItemModel
-from streams.dlq import MAX_PAYLOAD_BYTES, Source, dead_letter
-from streams.kafka import tail
-from streams.kafka.admin import RECOMMENDATIONS
-from streams.model_store import ModelStore
-from streams.settings import Settings
+from streamrec.models.events import CatalogItem, event_to_dict
+from streamrec.models.item_model import ItemModel
+from streamrec.streams.kafka import tail
+from streamrec.streams.kafka.admin import RECOMMENDATIONS
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker.dlq import MAX_PAYLOAD_BYTES, Source, dead_letter
+from streamrec.streams.worker.model_store import ModelStore
 
 DLQ = "events-dlq"
 START_MODEL = "test-model-a"
@@ -370,7 +370,7 @@ async def test_newer_model_artifact_is_hot_swapped(
 
 
 async def user_lists(bootstrap: str, user: str) -> list[Any]:
-    from streams.kafka import read_all
+    from streamrec.streams.kafka import read_all
 
     return [r for r in await read_all(bootstrap, RECOMMENDATIONS, timeout_s=120) if r.key == user.encode()]
 
@@ -472,12 +472,12 @@ def make_processor(
     coalesce: bool = True,
     flush_output: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Any, Published, FakeTopic, FakeTopic, FakeFeed]:
-    from models.events import Limits
-    from models.profile import EncodedProfiles
-    from models.recommender import StreamRecommender
-    from streams.agents import EventProcessor
-    from streams.observability import Metrics
-    from streams.tables import RecentLists
+    from streamrec.models.events import Limits
+    from streamrec.models.profile import EncodedProfiles
+    from streamrec.models.recommender import StreamRecommender
+    from streamrec.streams.worker.agents import EventProcessor
+    from streamrec.streams.worker.observability import Metrics
+    from streamrec.streams.worker.tables import RecentLists
 
     profiles = EncodedProfiles()
     recommender = StreamRecommender(profiles=profiles)

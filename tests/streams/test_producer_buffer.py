@@ -1,4 +1,4 @@
-"""The worker's producer (`streams.producer_buffer`) against the session's noida-db broker."""
+"""The worker's producer (`streams.internals.producer_buffer`) against the session's noida-db broker."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.batching import BatchingApp
-from streams.kafka.admin import TopicSpec, create_topics
-from streams.kafka.consumer import count_records, read_all
-from streams.producer_buffer import DrainingProducer
+from streamrec.streams.internals.batching import BatchingApp
+from streamrec.streams.internals.producer_buffer import DrainingProducer
+from streamrec.streams.kafka.admin import TopicSpec, create_topics
+from streamrec.streams.kafka.consumer import count_records, read_all
 
 pytestmark = pytest.mark.kafka
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from models.dataset import Dataset
-from models.events import CatalogItem, Rating, Search, UserEvent, parse_catalog_item, parse_user_event
-from models.simulate import event_stream
-from streams.kafka import JsonProducer, Record, read_all, tail
-from streams.replay import (
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import CatalogItem, Rating, Search, UserEvent, parse_catalog_item, parse_user_event
+from streamrec.models.simulate import event_stream
+from streamrec.streams.kafka import JsonProducer, Record, read_all, tail
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.replay import (
     Checkpoint,
     LockstepTimeoutError,
     ReplayError,
@@ -27,7 +28,6 @@ from streams.replay import (
     replay,
     starting_point,
 )
-from streams.settings import Settings
 
 GENRES = (("Action", "Sci-Fi"), ("Comedy",), ("Drama", "Romance"), ("Horror",))
 ITEMS = tuple(

@@ -10,13 +10,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from models.base import Recommender
-from models.baselines import IncrementalPopularity
-from models.dataset import Dataset
-from models.evaluation import EvalResult, prequential
-from models.events import CatalogItem, Rating, UserEvent
-from streams.cli import evaluate as evaluate_cli
-from streams.report import CalibrationPoint, RunInfo, write_report
+from streamrec.models.base import Recommender
+from streamrec.models.baselines import IncrementalPopularity
+from streamrec.models.dataset import Dataset
+from streamrec.models.evaluation import EvalResult, prequential
+from streamrec.models.events import CatalogItem, Rating, UserEvent
+from streamrec.streams.cli import evaluate as evaluate_cli
+from streamrec.streams.tools.report import CalibrationPoint, RunInfo, write_report
 
 GENRES = ("Action", "Comedy", "Drama", "Horror")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

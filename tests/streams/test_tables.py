@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import faust
 
-from models.profile import UserProfile
-from streams.settings import Settings
-from streams.tables import ProfileStore, profiles_table
+from streamrec.models.profile import UserProfile
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker.tables import ProfileStore, profiles_table
 
 
 class _CountingDict(dict[bytes, bytes]):

@@ -30,9 +30,9 @@ from worker_proc import (
     worker_settings,
 )
 
-from streams.kafka import tail
-from streams.kafka.admin import RECOMMENDATIONS
-from streams.settings import Settings
+from streamrec.streams.kafka import tail
+from streamrec.streams.kafka.admin import RECOMMENDATIONS
+from streamrec.streams.settings import Settings
 
 PARTITIONS = 4
 

@@ -1,4 +1,4 @@
-"""`streams.worker_process.ManagedProcess` (the subprocess handling under `WorkerProcess`): log file, graceful
+"""`streams.tools.worker_process.ManagedProcess` (the subprocess handling under `WorkerProcess`): log file, graceful
 stop, address-space limit. No broker, no worker: small Python children."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from streams.settings import Settings
-from streams.worker_process import ManagedProcess, WorkerProcess, settings_env
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.worker_process import ManagedProcess, WorkerProcess, settings_env
 
 # Prints once it has its SIGTERM handler, then exits 3 on SIGTERM (a graceful stop with a recognisable status).
 _GRACEFUL = (
@@ -50,7 +50,7 @@ def test_the_address_space_limit_applies_to_the_child(tmp_path: Path) -> None:
 def test_worker_process_runs_the_worker_with_exactly_its_settings(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, app_id="wp-test", web_port=7123)  # type: ignore[call-arg]
     worker = WorkerProcess(settings, tmp_path / "w.log", log_level="warning", memory_limit_bytes=2**31)
-    assert worker.command()[-4:] == ["streams.cli", "worker", "--log-level", "warning"]
+    assert worker.command()[-4:] == ["streamrec.streams.cli", "worker", "--log-level", "warning"]
     assert worker.environment() == settings_env(settings)
     assert worker.environment()["STREAMREC_APP_ID"] == "wp-test"
     assert worker.base_url == "http://127.0.0.1:7123"

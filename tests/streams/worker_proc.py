@@ -1,5 +1,5 @@
-"""Test helpers for the Faust worker: run `python -m streams.cli worker` as a real subprocess, a small synthetic
-catalog, event builders, and waiting for records / HTTP answers with generous deadlines (no timing asserts).
+"""Test helpers for the Faust worker: run `python -m streamrec.streams.cli worker` as a real subprocess, a small
+synthetic catalog, event builders, and waiting for records / HTTP answers with generous deadlines (no timing asserts).
 
 Imported by tests/streams/test_{pipeline,recovery,views}.py (pytest runs with --import-mode=importlib, so they
 put this directory on sys.path first).
@@ -17,14 +17,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from models.events import CatalogItem, event_to_dict
-from streams.kafka import JsonProducer, Record
-from streams.kafka.consumer import TopicTail
-from streams.settings import Settings
-from streams.worker_process import WorkerProcess as WorkerProcess  # re-exported for the test modules
-from streams.worker_process import free_port
-from streams.worker_process import http_get as sync_http_get
-from streams.worker_process import settings_env as settings_env
+from streamrec.models.events import CatalogItem, event_to_dict
+from streamrec.streams.kafka import JsonProducer, Record
+from streamrec.streams.kafka.consumer import TopicTail
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.worker_process import WorkerProcess as WorkerProcess  # re-exported for the test modules
+from streamrec.streams.tools.worker_process import free_port
+from streamrec.streams.tools.worker_process import http_get as sync_http_get
+from streamrec.streams.tools.worker_process import settings_env as settings_env
 
 _T = TypeVar("_T")
 DEADLINE_S = 120.0  # generous: a worker start includes a group join and table recovery

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from models.dataset import Dataset
-from streams.data import load_movielens_100k
+from streamrec.models.dataset import Dataset
+from streamrec.streams.tools.data import load_movielens_100k
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.events import Rating, Search
-from streams.cli.dataset import dataset_app
-from streams.data import DatasetError, load_dataset, load_movielens_latest
+from streamrec.models.events import Rating, Search
+from streamrec.streams.cli.dataset import dataset_app
+from streamrec.streams.tools.data import DatasetError, load_dataset, load_movielens_latest
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

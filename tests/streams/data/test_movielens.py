@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from models.dataset import Dataset
-from models.events import CatalogItem, Rating
-from models.simulate import synthetic_duration_seconds
-from streams.data import DatasetError, fetch_movielens_100k, load_movielens_100k, movielens
-from streams.data.movielens import parse_grouplens_zip, parse_recbole_dir, ratings_digest
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import CatalogItem, Rating
+from streamrec.models.simulate import synthetic_duration_seconds
+from streamrec.streams.tools.data import DatasetError, fetch_movielens_100k, load_movielens_100k, movielens
+from streamrec.streams.tools.data.movielens import parse_grouplens_zip, parse_recbole_dir, ratings_digest
 
 GENRES = ["unknown", "Action", "Adventure", "Comedy", "Drama"]
 U_DATA = "196\t242\t3\t881250949\n186\t302\t5\t881250949\n22\t242\t1\t878887116\n\n196\t302\t4\t891717742\n"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.data.titles import clean_genres, parse_year, split_title_year
+from streamrec.streams.tools.data.titles import clean_genres, parse_year, split_title_year
 
 
 @pytest.mark.parametrize(

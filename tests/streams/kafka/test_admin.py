@@ -8,8 +8,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from streams.cli.topics import topics_app
-from streams.kafka.admin import (
+from streamrec.streams.cli.topics import topics_app
+from streamrec.streams.kafka.admin import (
     CATALOG,
     RECOMMENDATIONS,
     BrokerUnavailableError,
@@ -21,7 +21,7 @@ from streams.kafka.admin import (
     list_topics,
     wait_for_broker,
 )
-from streams.settings import Settings, get_settings
+from streamrec.streams.settings import Settings, get_settings
 
 
 def _unique(prefix: str) -> str:

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka.admin import TopicSpec, create_topics
-from streams.kafka.consumer import TAIL_EMPTY_FETCH_PAUSE_S, tail
-from streams.kafka.fetch_pacing import pace_empty_fetches
-from streams.kafka.producer import JsonProducer
+from streamrec.streams.internals.fetch_pacing import pace_empty_fetches
+from streamrec.streams.kafka.admin import TopicSpec, create_topics
+from streamrec.streams.kafka.consumer import TAIL_EMPTY_FETCH_PAUSE_S, tail
+from streamrec.streams.kafka.producer import JsonProducer
 
 pytestmark = pytest.mark.kafka
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2
 
-from streams.kafka.admin import TopicSpec, create_topics, list_topics
-from streams.kafka.consumer import Record, TopicNotFoundError, read_all, tail
-from streams.kafka.producer import DeliveryError, JsonProducer, KeyClock
+from streamrec.streams.kafka.admin import TopicSpec, create_topics, list_topics
+from streamrec.streams.kafka.consumer import Record, TopicNotFoundError, read_all, tail
+from streamrec.streams.kafka.producer import DeliveryError, JsonProducer, KeyClock
 
 pytestmark = pytest.mark.kafka
 

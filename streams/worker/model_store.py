@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.item_model import ItemModel
-from streams.settings import Settings, get_settings
+from streamrec.models.item_model import ItemModel
+from streamrec.streams.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

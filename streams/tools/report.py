@@ -13,7 +13,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from models.evaluation import EvalResult
+from streamrec.models.evaluation import EvalResult
 
 __all__ = [
     "PROTOCOL",

@@ -28,12 +28,12 @@ from typing import Any
 
 import orjson
 
-from models.dataset import Dataset
-from models.events import Play, Rating, Search, UserEvent, event_to_dict
-from models.simulate import DEFAULT_SEARCH_RATE, DEFAULT_SEED, event_stream
-from streams.kafka import JsonProducer, Record, TopicSpec, create_topics, default_topics, tail
-from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
-from streams.settings import Settings
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import Play, Rating, Search, UserEvent, event_to_dict
+from streamrec.models.simulate import DEFAULT_SEARCH_RATE, DEFAULT_SEED, event_stream
+from streamrec.streams.kafka import JsonProducer, Record, TopicSpec, create_topics, default_topics, tail
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.settings import Settings
 
 CHECKPOINT_VERSION = 1
 FLUSH_EVERY_EVENTS = 2_000  # ...or every FLUSH_EVERY_S: each flush is a checkpoint, so this bounds re-sends

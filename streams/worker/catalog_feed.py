@@ -37,9 +37,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from models.events import CatalogItem, Limits, Rejected, parse_catalog_item
-from streams.batching import gc_paused
-from streams.kafka.admin import describe_topics
+from streamrec.models.events import CatalogItem, Limits, Rejected, parse_catalog_item
+from streamrec.streams.internals.batching import gc_paused
+from streamrec.streams.kafka.admin import describe_topics
 
 log = logging.getLogger(__name__)
 

@@ -35,19 +35,19 @@ from typing import Any
 import faust
 import mode
 
-from models.events import CatalogItem, Limits
-from models.item_model import ItemModel, content_only_model
-from models.recommender import StreamRecommender
-from streams import tables
-from streams.agents import EventProcessor, register_agents, rekeyed_topic_name
-from streams.batching import BatchingApp
-from streams.catalog_feed import CatalogFeed
-from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
-from streams.model_store import ModelStore
-from streams.observability import Metrics
-from streams.producer_buffer import Records
-from streams.settings import Settings
-from streams.tables import BytesTable
+from streamrec.models.events import CatalogItem, Limits
+from streamrec.models.item_model import ItemModel, content_only_model
+from streamrec.models.recommender import StreamRecommender
+from streamrec.streams.internals.batching import BatchingApp
+from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker import tables
+from streamrec.streams.worker.agents import EventProcessor, register_agents, rekeyed_topic_name
+from streamrec.streams.worker.catalog_feed import CatalogFeed
+from streamrec.streams.worker.model_store import ModelStore
+from streamrec.streams.worker.observability import Metrics
+from streamrec.streams.worker.tables import BytesTable
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def create_app(settings: Settings) -> faust.App:
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
     _register_timers(app, rt, profiles_table)
-    from streams.views import register_views  # views import app-level helpers; avoid an import cycle
+    from streamrec.streams.worker.views import register_views  # views import app-level helpers; avoid an import cycle
 
     register_views(app, rt)
     return app

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 
-from models.profile import UserProfile
-from streams.agents import list_payload
-from streams.kafka.admin import RATINGS
-from streams.observability import CONTENT_TYPE
+from streamrec.models.profile import UserProfile
+from streamrec.streams.kafka.admin import RATINGS
+from streamrec.streams.worker.agents import list_payload
+from streamrec.streams.worker.observability import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from streams.app import Runtime
+    from streamrec.streams.worker.app import Runtime
 
 
 def register_views(app: faust.App, rt: Runtime) -> None:

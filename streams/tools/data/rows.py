@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from models.events import Rating
-from streams.data.errors import DatasetError
+from streamrec.models.events import Rating
+from streamrec.streams.tools.data.errors import DatasetError
 
 
 def epoch_ms(seconds: str) -> int:

@@ -14,12 +14,12 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from models.dataset import Dataset
-from models.events import MAX_ID_CHARS, MAX_QUERY_CHARS, CatalogItem, Search
-from models.simulate import synthetic_duration_seconds
-from streams.data.errors import DatasetError
-from streams.data.rows import epoch_ms, parse_rating_rows
-from streams.data.titles import clean_genres, split_title_year
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import MAX_ID_CHARS, MAX_QUERY_CHARS, CatalogItem, Search
+from streamrec.models.simulate import synthetic_duration_seconds
+from streamrec.streams.tools.data.errors import DatasetError
+from streamrec.streams.tools.data.rows import epoch_ms, parse_rating_rows
+from streamrec.streams.tools.data.titles import clean_genres, split_title_year
 
 RATINGS, MOVIES, TAGS = "ratings.csv", "movies.csv", "tags.csv"
 _PREFIX_CHARS = MAX_ID_CHARS - len(":t:") - 9 - len(":search")  # room for a 9-digit row and a derived suffix

@@ -26,9 +26,9 @@ from typing import IO, Any, Self
 
 import orjson
 
-from streams.settings import Settings
+from streamrec.streams.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the project root: workers run from there
 STOP_TIMEOUT_S = 150.0  # a stop during a rebalance can take 60 s+
 
 
@@ -43,7 +43,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
     for name, value in settings.model_dump().items():
         env[f"STREAMREC_{name.upper()}"] = str(value)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -177,7 +176,7 @@ class ManagedProcess:
 
 
 class WorkerProcess(ManagedProcess):
-    """`python -m streams.cli worker --log-level <log_level>` with exactly `settings` in its environment."""
+    """`python -m streamrec.streams.cli worker --log-level <log_level>` with exactly `settings` in its environment."""
 
     def __init__(
         self,
@@ -193,7 +192,7 @@ class WorkerProcess(ManagedProcess):
         self.log_level = log_level
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "streams.cli", "worker", "--log-level", self.log_level]
+        return [sys.executable, "-m", "streamrec.streams.cli", "worker", "--log-level", self.log_level]
 
     def environment(self) -> dict[str, str]:
         return settings_env(self.settings)

@@ -20,7 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from streams.data.errors import DatasetError
+from streamrec.streams.tools.data.errors import DatasetError
 
 _CHUNK = 1 << 16
 _console = Console(stderr=True)  # progress goes to stderr so stdout stays parseable

@@ -1,6 +1,6 @@
 """The worker's agents: user events -> profile update -> ranked list on `recommendations`; catalog validation.
 
-User events arrive in batches (`streams.batching`: Faust's consumer, tables and commits, without its
+User events arrive in batches (`streams.internals.batching`: Faust's consumer, tables and commits, without its
 per-record stream path). Per batch (`EventProcessor.handle_batch`):
 1. wait (once) until the catalog feed has applied the catalog as of the worker's start;
 2. per record, in order: validate with `models.events.parse_user_event`; on `unknown_item` first catch the
@@ -19,7 +19,7 @@ per-record stream path). Per batch (`EventProcessor.handle_batch`):
    `recommendations`. With `coalesce=False` (STREAMREC_COALESCE=false) every event gets its own list, ranked
    right after the event is learned, as the prequential protocol has it.
 
-A batch is in time order across the input topics (`streams.batching`), so a viewer's play and the rating
+A batch is in time order across the input topics (`streams.internals.batching`), so a viewer's play and the rating
 that follows it are applied in that order although they travel on different topics.
 
 Delivery is at-least-once: Faust flushes the producer (changelogs, lists, dead letters, forwards) before it
@@ -41,8 +41,8 @@ from typing import Any
 import orjson
 from faust.types import TopicT
 
-from models.base import Recommendation, recommendation_json
-from models.events import (
+from streamrec.models.base import Recommendation, recommendation_json
+from streamrec.models.events import (
     ErrorCode,
     Limits,
     Rejected,
@@ -50,14 +50,14 @@ from models.events import (
     parse_catalog_item,
     parse_user_event,
 )
-from models.profile import ProfileOverlay, UserProfile
-from models.recommender import StreamRecommender
-from streams.batching import BatchingApp, partition_context
-from streams.catalog_feed import CatalogFeed
-from streams.dlq import INTERNAL_ERROR, Source, dead_letter, encode
-from streams.observability import Metrics
-from streams.producer_buffer import Records
-from streams.tables import ProfileStore, RecentLists
+from streamrec.models.profile import ProfileOverlay, UserProfile
+from streamrec.models.recommender import StreamRecommender
+from streamrec.streams.internals.batching import BatchingApp, partition_context
+from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.worker.catalog_feed import CatalogFeed
+from streamrec.streams.worker.dlq import INTERNAL_ERROR, Source, dead_letter, encode
+from streamrec.streams.worker.observability import Metrics
+from streamrec.streams.worker.tables import ProfileStore, RecentLists
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 `recommendations`, and hand them to `models.evaluation.score_held_lists` (the fast path's protocol and metrics).
 
 `run_e2e` starts an embedded broker on a free port in a fresh temp dir (unless a bootstrap address is given),
-creates the topics (4 partitions), publishes the catalog, starts `python -m streams.cli worker` as a
+creates the topics (4 partitions), publishes the catalog, starts `python -m streamrec.streams.cli worker` as a
 subprocess (fresh app id, data dir and an empty model dir: the content-only model, as in the fast path), sends
 the events and collects the lists. A user's first evaluation point is scored on the worker's new-user list
 (`GET /new-user/recommendations`), asked right before that user's first event is sent. In lockstep mode each
@@ -28,17 +28,16 @@ from typing import Any
 
 import orjson
 
-from models.base import Reason, Recommendation, Recommender
-from models.evaluation import EvalResult, prequential, score_held_lists
-from models.events import CatalogItem, Play, Rating, Search, UserEvent, event_to_dict
-from streams import broker
-from streams.kafka import JsonProducer, Record, create_topics, default_topics, tail
-from streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
-from streams.kafka.consumer import count_records
-from streams.settings import Settings
-from streams.worker_process import WorkerProcess, free_port
+from streamrec.models.base import Reason, Recommendation, Recommender
+from streamrec.models.evaluation import EvalResult, prequential, score_held_lists
+from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent, event_to_dict
+from streamrec.streams.kafka import JsonProducer, Record, create_topics, default_topics, tail
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.kafka.consumer import count_records
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools import broker
+from streamrec.streams.tools.worker_process import WorkerProcess, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
 HEALTH_TIMEOUT_S = 180.0
 WORKER_STOP_TIMEOUT_S = 150.0  # a worker stopping during a rebalance can need the rebalance timeout (60 s)
@@ -465,7 +464,7 @@ def write_e2e_report(out: Path, comparison: Comparison, run: E2ERun, settings: d
         "it has its list (free-running too). The worker applies a user's events across topics in the order "
         "sent: the sender stamps records with strictly increasing timestamps, sends a user's event for "
         "another topic only once the previous one is acknowledged, and the worker merges its input "
-        "partitions by timestamp (`streams.batching`). Reasons are verified against the stream state "
+        "partitions by timestamp (`streams.internals.batching`). Reasons are verified against the stream state "
         "right after the trigger event, in stream order. The fast path adds the catalog in the worker's row "
         "order (`GET /catalog/items`), so score ties break alike.",
         "",

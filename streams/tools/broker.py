@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from streams.kafka.admin import BrokerUnavailableError, wait_for_broker
-from streams.settings import Settings
+from streamrec.streams.kafka.admin import BrokerUnavailableError, wait_for_broker
+from streamrec.streams.settings import Settings
 
 _T = TypeVar("_T")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})

@@ -23,14 +23,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from models.dataset import Dataset
-from models.events import CatalogItem, Rating
-from models.simulate import synthetic_duration_seconds
-from streams.data.errors import DatasetError
-from streams.data.fetch import download_url, pip_download, remove_tree, verify_sha256
-from streams.data.latest import load_movielens_latest
-from streams.data.rows import numbered, parse_rating_rows
-from streams.data.titles import clean_genres, parse_year, restore_article, split_title_year
+from streamrec.models.dataset import Dataset
+from streamrec.models.events import CatalogItem, Rating
+from streamrec.models.simulate import synthetic_duration_seconds
+from streamrec.streams.tools.data.errors import DatasetError
+from streamrec.streams.tools.data.fetch import download_url, pip_download, remove_tree, verify_sha256
+from streamrec.streams.tools.data.latest import load_movielens_latest
+from streamrec.streams.tools.data.rows import numbered, parse_rating_rows
+from streamrec.streams.tools.data.titles import clean_genres, parse_year, restore_article, split_title_year
 
 __all__ = [
     "GROUPLENS_URL",

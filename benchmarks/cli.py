@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from benchmarks.run import BenchConfig
+    from streamrec.benchmarks.run import BenchConfig
 
 console = Console()
 _PHASES = ("raw", "faust", "pipeline", "freshness", "sweep", "state", "live", "ann")
@@ -82,8 +82,8 @@ def bench(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Measure streamrec against its baselines; rates are side by side in one run, so compare the ratios."""
-    from benchmarks.run import BenchConfig
-    from streams.settings import get_settings
+    from streamrec.benchmarks.run import BenchConfig
+    from streamrec.streams.settings import get_settings
 
     if catalog not in _CATALOGS:
         raise typer.BadParameter(f"choose one of {', '.join(_CATALOGS)}", param_hint="--catalog")
@@ -120,8 +120,8 @@ def bench(
 
 
 def _run(config: BenchConfig) -> None:
-    from benchmarks.report import render_markdown
-    from benchmarks.run import run
+    from streamrec.benchmarks.report import render_markdown
+    from streamrec.benchmarks.run import run
 
     try:
         results = run(config, console)

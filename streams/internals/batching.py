@@ -9,8 +9,8 @@ drain loop does with records of the topics registered with `BatchingApp.batch_ag
 from every `getmany` call that has records ready (up to `max_batch`) and handed to the handler at once.
 Records of every other topic (changelogs, agents of other topics) still take Faust's per-record path, except the
 changelog records of a table under active recovery, which are written a fetch at a time
-(`streams.changelog_restore`). The consumer thread's fetcher is paced on empty answers
-(`streams.kafka.fetch_pacing`), so a drained partition on a broker that answers at once does not keep it busy.
+(`streams.internals.changelog_restore`). The consumer thread's fetcher is paced on empty answers
+(`streams.internals.fetch_pacing`), so a drained partition on a broker that answers at once does not keep it busy.
 
 Topics registered with `in_time_order=False` (catalog validation) skip the merge below: their records are handed
 over as read, and their partitions hold nothing back.
@@ -67,9 +67,9 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, Message, TopicT
 
-from streams.changelog_restore import ChangelogRestorer
-from streams.kafka.fetch_pacing import pace_empty_fetches
-from streams.producer_buffer import DrainingProducer
+from streamrec.streams.internals.changelog_restore import ChangelogRestorer
+from streamrec.streams.internals.fetch_pacing import pace_empty_fetches
+from streamrec.streams.internals.producer_buffer import DrainingProducer
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -167,7 +167,7 @@ def take_in_time_order(
 
 
 class PacedConsumerThread(AIOKafkaConsumerThread):
-    """Faust's consumer thread, its fetcher paced on empty answers (`streams.kafka.fetch_pacing`)."""
+    """Faust's consumer thread, its fetcher paced on empty answers (`streams.internals.fetch_pacing`)."""
 
     async def on_start(self) -> None:
         await super().on_start()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.dataset import Dataset
-from streams.data.errors import DatasetError
-from streams.data.latest import load_movielens_latest
-from streams.data.movielens import fetch_movielens_100k, load_movielens_100k
+from streamrec.models.dataset import Dataset
+from streamrec.streams.tools.data.errors import DatasetError
+from streamrec.streams.tools.data.latest import load_movielens_latest
+from streamrec.streams.tools.data.movielens import fetch_movielens_100k, load_movielens_100k
 
 __all__ = [
     "NAMED_DATASETS",

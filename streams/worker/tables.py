@@ -26,8 +26,8 @@ import faust
 from faust.tables import TableManager
 from faust.types import TableT
 
-from models.profile import EncodedProfiles
-from streams.settings import Settings
+from streamrec.models.profile import EncodedProfiles
+from streamrec.streams.settings import Settings
 
 BytesTable = TableT[bytes, bytes]  # keys and values are raw bytes (codec "raw")
 

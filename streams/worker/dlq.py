@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from models.events import ErrorCode
+from streamrec.models.events import ErrorCode
 
 INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR.value
 MAX_PAYLOAD_BYTES = 256 * 1024
