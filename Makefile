@@ -27,6 +27,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check models streams tests benchmarks
 	$(BIN)/ruff format --check models streams tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/vulture models streams benchmarks vulture_whitelist.py --min-confidence 60
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q tests/test_architecture.py
 
 # The ml-100k scenario uses the real MovieLens items when cached (else a synthetic catalog of the same size).
 bench: $(STAMP)

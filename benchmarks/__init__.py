@@ -1,6 +1,6 @@
-"""The streamrec benchmark harness (`streamrec bench`): see benchmarks/README.md.
+"""The streamrec benchmark harness (`streamrec bench`, from `cli`): see benchmarks/README.md.
 
-Modules: `workloads` (seeded catalogs and events), `infra` (broker, worker subprocesses, metrics and offsets
-sampling), `throughput` (raw aiokafka baseline, Faust null agent, full pipeline), `freshness`, `state`, `ann`,
-`report` (the measurement math and the JSON/markdown output) and `run` (the orchestration).
+`run` runs the phases (`throughput`, `freshness`, `state`, `live_costs`, `ann`, `candidates`) on the seeded
+`workloads`, with what they share in `infra` and `cpu`; `report` holds the measurement math and writes the
+results, with `plots` (`results` has what both read from them).
 """

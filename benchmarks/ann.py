@@ -1,16 +1,6 @@
-"""Approximate top-N for large catalogs: exact numpy inner-product top-N versus usearch and faiss indexes.
-
-Item vectors are what the worker scores with (`StreamRecommender.item_vectors` = [ALS factors, content]):
-- 64-d: the real content vectors (`models.catalog.content_vector`) of the synthetic 100,000-item catalog;
-- 96-d: 32 ALS-like latent factors (a seeded mixture of 200 Gaussian clusters, rows L2-normalised) in front of
-  the 64 content dimensions.
-Queries are profile-like embeddings: the recency-decayed sum of 20 items drawn by Zipf popularity (what
-`learn_one` accumulates). Similarity is the inner product, as in `rank_profile`.
-
-Recall@N counts an approximate hit as correct when its exact score is at least the N-th exact score (content
-vectors tie a lot, so id-set overlap would under-count). Timing is single-query, single-thread for every method
-(one `rank` call per event in the worker); speed-up = exact µs/query ÷ approximate µs/query, measured in the
-same process one after the other. Index builds use all cores and are reported separately.
+"""Approximate top-N for large catalogs: exact numpy inner-product top-N versus usearch and faiss indexes,
+on item vectors like the worker's (`StreamRecommender.item_vectors`) and profile-like queries. Recall is
+tie-aware; timing is single-query, single-thread for every method, side by side in one process.
 """
 
 from __future__ import annotations
@@ -33,7 +23,9 @@ IVF_NPROBE = (1, 4, 16, 64)
 
 
 def item_vectors(spec: CatalogSpec, dim: int, seed: int = 0) -> F32:
-    """(items × dim) float32: content vectors, with `dim - 64` latent factors in front when dim > 64."""
+    """(items × dim) float32, as the worker scores with ([ALS factors, content]): the real content vectors
+    (`models.catalog.content_vector`), with `dim - 64` ALS-like latent factors in front when dim > 64 (a seeded
+    mixture of 200 Gaussian clusters, rows L2-normalised)."""
     from streamrec.models.catalog import CONTENT_DIM, content_vector
 
     content = np.stack([content_vector(item) for item in spec.items]).astype(np.float32)
@@ -49,6 +41,8 @@ def item_vectors(spec: CatalogSpec, dim: int, seed: int = 0) -> F32:
 
 
 def queries(vectors: F32, n: int, seed: int = 0, history: int = 20, decay: float = 0.97) -> F32:
+    """`n` profile-like embeddings: the recency-decayed sum of `history` items drawn by Zipf popularity (what
+    `learn_one` accumulates); they are scored by inner product, as in `rank_profile`."""
     rng = np.random.default_rng([seed, n, 6])
     popularity = np.empty(vectors.shape[0])
     popularity[rng.permutation(vectors.shape[0])] = zipf_weights(vectors.shape[0], 1.0)
@@ -81,7 +75,8 @@ def thresholds(vectors: F32, qs: F32, n: int) -> F32:
 
 
 def recall(vectors: F32, qs: F32, found: Sequence[I64], n: int, nth_best: F32 | None = None) -> float:
-    """Tie-aware recall@n: a found item counts if its exact score reaches the exact n-th best score."""
+    """Tie-aware recall@n: a found item counts if its exact score reaches the exact n-th best score (content
+    vectors tie a lot, so id-set overlap would under-count)."""
     nth = thresholds(vectors, qs, n) if nth_best is None else nth_best
     hits = 0
     for query, ids, threshold in zip(qs, found, nth, strict=True):
@@ -140,6 +135,10 @@ def run_ann(
     build_threads: int = 2,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """Exact numpy top-N, then each installed library's indexes at several search efforts, per dimension.
+    Queries run one at a time on one thread (one `rank` call per event in the worker, BLAS limited to one
+    thread too); speed-up = exact µs/query ÷ approximate µs/query, measured in this process one after the other.
+    Index builds use `build_threads` and are reported separately."""
     from threadpoolctl import threadpool_limits
 
     def note(text: str) -> None:

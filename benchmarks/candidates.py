@@ -1,10 +1,5 @@
-"""Candidate ranking (what the worker runs past `exact_max_items`) against scoring every item, on the lists.
-
-One recommender learns a seeded event stream over the synthetic catalog; the same users are then ranked by its
-`CandidateRanker` and by the same ranker with every item a candidate (`exhaustive=True`: the exact answer on the
-same state). Recall@N is the share of each exhaustive list's items the candidate list also holds; timings are
-per list, warm (each ranker ranks the users once before it is timed), one thread, side by side in one process.
-"""
+"""Candidate ranking (what the worker runs past `exact_max_items`) against scoring every item, compared on the
+lists themselves: recall, identical lists and µs per list."""
 
 from __future__ import annotations
 
@@ -30,6 +25,10 @@ def run_candidate_ranking(
     params: StreamParams | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """One recommender learns a seeded event stream over `spec`; the same users are then ranked by its
+    `CandidateRanker` and by the same ranker with every item a candidate (`exhaustive=True`: the exact answer on
+    the same state). Recall@N is the share of each exhaustive list's items the candidate list also holds; timings
+    are per list, warm (each ranker ranks the users once before it is timed), one thread, side by side."""
     from threadpoolctl import threadpool_limits
 
     def note(text: str) -> None:
@@ -58,7 +57,7 @@ def run_candidate_ranking(
     users = sorted(system.profiles)[:n_lists]
     profiles = [system.profiles[user] for user in users]
     candidate = system._ranker
-    exhaustive = CandidateRanker(system, candidate.index, exhaustive=True)
+    exhaustive = CandidateRanker(system.item_side, params, exhaustive=True)  # shares the item side and its index
     timings: dict[str, float] = {}
     lists: dict[str, list[list[str]]] = {}
     with threadpool_limits(limits=1):

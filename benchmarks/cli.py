@@ -1,7 +1,6 @@
-"""`streamrec bench`: throughput (raw aiokafka, Faust null agent, full worker), freshness, state and ANN
-benchmarks in one run on the same pre-produced events; results as JSON + markdown under --out.
-
-The harness lives in the `benchmarks` package at the project root (see benchmarks/README.md).
+"""`streamrec bench`: the benchmark phases in one run on the same pre-produced events; results as JSON, markdown
+and plots under --out (see benchmarks/README.md). Added to the `streamrec` command line through the
+`streamrec.commands` entry point group (`register`), so the streams package never imports the benchmarks.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Who used the machine's cores during a freshness run: the worker, the embedded broker, the bench itself.
-
-On a 2-core machine that also runs the broker and the load generator, a latency says little about the worker
-alone; the cores each process used over the same window say whether the worker or the machine ran out. The
-worker's event-loop thread is read on its own: with the GIL, the worker's Python work runs on about one core
-however many the machine has.
-Readings come from Linux's /proc; elsewhere they are unknown (None), never zero.
+"""Who used the machine's cores during a freshness run: the worker (its event-loop thread on its own: with the
+GIL its Python runs on about one core), the embedded broker, the bench itself and the rest. It tells a saturated
+worker from a saturated machine. Readings come from Linux's /proc; elsewhere they are unknown (None), never zero.
 """
 
 from __future__ import annotations

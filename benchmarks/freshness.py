@@ -1,17 +1,5 @@
-"""Freshness at a fixed offered load: event produced -> its recommendation list seen on `recommendations`.
-
-A new worker (its own app id, its group pre-committed at the current end of the input topics so it only sees
-this phase's events) gets `rate` events/s for `duration_s`, paced in 10 ms ticks; each event's produce time is
-stamped here, and a tail on `recommendations` (started before the first event) records when the list for
-that event arrives: the first list whose `event_ids` contains it (the worker publishes one list per user per
-batch, naming all of the user's events that list is the first to reflect; `trigger_event_id` is only the
-last of them). Latencies are end to end as a client sees them (same clock, this process). Lists still missing
-after the grace period count as infinitely late (`censored_percentiles`).
-Consumer lag (end offsets minus the worker group's committed offsets) is sampled every second; `lag_grew`
-is the verdict of `report.lag_trend` (the lag's floor over the last 5 s against its floor early in the run).
-
-The producer, the tail and the worker share the machine's cores: at high rates the bench itself takes CPU
-from the worker, and `offered_per_s` reports the rate actually achieved.
+"""Freshness at a fixed offered load: event produced -> its recommendation list seen on `recommendations`, end
+to end as a client sees it, with the consumer lag's trend and the cores each process used meanwhile.
 """
 
 from __future__ import annotations
@@ -157,6 +145,15 @@ async def freshness(
     seed: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """A new worker (its own app id, its group pre-committed at the current end of the input topics so it only
+    sees this run's events) gets `rate` events/s for `duration_s`, paced in `TICK_S` ticks; each event's produce
+    time is stamped here, and a tail on `recommendations` (started before the first event) notes when its list
+    arrives: the first list whose `event_ids` contains it (a list names all of its user's events it is the first
+    to reflect; `trigger_event_id` is only the last of them). Same clock, this process. Lists still missing after
+    `grace_s` count as infinitely late (`censored_percentiles`). Consumer lag (end offsets minus the group's
+    committed offsets) is sampled every second; `lag_grew` is the verdict of `report.lag_trend`.
+    The producer, the tail and the worker share the machine's cores: at high rates the bench itself takes CPU
+    from the worker, so `offered_per_s` reports the rate actually achieved."""
     app_id = f"bench-fresh-{uuid.uuid4().hex[:8]}"
     settings = infra.worker_settings(base, root / app_id, app_id)
     bootstrap = base.bootstrap_servers

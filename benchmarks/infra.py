@@ -1,11 +1,7 @@
 """What the benchmark phases share: the broker, producing records, the worker under measurement, HTTP and
-Prometheus scraping, sampling a value over time, and py-spy.
-
-Subprocesses (workers, the null agent, py-spy) are `streams.tools.worker_process.ManagedProcess`es, as in the demo,
-the end-to-end evaluation and the tests. Rules from the embedded broker's gaps (streams/broker.py):
-subprocess consumers are always stopped with SIGTERM and waited for (a SIGKILLed consumer stays in its group
-until the broker restarts); the broker is stopped with `noida-db down`, never killed; topics are created
-explicitly (4 partitions).
+Prometheus scraping, sampling a value over time, and py-spy. Subprocesses are `ManagedProcess`es, stopped with
+SIGTERM and waited for, and the broker with `noida-db down`, never killed (the embedded broker's gaps are listed
+in streams/tools/broker.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,5 @@
 """What one event costs the worker's code on a live stream, in-process: parse, learn, rank, publish.
 
-A live stream gives the worker small batches of mostly distinct viewers, so nearly every event costs its own
-list. This replays the freshness phase's workload (the same generator: 10,000 viewers over the catalog) in
-batches of `batch` events through the worker's own calls (`parse_user_event`, `learn_one` in a
-`learning_batch`, `rank_lists` on chunks of 256 viewers, `list_payload`), one thread, after `gc.freeze()` as the
-worker does, and reports µs per event for each step. The first half of the events warms the state up; the
-second half is timed. Side by side, the same lists published from `Recommendation` objects (`rank_many`, what
-the worker did before it published `RankedLists.json_items`): the payloads are compared byte for byte.
-
 No Kafka, no Faust: the worker adds its consumer, table and producer costs on top (`docs/bench/profile.md`).
 """
 
@@ -21,7 +13,8 @@ from typing import Any
 from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
 from streamrec.models.events import parse_user_event
 from streamrec.models.recommender import StreamParams, StreamRecommender
-from streamrec.streams.worker.agents import RANK_CHUNK, list_payload
+from streamrec.streams.worker.outputs import list_payload
+from streamrec.streams.worker.processor import RANK_CHUNK
 
 STEPS = ("parse", "learn", "rank", "publish")
 
@@ -35,6 +28,13 @@ def run_live_costs(
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """µs per event per step for the freshness phase's workload (the same generator) in batches of `batch` events
+    through the worker's own calls (`parse_user_event`, `learn_one` in a `learning_batch`, `rank_lists` on chunks
+    of `RANK_CHUNK` viewers, `list_payload`), one thread, after `gc.freeze()` as the worker does. A live stream
+    gives the worker small batches of mostly distinct viewers, so nearly every event costs its own list. The
+    first half of the events warms the state up; the second is timed. Side by side, the same lists published from
+    `Recommendation` objects (`rank_many`) instead of the ranker's compact lists (`RankedLists.json_items`),
+    payloads compared byte for byte."""
     records = EventGenerator(spec.items, n_users=n_users, seed=seed + 7, id_prefix="live").events(n_events)
     results: dict[str, Any] = {"status": "ok", "catalog": spec.name, "items": spec.size, "events": n_events // 2}
     results.update({"users": n_users, "batch": batch})

@@ -1,13 +1,7 @@
-"""A Faust worker whose only agent does nothing: `async for _ in stream` over the input topics.
-
-Run as a subprocess by `benchmarks.throughput.faust_null`:
-    python -m streamrec.benchmarks.null_agent --app-id ID --bootstrap HOST:PORT --web-port N --data-dir DIR \
-        [--topics ratings,plays,searches] [--partitions 4] [--batching]
-It counts events (one integer increment per event) and records read, and serves both at GET /count, so its
-throughput is read from outside the process; its consumer group (= app id) commits offsets like any Faust app.
-`--batching`: streamrec's batching consumer (`streams.internals.batching`, configured as the worker configures
-it) with a handler that counts each batch: the ceiling of the worker's consumption path, whatever its handler does.
-SIGTERM/SIGINT stop it gracefully.
+"""A Faust worker whose only agent does nothing (`async for _ in stream` over the input topics), or with
+`--batching` streamrec's own consumption path with a handler that only counts: the ceiling of the worker's
+consumption, whatever its handler does. Run as a subprocess by `benchmarks.throughput.faust_null`
+(`python -m streamrec.benchmarks.null_agent --help`); SIGTERM/SIGINT stop it gracefully.
 """
 
 from __future__ import annotations
@@ -29,17 +23,21 @@ def build_app(
     *,
     batching: bool = False,
 ) -> Any:
+    """The app: it counts events (one integer increment per event) and records read, and serves both at GET
+    /count, so its throughput is read from outside the process; its consumer group (= app id) commits offsets like
+    any Faust app. `batching`: the worker's app class (`streams.worker.ordered_app`, batches in record-time order)
+    configured as the worker configures it."""
     import faust
 
     data_dir.mkdir(parents=True, exist_ok=True)
     app_class: Any = faust.App
     batching_options: dict[str, Any] = {}
     if batching:  # streamrec's consumer as the worker configures it, with a handler that only counts
-        from streamrec.streams.internals.batching import BatchingApp
         from streamrec.streams.settings import Settings
+        from streamrec.streams.worker.ordered_app import TimeOrderedApp
 
         settings = Settings()
-        app_class = BatchingApp
+        app_class = TimeOrderedApp
         batching_options = {
             "max_batch": settings.max_batch,
             "order_wait_s": settings.order_wait_ms / 1000,

@@ -10,7 +10,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from streamrec.benchmarks.report import CORE_USERS, FRESHNESS_TARGET_S, THROUGHPUT_TARGETS, sweep_points
+from streamrec.benchmarks.results import CORE_USERS, FRESHNESS_TARGET_S, THROUGHPUT_TARGETS, sweep_points
 
 _SYSTEMS = (
     ("raw", "raw aiokafka + orjson"),

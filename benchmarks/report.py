@@ -16,9 +16,10 @@ from typing import Any
 
 import orjson
 
+from streamrec.benchmarks.plots import write_plots
+from streamrec.benchmarks.results import CORE_USERS, FRESHNESS_TARGET_S, meets_freshness_target, sweep_points
+
 PERCENTILES = (50, 95, 99)
-FRESHNESS_TARGET_S = 0.1  # issue 4: p99 <= 100 ms with no growth of lag
-THROUGHPUT_TARGETS = {"ml-100k": 50_000.0, "synthetic-100k": 10_000.0}  # issue 4: events/s per worker process
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,18 +479,6 @@ def _sustainable_cell(scenario: Mapping[str, Any]) -> str:
     return f"{cell} at {_fmt_rate(part.get('offered_per_s'))}/s, {grew}"
 
 
-def sweep_points(scenario: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The sweep's measured runs (a latency and an achieved rate), by offered rate."""
-    runs = scenario.get("freshness_sweep") or []
-    done = [r for r in runs if isinstance(r, Mapping) and "latency_s" in r and r.get("offered_per_s")]
-    return sorted(done, key=lambda r: float(r["rate"]))
-
-
-def meets_freshness_target(run: Mapping[str, Any]) -> bool:
-    p99 = (run.get("latency_s") or {}).get("p99")
-    return p99 is not None and p99 <= FRESHNESS_TARGET_S and not run.get("lag_grew")
-
-
 def _sweep_cell(scenario: Mapping[str, Any]) -> str:
     points = sweep_points(scenario)
     if not points:
@@ -527,9 +516,6 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
         )
     lines.append("")
     return lines
-
-
-CORE_USERS = ("worker", "broker", "bench", "other")
 
 
 def cores_cell(cores: Any) -> str:
@@ -577,8 +563,6 @@ def _rebuild_cell(scenario: Mapping[str, Any]) -> str:
 
 def write_results(results: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """results.json, results.md and the plots (`benchmarks.plots`) under `out_dir` (created)."""
-    from streamrec.benchmarks.plots import write_plots
-
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"
     md_path = out_dir / "results.md"

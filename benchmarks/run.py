@@ -1,12 +1,6 @@
 """One benchmark run: per catalog, the same pre-produced events through the raw baseline, a Faust null agent and
-the full worker; then freshness and state on fresh brokers; then the ANN comparison. Results are written after
-every phase (a failed or interrupted run keeps what it measured).
-
-Isolation: the worker's topic names are fixed (ratings, plays, searches, catalog, recommendations), so with the
-embedded broker every group of phases gets an empty broker (`BenchBroker.fresh`): the throughput phases share
-one (the same events), freshness and state each get their own. Every worker has its own app id (consumer
-group, changelog topics) and state dir. With an external cluster (`--external`) nothing is deleted: the
-phases then read whatever the input topics hold, and the catalog wait accepts at least the catalog's size.
+the full worker; then freshness, state and live costs; then the ANN and candidate-ranking comparisons. Results
+are written after every phase (a failed or interrupted run keeps what it measured).
 """
 
 from __future__ import annotations
@@ -292,6 +286,13 @@ def _worker_memory_limit(config: BenchConfig) -> int | None:
 
 
 async def run_bench(config: BenchConfig, console: Console | None = None) -> dict[str, Any]:
+    """Every phase of `config.only`, with rich progress on `console`; the results as written to `config.out`.
+
+    The worker's topic names are fixed, so with the embedded broker every group of phases gets an empty broker
+    (`BenchBroker.fresh`): the throughput phases share one (the same events), freshness and state each get their
+    own. Every worker has its own app id (consumer group, changelog topics) and state dir. With an external
+    cluster (`--external`) nothing is deleted: the phases then read whatever the input topics hold, and the
+    catalog wait accepts at least the catalog's size."""
     console = console or Console()
     root = config.work_dir or Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
     root.mkdir(parents=True, exist_ok=True)
@@ -345,7 +346,7 @@ async def run_bench(config: BenchConfig, console: Console | None = None) -> dict
                     )
                     save()
                     # The second run's load: a share of what the worker covered live in the first (its backlog
-                    # rate is no guide: a backlog coalesces ~20 events per list, a live stream ~1).
+                    # rate is no guide: on a backlog many events share a list, on a live stream few do).
                     covered_live = live_rate(scenario["freshness"].get("covered_samples") or [])
                     if config.freshness_sustainable_share > 0 and covered_live and not infeasible:
                         rate = max(round(covered_live * config.freshness_sustainable_share, 1), 1.0)

@@ -1,22 +1,5 @@
-"""State size and rebuild time.
-
-- `profile_sizes`: bytes of `UserProfile.to_bytes()` for realistic profiles, built in-process by the real
-  `StreamRecommender.learn_one` from the bench's Zipf event stream (heavy-tailed events per user), at fixed
-  events-per-user levels, and from the real MovieLens 100K replay (ratings + derived plays) when it is cached.
-  Only the items the events touch are put in the catalog: profile bytes do not depend on the other items, and
-  this keeps the recommender's dense co-occurrence matrix small for the 100,000-item catalog.
-- `rebuild`: a worker's state for `users` users — its only table, `profiles` (lists are not a table: they go
-  straight to `recommendations`, and the worker's view serves the last ones from memory or ranks from the
-  profile) — then the time until a worker with an empty state dir serves again (/health 200 = recovery of
-  the profiles table from its changelog done and catalog loaded) and until its `streamrec_table_keys` gauge
-  shows every user; plus the RocksDB dir size per user. Two ways to get the changelog:
-  * `events`: the procedure as specified — produce the users' events, let the worker process them (every event
-    in a published list, its offset committed), stop it gracefully, delete its state dir, restart;
-  * `changelog`: write the changelog directly — profiles built in-process as above into
-    `<app_id>-profiles-changelog` — then start a worker on an empty state dir. The same records as the worker
-    would have written, minutes instead of hours when the pipeline is slow.
-  `auto` picks `events` when the pipeline rate measured earlier in the run can process them within the time
-  cap, else `changelog`.
+"""State size and rebuild time: the bytes of realistic profiles (`profile_sizes`), and how long a worker with an
+empty state dir takes to serve again, its only table, `profiles`, restored from its changelog (`rebuild`).
 """
 
 from __future__ import annotations
@@ -25,7 +8,6 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,7 +71,8 @@ def recommender_for(items: Sequence[CatalogItem], settings: Settings | None = No
 
 
 def learn_all(items: Sequence[CatalogItem], records: Sequence[EventRecord]) -> StreamRecommender:
-    """Run `records` through a recommender whose catalog is just the items they touch."""
+    """Run `records` through a recommender whose catalog is just the items they touch (profile bytes do not
+    depend on the other items, and this keeps its dense co-occurrence matrix small for a large catalog)."""
     touched = {record_item for record_item in (_item_of(r) for r in records) if record_item is not None}
     sub_catalog = [item for item in items if item.item_id in touched]
     if len(sub_catalog) > _MAX_SUB_CATALOG:
@@ -108,7 +91,9 @@ def _item_of(record: EventRecord) -> str | None:
 
 
 def profile_sizes(spec: CatalogSpec, cache_dir: Path, *, seed: int = 0, stream_events: int = 40_000) -> dict[str, Any]:
-    """Profile bytes: over the bench's event stream, per fixed events-per-user level, and over ML-100K."""
+    """Bytes of `UserProfile.to_bytes()` for profiles built in-process by the real `learn_one`: over the bench's
+    Zipf event stream (heavy-tailed events per user), per fixed events-per-user level, and over the MovieLens
+    100K replay (ratings + derived plays) when it is cached."""
     out: dict[str, Any] = {}
     # The bench's own stream: heavy-tailed events per user (same generator settings as the throughput phase).
     users = max(stream_events // 20, 100)
@@ -261,6 +246,13 @@ async def rebuild(
     seed: int = 0,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """State for `users` users in the profiles table (lists are not a table: they go straight to
+    `recommendations`), then the time until a worker with an empty state dir serves again (/health 200: the table
+    recovered from its changelog, the catalog loaded) and until its `streamrec_table_keys` gauge shows every
+    user; plus the RocksDB dir size per user. `mode` says how the changelog is filled: `events` produces the
+    users' events and lets a worker process them (every event in a published list, its offset committed), stops
+    it gracefully and deletes its state dir; `changelog` writes the same records directly (`seed_changelogs`).
+    `choose_mode` picks one for `auto`."""
     app_id = f"bench-state-{uuid.uuid4().hex[:8]}"
     settings = infra.worker_settings(base, root / app_id, app_id)
     log = root / "logs" / f"{app_id}.log"
@@ -345,7 +337,3 @@ async def rebuild(
     out["profiles_db_bytes_per_user"] = out["profiles_db_bytes"] / expected_users if expected_users else None
     out["status"] = "ok"
     return out
-
-
-def count_by_user(records: Sequence[EventRecord]) -> Counter[str]:
-    return Counter(record.key for record in records)

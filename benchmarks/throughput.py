@@ -1,21 +1,6 @@
-"""Throughput on the same pre-produced events: the raw aiokafka baseline, a Faust null agent, the full worker.
-
-1. `raw_baseline`: one group-less AIOKafkaConsumer in this process, every partition assigned, `getmany` +
-   `orjson.loads` per record; with `sgd=True` also a per-event numpy SGD step on an in-memory 64-d user vector
-   (the cheapest "real" per-event model update). Timed in-process from the first `getmany` to the last record.
-2. `faust_null`: `benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counters
-   sampled from outside (start-up and group join excluded), from the first record read to the last one counted,
-   committed offsets checked after it stops. With `batching=True` the same over streamrec's batching consumer
-   with a handler that only counts: the ceiling of the worker's consumption path.
-3. `pipeline`: `python -m streamrec.streams.cli worker` (batches of input records: validation, dedupe, profiles in
-   RocksDB + changelog, one ranked list per user with new events, publishing); timed from outside once the
-   catalog is loaded, for at most `max_seconds`, by the events covered by published lists (`infra.COVERED`:
-   a list is coalesced and names all of its user's events in the batch, so lists published < events), from
-   the first record read (`infra.READ` moving: records are read, then held for their time-ordered turn, then
-   handled, so counting from the first handled one would leave the reading out) to the last list
-   (`report.rate_from_start`: the covered counter moves once per batch, so the first batch must stay in the
-   window); the committed offsets
-   of its group checked after a graceful stop.
+"""Throughput on the same pre-produced events: the raw aiokafka baseline (`raw_baseline`), a Faust null agent and
+streamrec's consumption path with a null handler (`faust_null`), and the full worker (`pipeline`). The
+subprocesses are timed from outside, from sampled counters.
 """
 
 from __future__ import annotations
@@ -85,7 +70,10 @@ async def raw_baseline(
     timeout_s: float = 600.0,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Consume `total` records of the input topics from the beginning; `sgd_items` turns the SGD step on."""
+    """Consume `total` records of the input topics from the beginning: one group-less consumer in this process,
+    every partition assigned, `getmany` + `orjson.loads` per record, timed from the first `getmany` to the last
+    record. `sgd_items` adds a numpy SGD step per event on an in-memory user vector (the cheapest "real"
+    per-event model update)."""
     counts = await describe_topics(bootstrap, INPUT_TOPICS)
     partitions = [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in range(counts.get(topic, 0))]
     model = SgdModel(sgd_items) if sgd_items is not None else None
@@ -175,8 +163,11 @@ async def faust_null(
     batching: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """`batching`: streamrec's batching consumer inside Faust (`streams.internals.batching`) with a handler that only
-    counts: the most the worker's own consumption path can give, whatever the handler does."""
+    """`benchmarks.null_agent` as a real Faust worker subprocess; events/s from its /count counters sampled from
+    outside (start-up and group join excluded), from the last sample before the first record was read to the first
+    at the total (`report.rate_from_start`), committed offsets checked after it stops. `batching`: streamrec's
+    batching consumer inside Faust (`streams.internals.batching`) with a handler that only counts: the most the
+    worker's own consumption path can give, whatever the handler does."""
     app_id = f"bench-null{'-batching' if batching else ''}-{uuid.uuid4().hex[:8]}"
     port = infra.free_port()
     import sys
@@ -259,8 +250,12 @@ async def pipeline(
     profile_seconds: int = 0,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """The real worker over the pre-produced events (a new app id, so it starts at the beginning). Progress and
-    rate are in events covered by published lists, not in lists, nor in records merely consumed."""
+    """The real worker over the pre-produced events (a new app id, so it starts at the beginning), timed from
+    outside once the catalog is loaded, for at most `max_seconds`; committed offsets checked after a graceful stop.
+    Progress and rate are in events covered by published lists (`infra.COVERED`: a list names all of its user's
+    events in the batch), not in lists, nor in records merely consumed. The window runs from the first record read
+    (`infra.READ` moving: records are read, then held for their time-ordered turn, then handled) to the last list
+    (`report.rate_from_start`: the covered counter moves once per batch, so the first batch stays in)."""
     app_id = f"bench-pipe-{uuid.uuid4().hex[:8]}"
     settings = infra.worker_settings(base, root / app_id, app_id, model_dir=model_dir)
     run, catalog_s = await infra.launch_worker(

@@ -2,20 +2,11 @@
 
 Everything is a pure function of its arguments and `seed`: the same call gives byte-identical records on every
 machine, so two benchmark runs (or two phases of one run) offer exactly the same work.
-
-- `synthetic_catalog(n)`: items `syn-000000`..., 1-3 genres each (skewed genre popularity), creators with a
-  Zipf-like number of titles each, two- to four-word titles from fixed word lists, seeded runtimes and years.
-- `catalog_for("ml-100k" | "synthetic-100k")`: the real MovieLens 100K catalog (1,682 items) when it is in the
-  cache (`streamrec dataset fetch`), else a synthetic catalog of that size; or the synthetic 100,000 items.
-- `EventGenerator`: ratings, plays and searches keyed by user id; items drawn by Zipf-like popularity over a
-  seeded permutation of the catalog (popular items are not simply the first ids), users by Zipf-like activity.
-  Payloads are the JSON contracts of `models.events` (small: ~100-150 bytes).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +24,6 @@ ML_100K_ITEMS = 1_682
 SYNTHETIC_100K_ITEMS = 100_000
 
 RATINGS, PLAYS, SEARCHES = "ratings", "plays", "searches"
-EVENT_TOPICS = (RATINGS, PLAYS, SEARCHES)
 DEFAULT_MIX: tuple[float, float, float] = (0.45, 0.45, 0.10)  # ratings, plays, searches
 # MovieLens-like star distribution (1..5).
 STAR_PROBS = (0.06, 0.11, 0.27, 0.34, 0.22)
@@ -110,7 +100,9 @@ def zipf_weights(n: int, exponent: float) -> npt.NDArray[np.float64]:
 
 
 def synthetic_catalog(n_items: int, seed: int = 0) -> tuple[CatalogItem, ...]:
-    """`n_items` plausible items; the same (n_items, seed) always gives the same catalog."""
+    """`n_items` plausible items `syn-000000`...: 1-3 genres each (skewed genre popularity), creators with a
+    Zipf-like number of titles each, two- to four-word titles from fixed word lists, seeded runtimes and years.
+    The same (n_items, seed) always gives the same catalog."""
     rng = np.random.default_rng([seed, n_items, 1])
     genre_probs = zipf_weights(len(GENRES), 0.8)
     n_creators = max(4, n_items // 6)
@@ -178,6 +170,8 @@ def movielens_catalog(cache_dir: Path) -> tuple[CatalogItem, ...] | None:
 
 
 def catalog_for(name: str, cache_dir: Path, seed: int = 0) -> CatalogSpec:
+    """`ml-100k`: the real MovieLens 100K catalog when it is in the cache (`streamrec dataset fetch`), else a
+    synthetic catalog of that size; `synthetic-100k`: the synthetic 100,000 items."""
     if name == ML_100K:
         real = movielens_catalog(cache_dir)
         if real is not None:
@@ -198,7 +192,10 @@ def user_key(index: int) -> str:
 
 
 class EventGenerator:
-    """Seeded user events over a catalog. `events(n)` gives the same n records for the same arguments."""
+    """Seeded ratings, plays and searches over a catalog, keyed by user id, as the JSON contracts of
+    `models.events`. Items are drawn by Zipf-like popularity over a seeded permutation of the catalog (popular
+    items are not simply the first ids), users by Zipf-like activity. `events(n)` gives the same n records for
+    the same arguments."""
 
     def __init__(
         self,
@@ -302,13 +299,3 @@ def _query(item: CatalogItem, pick: int) -> str:
     if item.genres:
         return item.genres[pick % len(item.genres)].lower()
     return item.title[:50].lower()
-
-
-def topic_counts(records: Sequence[EventRecord]) -> dict[str, int]:
-    counts = Counter(record.topic for record in records)
-    return {topic: counts.get(topic, 0) for topic in EVENT_TOPICS}
-
-
-def iter_batches(records: Sequence[EventRecord], size: int) -> Iterator[Sequence[EventRecord]]:
-    for begin in range(0, len(records), size):
-        yield records[begin : begin + size]

@@ -23,6 +23,7 @@ import scipy.sparse
 from numba import njit
 from threadpoolctl import threadpool_limits
 
+from streamrec.models import ragged
 from streamrec.models.base import Reason, Recommendation, Recommender
 from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
 
@@ -391,7 +392,7 @@ class _ALSBase(_Base):
             return
         histories = [self._history[u] for u in self._user_index]
         lengths = np.array([h.n for h in histories], dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        indptr = ragged.offsets(lengths).astype(np.int32)
         cols = np.concatenate([h.items() for h in histories]).astype(np.int32)
         data = np.concatenate([h.weights() for h in histories]).astype(np.float32)
         matrix = scipy.sparse.csr_matrix((data, cols, indptr), shape=(n_users, n_items))

@@ -1,42 +1,44 @@
 """Ranking for large catalogs: streamrec's score, computed only for each user's candidates.
 
-Scoring every item costs O(catalog) per list (2-3 ms at 100,000 items). The candidates are where a high score
-can come from: the items co-watched with the recent history (every item with a co-occurrence score is one),
-the nearest items to the profile embedding (approximate, faiss IVF), the most popular and trending items, and
-the items matching recent searches. Each candidate gets the exact score of `Ranker`; what is lost is an item
-outside all four sets that would have made the top only by its embedding score (w_embedding = 0.1), so the
-lists' recall against scoring every item is what `streamrec bench` measures (`exhaustive=True` is that
-reference: the same code with every item a candidate).
+Scoring every item costs O(catalog) per list. The candidates are where a high score can come from: the items
+co-watched with the recent history (every item with a co-occurrence score is one), the nearest items to the
+profile embedding (approximate, faiss IVF), the most popular and trending items, and the items matching recent
+searches. Each candidate gets the exact score of `Ranker`; what is lost is an item outside all four sets that
+would have made the top only by its embedding score (w_embedding = 0.1), so the lists' recall against scoring
+every item is what `streamrec bench` measures (`exhaustive=True` is that reference: the same code with every
+item a candidate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from streamrec.models.item_index import ItemIndex
+from streamrec.models import ragged
+from streamrec.models.item_side import ItemSide
+from streamrec.models.params import StreamParams
 from streamrec.models.profile import UserProfile
-from streamrec.models.ranking import RankedLists, Ranker, Rows, _scatter_strongest, _User, _watched_hashes
+from streamrec.models.ranking import RankedLists, Ranker
+from streamrec.models.ranking_common import F32, I64, RankedUser, Rows, scatter_strongest, watched_hashes
+from streamrec.models.search_intent import fresh_searches
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 
-if TYPE_CHECKING:
-    from streamrec.models.recommender import StreamRecommender
-
-F32 = npt.NDArray[np.float32]
-I64 = npt.NDArray[np.int64]
 _NONE = np.zeros(0, dtype=np.int64)
 _NO_EMBEDDING = np.zeros(0, dtype=np.float32)
 _NO_SCORES = np.zeros(0, dtype=np.float32)
+_NO_ROWS = np.zeros(0, dtype=np.intp)
 
 
 class CandidateRanker(Ranker):
-    def __init__(self, rec: StreamRecommender, index: ItemIndex | None = None, *, exhaustive: bool = False) -> None:
-        super().__init__(rec)
-        self.index = index if index is not None else ItemIndex(rec.params.ann_nprobe)
+    """`Ranker`'s lists, each scored over its viewer's candidates (`exhaustive`: over every item). The nearest items
+    to an embedding come from the item side's index."""
+
+    def __init__(self, items: ItemSide, params: StreamParams, *, exhaustive: bool = False) -> None:
+        super().__init__(items, params)
+        self.index = items.index
         self.exhaustive = exhaustive
         self._acc = np.zeros(0, dtype=np.float32)  # co-occurrence scratch, all zeros between users
         self._mark = np.zeros(0, dtype=np.bool_)  # candidate scratch, all False between users
@@ -46,10 +48,8 @@ class CandidateRanker(Ranker):
         self._norms_of: F32 | None = None
 
     def rank_lists(self, profiles: Sequence[UserProfile | None], n: int) -> RankedLists:
-        rec = self.rec
-        p = rec.params
-        catalog = rec.catalog
-        n_items = len(catalog)
+        p = self.params
+        n_items = len(self.items.catalog)
         if n_items == 0 or not profiles:
             return super().rank_lists(profiles, n)
         self._sync_catalog()
@@ -59,10 +59,10 @@ class CandidateRanker(Ranker):
         if self._catalog_version != self._query_rows_version:
             self._query_rows.clear()
             self._query_rows_version = self._catalog_version
-        vectors = rec.item_vectors
+        vectors = self.items.vectors
         nearest = self._nearest(profiles, vectors)
         popular = self._popular(n_items)
-        users: list[_User] = []
+        users: list[RankedUser] = []
         scored: list[tuple[Rows, F32]] = []
         tops: list[Rows] = []
         for u, profile in enumerate(profiles):
@@ -70,10 +70,8 @@ class CandidateRanker(Ranker):
             users.append(user)
             scored.append((candidates, scores))
             tops.append(_top(scores, min(p.candidates, scores.shape[0])))
-        offsets = np.zeros(len(users) + 1, dtype=np.int64)
-        np.cumsum([t.shape[0] for t in tops], out=offsets[1:])
-        rows = np.concatenate([scored[u][0][t] for u, t in enumerate(tops)])
-        relevance = np.concatenate([scored[u][1][t] for u, t in enumerate(tops)])
+        rows, offsets = ragged.join([scored[u][0][t] for u, t in enumerate(tops)], _NONE)
+        relevance = ragged.flatten([scored[u][1][t] for u, t in enumerate(tops)], _NO_SCORES)
         orders = self._rerank(relevance, offsets, rows, users, n)
         bounds = offsets.tolist()
         picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
@@ -82,7 +80,7 @@ class CandidateRanker(Ranker):
         return self._explained(chosen, [scored[u][1][picks[u]] for u in range(len(users))], users, neighbours)
 
     def prepare(self, vectors: F32) -> None:
-        """Build the item index of `vectors` (`rec.item_vectors`) now, a catalog just loaded, rather than in the
+        """Build the item index of `vectors` (`ItemSide.vectors`) now, a catalog just loaded, rather than in the
         first list's time. Safe in another thread while this one ranks (`ItemIndex` is locked); the vectors are
         a snapshot, so the catalog may change meanwhile (the next search adds what changed)."""
         if vectors.shape[0] and not self.exhaustive:
@@ -105,7 +103,7 @@ class CandidateRanker(Ranker):
         ]
         if users:
             queries = np.stack([profiles[u].embedding for u in users])  # type: ignore[union-attr]
-            found = self.index.search(vectors, queries, min(self.rec.params.ann_candidates, vectors.shape[0]))
+            found = self.index.search(vectors, queries, min(self.params.ann_candidates, vectors.shape[0]))
             for u, rows in zip(users, found, strict=True):
                 out[u] = rows[rows >= 0].astype(np.int64)
         return out
@@ -114,7 +112,7 @@ class CandidateRanker(Ranker):
         """The items with the best popularity + trending score as the call starts, by row (candidates are sorted:
         alone, these are a user's candidates)."""
         base = self._popularity_trending(n_items)
-        k = min(self.rec.params.popular_candidates, n_items)
+        k = min(self.params.popular_candidates, n_items)
         if self.exhaustive or k >= n_items:
             return np.arange(n_items, dtype=np.int64)
         return np.sort(np.argpartition(-base, k - 1)[:k]).astype(np.int64)
@@ -122,18 +120,17 @@ class CandidateRanker(Ranker):
     # -- scoring ------------------------------------------------------------------------------------------
     def _score(
         self, profile: UserProfile | None, vectors: F32, nearest: Rows | None, popular: Rows, n_items: int
-    ) -> tuple[_User, Rows, F32]:
+    ) -> tuple[RankedUser, Rows, F32]:
         """The user's candidates (sorted rows) and their scores, as `Ranker` scores them."""
-        rec = self.rec
-        p = rec.params
-        now = profile.last_ts if profile is not None else rec.trending.now
-        rec.trending.advance(now)
+        p = self.params
+        now = profile.last_ts if profile is not None else self.items.trending.now
+        as_of = self.items.advance_trending(now)
         base = self._popularity_trending(n_items)
         rows, weights = self._recent_history(profile)
-        user = _User(profile, now, rec.trending.now, self._base_trending, rows, weights, [])
+        user = RankedUser(profile, now, as_of, self._base_trending, rows, weights, [])
         parts = [popular]
         touched = _NONE
-        cooc = rec.cooccurrence
+        cooc = self.items.cooccurrence
         assert isinstance(cooc, SparseCooccurrence)
         if rows is not None and rows.size:
             touched = cooc.accumulate(rows, weights, self._acc)
@@ -162,8 +159,8 @@ class CandidateRanker(Ranker):
             searched = p.w_search * intent
         seen = None
         if profile is not None and profile.watched:
-            keys, key_rows = rec.catalog.hash_index()
-            seen = _seen_positions(keys, key_rows, _watched_hashes([user])[0], candidates)
+            keys, key_rows = self.items.catalog.hash_index()
+            seen = _seen_positions(keys, key_rows, watched_hashes([user])[0], candidates)
         if norm > 0:
             if not self.exhaustive:  # exhaustive: every item, as `Ranker` (ties then fall alike)
                 keep = self._may_reach_top(scores, searched, seen, candidates, vectors)
@@ -184,7 +181,7 @@ class CandidateRanker(Ranker):
         """Positions of the candidates that can make the top `candidates` once the embedding term is added
         (None: all can): that term is at most w_embedding × |item vector| either way, so a candidate whose best
         case is below the k-th best worst case cannot. Exact: it only skips dot products that cannot matter."""
-        k = self.rec.params.candidates
+        k = self.params.candidates
         if candidates.shape[0] <= k:
             return None
         if self._norms_of is not vectors:
@@ -196,7 +193,7 @@ class CandidateRanker(Ranker):
             seen if seen is not None else _NONE,
             self._norms,
             candidates,
-            self.rec.params.w_embedding,
+            self.params.w_embedding,
             k,
         )
         return keep if bounded else None
@@ -205,13 +202,12 @@ class CandidateRanker(Ranker):
         """(query, decay) of the searches `Ranker._intent` counts: not faded out, matching something."""
         if profile is None or not profile.searches:
             return []
-        half_life = self.rec.params.search_half_life_ms
-        out = []
-        for search in profile.searches:
-            decay = 0.5 ** (max(now - search.ts, 0) / half_life)
-            if decay >= 0.01 and self._query(search.query)[0]:
-                out.append((search.query, decay))
-        return out
+        half_life = self.params.search_half_life_ms
+        return [
+            (search.query, decay)
+            for search, decay in fresh_searches(profile.searches, now, half_life)
+            if self._query(search.query)[0]
+        ]
 
     def _query_candidates(self, query: str) -> Rows:
         """A query's best matches: by match score, then by popularity as first seen (a genre query matches
@@ -221,12 +217,12 @@ class CandidateRanker(Ranker):
             if len(self._query_rows) >= len(self._queries) + 1024:
                 self._query_rows.clear()
             _, rows, values = self._query(query)
-            popularity = self.rec.cooccurrence.item_counts[rows]
-            order = np.lexsort((-popularity, -values))[: self.rec.params.query_candidates]
+            popularity = self.items.cooccurrence.item_counts[rows]
+            order = np.lexsort((-popularity, -values))[: self.params.query_candidates]
             cached = self._query_rows[query] = np.sort(rows[order]).astype(np.int64)
         return cached
 
-    def _strongest(self, users: list[_User], chosen: list[Rows]) -> tuple[I64, npt.NDArray[np.float64]]:
+    def _strongest(self, users: list[RankedUser], chosen: list[Rows]) -> tuple[I64, npt.NDArray[np.float64]]:
         """As `Ranker._neighbours`, from the sparse counts."""
         sizes = [c.shape[0] for c in chosen]
         neighbours = np.full(sum(sizes), -1, dtype=np.int64)
@@ -234,25 +230,21 @@ class CandidateRanker(Ranker):
         batched = [u for u, user in enumerate(users) if user.history_rows is not None and user.history_rows.size]
         if not batched:
             return neighbours, shares
-        history = [users[u].history_rows for u in batched]
-        columns = [chosen[u] for u in batched]
-        cooc = self.rec.cooccurrence
+        history, history_offsets = ragged.join(
+            [rows for u in batched if (rows := users[u].history_rows) is not None], _NO_ROWS
+        )
+        columns, column_offsets = ragged.join([chosen[u] for u in batched], _NO_ROWS)
+        cooc = self.items.cooccurrence
         assert isinstance(cooc, SparseCooccurrence)
         best, top, ratio = cooc.strongest(
-            np.concatenate(history),  # type: ignore[arg-type]
-            np.concatenate([users[u].history_weights for u in batched]),
-            _offsets([h.shape[0] for h in history]),  # type: ignore[union-attr]
-            np.concatenate(columns),
-            _offsets([c.shape[0] for c in columns]),
+            history,
+            ragged.flatten([users[u].history_weights for u in batched], _NO_SCORES),
+            history_offsets,
+            columns,
+            column_offsets,
         )
-        _scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
+        scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
         return neighbours, shares
-
-
-def _offsets(sizes: list[int]) -> npt.NDArray[np.int64]:
-    out = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=out[1:])
-    return out
 
 
 def _top(scores: F32, k: int) -> Rows:

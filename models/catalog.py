@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from streamrec.models import ragged
 from streamrec.models.events import CatalogItem
 from streamrec.models.text import genre_key, hash64, tokens
 
@@ -44,7 +45,7 @@ def _write_padded(
     lengths = np.fromiter((len(v) for v in values), dtype=np.intp, count=len(values))
     if lengths.sum():
         flat_rows = np.repeat(row_index, lengths)
-        flat_cols = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        flat_cols = ragged.positions(lengths)
         matrix[flat_rows, flat_cols] = [v for vs in values for v in vs]
     return matrix
 

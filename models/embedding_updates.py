@@ -1,7 +1,7 @@
 """A batch's embedding updates, applied together: numpy work across the batch instead of per event.
 
 Each consumption moves its viewer's embedding as `e <- q(decay * e + w * v_item)`, q being the float16 round trip
-the profile codec applies. Event by event that is four small numpy calls (~3 µs); here a batch's updates are
+the profile codec applies. Event by event that is four small numpy calls; here a batch's updates are
 queued and applied in waves: wave k holds every viewer's k-th update, one vectorised step for all of them.
 The arithmetic is element by element the same (float32 products and sums, each rounded as numpy rounds the
 in-place steps; no fused operations), so the embeddings are bit for bit those of event-by-event learning.
@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from streamrec.models import ragged
 from streamrec.models.profile import quantized
 
 
@@ -65,11 +66,10 @@ class EmbeddingUpdates:
         order = np.argsort(slots, kind="stable")
         sorted_slots = slots[order]
         starts = np.flatnonzero(np.r_[True, sorted_slots[1:] != sorted_slots[:-1]])
-        counts = np.diff(np.r_[starts, sorted_slots.size])
         waves = np.empty_like(slots)
-        waves[order] = np.arange(slots.size) - np.repeat(starts, counts)
+        waves[order] = ragged.positions(np.diff(np.r_[starts, sorted_slots.size]))
         by_wave = np.argsort(waves, kind="stable")
-        bounds = np.r_[0, np.cumsum(np.bincount(waves))]
+        bounds = ragged.offsets(np.bincount(waves))
         matrix = np.stack([p.embedding for p in self._profiles])
         vectors = self._vectors
         decay = self.decay

@@ -17,6 +17,7 @@ MAX_ID_CHARS = 64
 MAX_QUERY_CHARS = 200
 MAX_TITLE_CHARS = 500
 MAX_LIST_ITEMS = 64
+DAY_MS = 86_400_000  # event timestamps (`ts`) are epoch milliseconds
 
 
 class ErrorCode(StrEnum):
@@ -80,7 +81,6 @@ class CatalogItem:
 
 
 UserEvent = Rating | Play | Search
-EVENT_KINDS = ("ratings", "plays", "searches")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from numba import njit
 
 from streamrec.models.base import Reason, reason_json
 from streamrec.models.catalog import Catalog
+from streamrec.models.events import DAY_MS
 
-DAY_MS = 86_400_000
 NEW_WINDOW_MS = 14 * DAY_MS  # "new in the catalog" means added within the last fortnight
 
 
@@ -161,6 +161,7 @@ class Explainer:
         trending_counts: I64,
         total_counts: npt.NDArray[np.float64],
         as_of: Sequence[int],
+        state: int | None = None,
     ) -> Chosen:
         """Which reasons each item of several lists gets (list k is `rows[offsets[k]:offsets[k + 1]]`); `reasons`
         words them.
@@ -211,7 +212,7 @@ class Explainer:
             total_counts,
             codes,
         )
-        return Chosen(codes.tolist(), offsets.tolist(), list(names), list(as_of), self._version)
+        return Chosen(codes.tolist(), offsets.tolist(), list(names), list(as_of), self._version, state)
 
     def _sync(self) -> None:
         catalog = self.catalog
@@ -252,13 +253,13 @@ class Explainer:
                     cache = shared if code < _LOCAL_CODES else local
                     reason = cache.get(code)
                     if reason is None:
-                        worded = self._reason(code, chosen.queries, chosen.as_of[k])
+                        worded = self._reason(code, chosen.queries, chosen.as_of[k], chosen.state)
                         reason = cache[code] = worded if form is Reason else reason_json(worded)
                     reasons.append(reason)
                 out.append(reasons)
         return out
 
-    def _reason(self, code: int, queries: list[str], as_of: int) -> Reason:
+    def _reason(self, code: int, queries: list[str], as_of: int, state: int | None) -> Reason:
         catalog = self.catalog
         kind, a = code >> _KIND_SHIFT, code & _ARG_MASK
         if kind == _CREATOR:
@@ -279,16 +280,15 @@ class Explainer:
         if kind == _SEARCH:
             query = queries[a]
             return Reason("search", f"Matches your search '{query}'", {"query": query})
+        counted = {"as_of": str(as_of)} if state is None else {"as_of": str(as_of), "state": str(state)}
         if kind == _TRENDING:
             days = self.window_days
             return Reason(
                 "trending",
                 f"Trending: {a} views in the last {days} days",
-                {"count": str(a), "window_days": str(days), "as_of": str(as_of)},
+                {"count": str(a), "window_days": str(days), **counted},
             )
-        return Reason(
-            "popular", f"{a} views so far" if a != 1 else "1 view so far", {"count": str(a), "as_of": str(as_of)}
-        )
+        return Reason("popular", f"{a} views so far" if a != 1 else "1 view so far", {"count": str(a), **counted})
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +300,7 @@ class Chosen:
     queries: list[str]  # the queries search reasons name, by id
     as_of: list[int]  # per list: the time its counts refer to
     catalog_version: int
+    state: int | None = None  # the item state's position in the item-signal log its counts come from, if any
 
 
 # A reason's code: its kind in the top bits, then its argument; a creator reason's argument is the creator's id and

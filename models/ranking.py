@@ -9,46 +9,37 @@ user's last event before that user is scored).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from streamrec.models import ragged
 from streamrec.models.base import Reason, Recommendation
 from streamrec.models.calibration import calibrated_rerank_many
 from streamrec.models.catalog import Catalog
 from streamrec.models.cooccurrence import Cooccurrence
 from streamrec.models.explain import Chosen, Explainer
+from streamrec.models.item_side import ItemSide
+from streamrec.models.params import StreamParams
 from streamrec.models.profile import SearchEntry, UserProfile
-from streamrec.models.search_intent import query_matches
+from streamrec.models.ranking_common import (
+    F32,
+    F64,
+    I64,
+    NO_COUNTS,
+    RankedUser,
+    Rows,
+    scatter_strongest,
+    watched_hashes,
+)
+from streamrec.models.search_intent import fresh_searches, query_matches
 
-if TYPE_CHECKING:
-    from streamrec.models.recommender import StreamRecommender
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-Rows = npt.NDArray[np.intp]
 QUERY_CACHE_SIZE = 4096
-
-
-@dataclass(slots=True)
-class _User:
-    """One user's inputs and what their list is explained from (the state as of that user's turn)."""
-
-    profile: UserProfile | None
-    now: int  # the user's last event time (searches fade by it)
-    as_of: int  # the trending window's time (the counts quoted refer to it)
-    trending: npt.NDArray[np.int64]  # the trending window's counts then
-    history_rows: Rows | None  # None: no history, so no co-occurrence or embedding score
-    history_weights: F32
-    per_query: list[tuple[str, dict[int, float]]]
-    watched: I64 | None = None  # the profile's watched hashes as an array, once needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +81,13 @@ class RankedLists:
 
 
 class Ranker:
-    """Ranks for a `StreamRecommender`, keeping what does not depend on the user between calls."""
+    """Ranks the items of an `ItemSide` for viewers' profiles, keeping what does not depend on the viewer between
+    calls. Moves the item side's trending window on to each viewer's time as it ranks."""
 
-    def __init__(self, rec: StreamRecommender) -> None:
-        self.rec = rec
-        self.explainer = Explainer(rec.catalog, rec.params.trending_window_days)
+    def __init__(self, items: ItemSide, params: StreamParams) -> None:
+        self.items = items
+        self.params = params
+        self.explainer = Explainer(items.catalog, params.trending_window_days)
         self._base_key = (-1, -1, -1)
         self._base = np.zeros(0, dtype=np.float32)
         self._base_trending = np.zeros(0, dtype=np.int64)
@@ -108,7 +101,7 @@ class Ranker:
         self._n_creators = 1
 
     def prepare(self, vectors: F32) -> None:
-        """Build what ranking needs for `vectors` (`rec.item_vectors`) before the first list (nothing here: every
+        """Build what ranking needs for `vectors` (`ItemSide.vectors`) before the first list (nothing here: every
         item is scored)."""
 
     @property
@@ -121,10 +114,8 @@ class Ranker:
 
     def rank_lists(self, profiles: Sequence[UserProfile | None], n: int) -> RankedLists:
         """`rank_many`'s lists, compact: published as they are (`json_items`) they need no objects per item."""
-        rec = self.rec
-        p = rec.params
-        catalog = rec.catalog
-        n_items = len(catalog)
+        p = self.params
+        n_items = len(self.items.catalog)
         if n_items == 0 or not profiles:
             return self._explained([_NO_ROWS] * len(profiles), [_NO_SCORES] * len(profiles), [], _NO_NEIGHBOURS)
         self._sync_catalog()
@@ -145,11 +136,11 @@ class Ranker:
         return self._explained(chosen, [scores[u][chosen[u]] for u in range(len(users))], users, neighbours)
 
     def _rerank(
-        self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[_User], n: int
+        self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[RankedUser], n: int
     ) -> list[Rows]:
         """Each user's calibrated, capped order of their candidates (positions within their slice)."""
-        p = self.rec.params
-        catalog = self.rec.catalog
+        p = self.params
+        catalog = self.items.catalog
         return calibrated_rerank_many(
             relevance,
             offsets,
@@ -166,29 +157,28 @@ class Ranker:
         )
 
     def _sync_catalog(self) -> None:
-        catalog = self.rec.catalog
+        catalog = self.items.catalog
         if self._catalog_version != catalog.version:
             self._queries.clear()
             self._n_creators = max(int(catalog.creator_idx.max(initial=-1)) + 1, 1)
             self._catalog_version = catalog.version
 
     # -- per-user state, in order -------------------------------------------------------------------------
-    def _prepare(self, profile: UserProfile | None, scores: F32, u: int) -> _User:
-        rec = self.rec
-        now = profile.last_ts if profile is not None else rec.trending.now
-        rec.trending.advance(now)
+    def _prepare(self, profile: UserProfile | None, scores: F32, u: int) -> RankedUser:
+        now = profile.last_ts if profile is not None else self.items.trending.now
+        as_of = self.items.advance_trending(now)
         scores[u] = self._popularity_trending(scores.shape[1])
         rows, weights = self._recent_history(profile)
-        return _User(profile, now, rec.trending.now, self._base_trending, rows, weights, [])
+        return RankedUser(profile, now, as_of, self._base_trending, rows, weights, [])
 
     def _recent_history(self, profile: UserProfile | None) -> tuple[Rows | None, F32]:
         """The rows of the recent history entries the catalog knows, and their weights (recency × liking)."""
         if profile is None or not profile.history:
             return None, _NO_WEIGHTS
-        row_of = self.rec.catalog.row_of
+        row_of = self.items.catalog.row_of
         rows: list[int] = []
         likes: list[float] = []
-        for h in profile.history[-self.rec.params.scoring_window :]:
+        for h in profile.history[-self.params.scoring_window :]:
             row = row_of.get(h.item_id)
             if row is not None:
                 rows.append(row)
@@ -199,13 +189,13 @@ class Ranker:
         """The user-independent part of every score: popularity and trending, each scaled to a maximum of 1.
         Between calls few counts change (an event adds a view), so only their entries are recomputed unless a
         maximum moved; elementwise, so the values are those of the full formula."""
-        rec = self.rec
-        key = (rec.cooccurrence.version, rec.trending.version, n_items)
+        cooccurrence, trending_counter = self.items.cooccurrence, self.items.trending
+        key = (cooccurrence.version, trending_counter.version, n_items)
         if key == self._base_key:
             return self._base
-        p = rec.params
-        popularity = rec.cooccurrence.item_counts[:n_items]
-        trending = rec.trending.counts[:n_items].copy()  # a new array: earlier users of a batch keep theirs
+        p = self.params
+        popularity = cooccurrence.item_counts[:n_items]
+        trending = trending_counter.counts[:n_items].copy()  # a new array: earlier users of a batch keep theirs
         full = self._base_key[2] != n_items
         if full:
             self._popularity = np.full(n_items, np.nan)  # nothing seen: every entry is computed
@@ -233,30 +223,31 @@ class Ranker:
         decay = self._recency.get(length)
         if decay is None:
             ages = np.arange(length)[::-1]
-            decay = self._recency[length] = (self.rec.params.recency_decay**ages).astype(np.float32)
+            decay = self._recency[length] = (self.params.recency_decay**ages).astype(np.float32)
         return decay
 
     # -- scoring ------------------------------------------------------------------------------------------
-    def _add_history_scores(self, scores: F32, users: list[_User]) -> None:
+    def _add_history_scores(self, scores: F32, users: list[RankedUser]) -> None:
         """Co-occurrence with the recent history (one compiled pass for all users), then the embedding."""
-        rec = self.rec
-        p = rec.params
+        p = self.params
         with_history = [u for u, user in enumerate(users) if user.history_rows is not None]
         if not with_history:
             return
-        history = [rows for u in with_history if (rows := users[u].history_rows) is not None]
-        weights = [users[u].history_weights for u in with_history]
-        assert isinstance(rec.cooccurrence, Cooccurrence)  # large catalogs rank with `CandidateRanker`
-        rec.cooccurrence.add_similarity(
-            history[0] if len(history) == 1 else np.concatenate(history),
-            weights[0] if len(weights) == 1 else np.concatenate(weights),
-            np.array([0, *itertools.accumulate(rows.shape[0] for rows in history)], dtype=np.intp),
+        history, offsets = ragged.join(
+            [rows for u in with_history if (rows := users[u].history_rows) is not None], _NO_ROWS
+        )
+        cooccurrence = self.items.cooccurrence
+        assert isinstance(cooccurrence, Cooccurrence)  # large catalogs rank with `CandidateRanker`
+        cooccurrence.add_similarity(
+            history,
+            ragged.flatten([users[u].history_weights for u in with_history], _NO_WEIGHTS),
+            offsets,
             np.array(with_history, dtype=np.intp),
             p.w_cooccurrence,
             scores,
         )
         # One matrix-vector product per user (a matrix product would sum in another order), scaled together.
-        vectors = rec.item_vectors
+        vectors = self.items.vectors
         embedded: list[int] = []
         products: list[F32] = []
         norms: list[float] = []
@@ -278,13 +269,9 @@ class Ranker:
         self, searches: Sequence[SearchEntry], now: int, n_items: int
     ) -> tuple[F32, list[tuple[str, dict[int, float]]]]:
         """`search_intent.intent_scores`, with each query's matches kept while the catalog is unchanged."""
-        half_life = self.rec.params.search_half_life_ms
         intent = np.zeros(n_items, dtype=np.float32)
         per_query: list[tuple[str, dict[int, float]]] = []
-        for search in searches:
-            decay = 0.5 ** (max(now - search.ts, 0) / half_life)
-            if decay < 0.01:
-                continue
+        for search, decay in fresh_searches(searches, now, self.params.search_half_life_ms):
             matches, rows, values = self._query(search.query)
             if matches:
                 intent[rows] = np.maximum(intent[rows], decay * values)  # rows are distinct: as maximum.at
@@ -296,24 +283,24 @@ class Ranker:
         if cached is None:
             if len(self._queries) >= QUERY_CACHE_SIZE:
                 self._queries.clear()
-            matches = query_matches(self.rec.catalog, query)
+            matches = query_matches(self.items.catalog, query)
             rows = np.fromiter(matches.keys(), dtype=np.intp, count=len(matches))
             values = np.fromiter(matches.values(), dtype=np.float32, count=len(matches))
             order = np.argsort(rows)  # by row: `CandidateRanker` merges them with its sorted candidates
             cached = self._queries[query] = (matches, rows[order], values[order])
         return cached
 
-    def _exclude_watched(self, scores: F32, users: list[_User]) -> None:
-        keys, key_rows = self.rec.catalog.hash_index()
-        hashes, offsets = _watched_hashes(users)
+    def _exclude_watched(self, scores: F32, users: list[RankedUser]) -> None:
+        keys, key_rows = self.items.catalog.hash_index()
+        hashes, offsets = watched_hashes(users)
         if hashes.shape[0]:
             _exclude(keys, key_rows, hashes, offsets, np.arange(len(users), dtype=np.int64), scores)
 
     # -- explaining ---------------------------------------------------------------------------------------
-    def _neighbours(self, users: list[_User], chosen: list[Rows]) -> tuple[I64, F64]:
+    def _neighbours(self, users: list[RankedUser], chosen: list[Rows]) -> tuple[I64, F64]:
         """Per chosen item (all lists, list after list): the watched row contributing most to its co-occurrence
         score (-1 if none does), and that contribution's share of the item's co-occurrence score."""
-        cooc = self.rec.cooccurrence
+        cooc = self.items.cooccurrence
         sizes = [c.shape[0] for c in chosen]
         neighbours = np.full(sum(sizes), -1, dtype=np.int64)
         shares = np.zeros(neighbours.shape[0], dtype=np.float64)
@@ -332,37 +319,35 @@ class Ranker:
         batched = [u for u in range(len(users)) if with_history[u] and sizes[u] > 1]
         if not batched:
             return neighbours, shares
-        history = [rows for u in batched if (rows := users[u].history_rows) is not None]
-        columns = [chosen[u] for u in batched]
-        size = sum(c.shape[0] for c in columns)
-        best = np.empty(size, dtype=np.intp)
-        top = np.empty(size, dtype=np.float32)
-        ratio = np.empty(size, dtype=np.float32)
+        history, history_offsets = ragged.join(
+            [rows for u in batched if (rows := users[u].history_rows) is not None], _NO_ROWS
+        )
+        columns, column_offsets = ragged.join([chosen[u] for u in batched], _NO_ROWS)
+        best = np.empty(columns.shape[0], dtype=np.intp)
+        top = np.empty(columns.shape[0], dtype=np.float32)
+        ratio = np.empty(columns.shape[0], dtype=np.float32)
         _strongest(
             cooc.counts,
             cooc.item_counts,
-            np.concatenate(history) if len(history) > 1 else history[0],
-            np.concatenate([users[u].history_weights for u in batched]),
-            np.array([0, *itertools.accumulate(h.shape[0] for h in history)], dtype=np.int64),
-            np.concatenate(columns) if len(columns) > 1 else columns[0],
-            np.array([0, *itertools.accumulate(c.shape[0] for c in columns)], dtype=np.int64),
+            history,
+            ragged.flatten([users[u].history_weights for u in batched], _NO_WEIGHTS),
+            history_offsets,
+            columns,
+            column_offsets,
             best,
             top,
             ratio,
         )
-        _scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
+        scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
         return neighbours, shares
 
     def _explained(
-        self, chosen: list[Rows], scores: list[F32], users: list[_User], neighbours: tuple[I64, F64]
+        self, chosen: list[Rows], scores: list[F32], users: list[RankedUser], neighbours: tuple[I64, F64]
     ) -> RankedLists:
         """The lists, explained from the evidence gathered for all of them at once."""
-        rec = self.rec
-        sizes = [c.shape[0] for c in chosen]
-        offsets = np.zeros(len(chosen) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        rows = np.concatenate(chosen).astype(np.int64, copy=False) if chosen else _NO_COUNTS
-        ids = rec.catalog.items
+        flat, offsets = ragged.join(chosen, _NO_ROWS)
+        rows = flat.astype(np.int64, copy=False)
+        ids = self.items.catalog.items
         item_ids = [ids[row].item_id for row in rows.tolist()]
         rounded = round_exactly(np.concatenate(scores).astype(np.float64) if scores else _NO_VALUES, 6)
         if not users:
@@ -376,7 +361,7 @@ class Ranker:
                         if share is not None:
                             queries[pos] = (q, share)
                             break
-        hashes, hash_offsets = _watched_hashes(users)
+        hashes, hash_offsets = watched_hashes(users)
         reasons = self.explainer.choose(
             rows,
             offsets,
@@ -387,14 +372,15 @@ class Ranker:
             hash_offsets,
             [user.profile.genre_weights if user.profile is not None else None for user in users],
             np.concatenate([user.trending[c] for user, c in zip(users, chosen, strict=True)]),
-            rec.cooccurrence.item_counts,
+            self.items.cooccurrence.item_counts,
             [user.as_of for user in users],
+            self.items.position,
         )
         return RankedLists(item_ids, rounded, reasons.bounds, reasons, self.explainer)
 
     def _contributions(self, rows: Rows, weights: F32, columns: Rows) -> F32:
         """`Cooccurrence.similar_to(rows, weights)[:, columns]`, computed for those columns only."""
-        cooc = self.rec.cooccurrence
+        cooc = self.items.cooccurrence
         counts = cooc.counts[rows[:, None], columns]
         item_counts = cooc.item_counts
         norm = np.sqrt(item_counts[rows][:, None] * item_counts[columns]).astype(np.float32)
@@ -406,16 +392,16 @@ class Ranker:
 _NO_WEIGHTS = np.zeros(0, dtype=np.float32)
 
 
-_NO_COUNTS = np.zeros(0, dtype=np.int64)
 _NO_ROWS = np.zeros(0, dtype=np.intp)
-_NO_NEIGHBOURS = (_NO_COUNTS, np.zeros(0, dtype=np.float64))
+_NO_NEIGHBOURS = (NO_COUNTS, np.zeros(0, dtype=np.float64))
 _NO_SCORES = np.zeros(0, dtype=np.float32)
 _NO_VALUES = np.zeros(0, dtype=np.float64)
 
 
 def round_exactly(values: npt.NDArray[np.float64], digits: int) -> list[float]:
-    """`[round(x, digits) for x in values.tolist()]`, bit for bit, vectorized (a list's 20 Python rounds took ~6 of
-    its ~140 µs). Python rounds the exact binary value half-even to `digits` decimals, then takes the nearest double.
+    """`[round(x, digits) for x in values.tolist()]`, bit for bit, vectorized (Python's `round` per score is a
+    noticeable share of a list's time). Python rounds the exact binary value half-even to `digits` decimals, then
+    takes the nearest double.
     Here: rint of the scaled value; where it is surely not near a half, it is the exact value's rounding, and
     dividing that integer by the exact power of ten is the nearest double. The rest (near a half, huge, not
     finite) goes through Python's `round`."""
@@ -428,33 +414,6 @@ def round_exactly(values: npt.NDArray[np.float64], digits: int) -> list[float]:
         for i in np.flatnonzero(~sure).tolist():
             rounded[i] = round(float(values[i]), digits)
     return rounded
-
-
-def _watched_hashes(users: list[_User]) -> tuple[I64, I64]:
-    """Every user's watched hashes, user after user, and the offsets of each user's (kept on the user: ranking
-    and explaining both need them)."""
-    for user in users:
-        if user.watched is None:
-            watched = user.profile.watched if user.profile is not None else None
-            user.watched = np.fromiter(watched, dtype=np.int64, count=len(watched)) if watched else _NO_COUNTS
-    offsets = np.zeros(len(users) + 1, dtype=np.int64)
-    np.cumsum([user.watched.shape[0] for user in users if user.watched is not None], out=offsets[1:])
-    parts = [user.watched for user in users if user.watched is not None and user.watched.shape[0]]
-    hashes = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else _NO_COUNTS
-    return hashes, offsets
-
-
-def _scatter_strongest(
-    neighbours: I64, shares: F64, batched: list[int], sizes: list[int], best: Rows, top: F32, ratio: F32
-) -> None:
-    """Write the strongest contributions (flat over the `batched` users' lists) into the positions of those
-    lists among all (`sizes`: every list's length), where one contributes (top > 0)."""
-    mask = np.zeros(len(sizes), dtype=np.bool_)
-    mask[batched] = True
-    where = np.flatnonzero(np.repeat(mask, sizes))
-    positive = top > 0
-    neighbours[where[positive]] = best[positive]
-    shares[where[positive]] = ratio[positive]
 
 
 @njit(cache=True)
@@ -600,9 +559,7 @@ def _top_finite(scores: F32, k: int) -> tuple[Rows, F32, npt.NDArray[np.int64]]:
     if finite.all():
         offsets = np.arange(0, top.size + 1, top.shape[1], dtype=np.int64)
         return top.ravel(), relevance.ravel(), offsets
-    offsets = np.zeros(top.shape[0] + 1, dtype=np.int64)
-    np.cumsum(finite.sum(axis=1), out=offsets[1:])
-    return top[finite], relevance[finite], offsets
+    return top[finite], relevance[finite], ragged.offsets(finite.sum(axis=1))
 
 
 def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:

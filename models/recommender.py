@@ -4,55 +4,28 @@ calibrated, capped and explained. The worker and the evaluator run exactly this 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from streamrec.models.base import Recommendation, Recommender
 from streamrec.models.candidate_ranking import CandidateRanker
-from streamrec.models.catalog import CONTENT_DIM, Catalog
+from streamrec.models.catalog import Catalog
 from streamrec.models.cooccurrence import Cooccurrence, TrendingCounter
 from streamrec.models.embedding_updates import EmbeddingUpdates
 from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
-from streamrec.models.explain import DAY_MS
-from streamrec.models.fairness import ExposureCaps
 from streamrec.models.item_model import ItemModel, content_only_model
+from streamrec.models.item_side import ItemSide
+from streamrec.models.item_signals import ItemSignal
+from streamrec.models.params import StreamParams
 from streamrec.models.profile import EncodedProfiles, HistoryEntry, SearchEntry, UserProfile, quantized
 from streamrec.models.ranking import RankedLists, Ranker
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 from streamrec.models.text import hash64
 
-
-@dataclass(frozen=True, slots=True)
-class StreamParams:
-    top_n: int = 20
-    calibration_weight: float = 0.6
-    caps: ExposureCaps = field(default_factory=ExposureCaps)
-    history_size: int = 50  # entries kept in the profile
-    scoring_window: int = 10  # most recent entries that drive the co-occurrence score
-    recency_decay: float = 0.9  # weight of the k-th most recent entry: decay**k
-    cooccurrence_window: int = 50  # recent entries a new consumption is paired with
-    embedding_decay: float = 0.97
-    searches_kept: int = 5
-    search_half_life_ms: float = 2 * 3_600_000
-    trending_window_days: int = 7
-    dedupe_window: int = 64
-    candidates: int = 100
-    w_cooccurrence: float = 1.0
-    w_embedding: float = 0.1
-    w_search: float = 1.0
-    w_trending: float = 0.05
-    w_popularity: float = 0.05
-    # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
-    exact_max_items: int = 8192
-    neighbours_per_item: int = 128
-    ann_candidates: int = 200
-    popular_candidates: int = 300
-    query_candidates: int = 1000
-    ann_nprobe: int = 32
+__all__ = ["StreamParams", "StreamRecommender", "preference"]  # StreamParams: where the streams side finds it
 
 
 def preference(event: Rating | Play, profile: UserProfile, duration_s: int) -> float:
@@ -76,82 +49,66 @@ class StreamRecommender(Recommender):
         params: StreamParams | None = None,
         item_model: ItemModel | None = None,
         profiles: MutableMapping[str, UserProfile] | None = None,
+        *,
+        item_side: ItemSide | None = None,
+        item_signals: Callable[[ItemSignal], None] | None = None,
     ) -> None:
+        """`item_signals`: where each learnt event's `ItemSignal` goes when the item side is the fold of a shared
+        log (several workers); the item side (`item_side`, possibly shared) then changes only as the log is
+        applied to it. Without it, learning changes this recommender's item side at once."""
         self.params = params or StreamParams()
-        self.catalog = Catalog()
-        self.cooccurrence: Cooccurrence | SparseCooccurrence = Cooccurrence()
-        self.trending = TrendingCounter(self.params.trending_window_days * DAY_MS)
+        self.item_side = item_side or ItemSide(self.params, item_model or content_only_model())
+        self._emit = item_signals
         self.profiles: MutableMapping[str, UserProfile] = profiles if profiles is not None else {}
-        self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
-        self._vectors_version = -1
-        self._ranker: Ranker = Ranker(self)
+        self._ranker: Ranker = Ranker(self.item_side, self.params)
         self._deferred: EmbeddingUpdates | None = None  # inside `learning_batch`
-        self.set_item_model(item_model or content_only_model())
 
     # -- item side ---------------------------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        return self.item_side.catalog
+
+    @property
+    def item_model(self) -> ItemModel:
+        return self.item_side.item_model
+
+    @property
+    def item_vectors(self) -> npt.NDArray[np.float32]:
+        """Rows: [ALS factors (zeros where untrained), content]; refreshed when the catalog or model changes."""
+        return self.item_side.vectors
+
+    @property
+    def cooccurrence(self) -> Cooccurrence | SparseCooccurrence:
+        return self.item_side.cooccurrence
+
+    @property
+    def trending(self) -> TrendingCounter:
+        return self.item_side.trending
+
     def set_item_model(self, model: ItemModel) -> None:
         """Swap in a new artifact: new item factors, and its co-occurrence snapshot as a warm start."""
-        self.item_model = model
-        self._model_index = {item_id: pos for pos, item_id in enumerate(model.item_ids)}
-        self._vectors_version = -1
-        self._seed_from_model()
-
-    def _seed_from_model(self, item_id: str | None = None) -> None:
-        """Seed counts for every model item in the catalog, or just for one that has just arrived."""
-        model = self.item_model
-        if model.item_counts.size == 0:
-            return
-        to_row = np.array([self.catalog.row_of.get(i, -1) for i in model.item_ids], dtype=np.intp)
-        sources = np.flatnonzero(to_row >= 0)
-        if item_id is not None:
-            sources = np.array([self._model_index[item_id]], dtype=np.intp)
-        if sources.size == 0:
-            return
-        neighbours = model.neighbours[sources]
-        neighbour_rows = np.where(neighbours >= 0, to_row[np.maximum(neighbours, 0)], -1)
-        self.cooccurrence.seed(
-            to_row[sources], neighbour_rows, model.neighbour_counts[sources], model.item_counts[sources]
-        )
+        self.item_side.set_item_model(model)
 
     def add_item(self, item: CatalogItem, ts: int = 0) -> None:
         self.add_items([(item, ts)])
 
     def add_items(self, items: Sequence[tuple[CatalogItem, int]]) -> None:
         """Add items or replace their metadata, as `add_item` one by one (a worker's start: the whole catalog).
-        Items the artifact knows are seeded once the batch is in, with the neighbours of the whole batch."""
-        model_index = self._model_index
-        new_known = [i.item_id for i, _ in items if i.item_id in model_index and i.item_id not in self.catalog]
-        rows = self.catalog.upsert_many(items)
-        if len(self.catalog) > self.params.exact_max_items and isinstance(self.cooccurrence, Cooccurrence):
-            self.use_candidate_ranking()
-        end = max(rows, default=-1) + 1
-        self.cooccurrence.ensure(end)
-        self.trending.ensure(end)
-        for item_id in dict.fromkeys(new_known):  # the artifact knew them before the catalog did
-            self._seed_from_model(item_id)
+        Past `exact_max_items` ranking switches to candidates (`use_candidate_ranking`)."""
+        self.item_side.add_items(items)
+        self.follow_item_side()
 
-    @property
-    def item_vectors(self) -> npt.NDArray[np.float32]:
-        """Rows: [ALS factors (zeros where untrained), content]; refreshed when the catalog or model changes."""
-        if self._vectors_version != self.catalog.version:
-            n = len(self.catalog)
-            k = self.item_model.dim
-            vectors = np.zeros((n, k + CONTENT_DIM), dtype=np.float32)
-            vectors[:, k:] = self.catalog.content[:n]
-            for src, item_id in enumerate(self.item_model.item_ids):
-                row = self.catalog.row_of.get(item_id)
-                if row is not None:
-                    vectors[row, :k] = self.item_model.factors[src]
-            self._vectors = vectors
-            self._vectors_version = self.catalog.version
-        return self._vectors
+    def follow_item_side(self) -> None:
+        """Rank as the item side now asks (candidates once it is sparse): for an item side another recommender
+        changed."""
+        if self.item_side.sparse and type(self._ranker) is Ranker:
+            self.use_candidate_ranking()
 
     def use_candidate_ranking(self, *, exhaustive: bool = False) -> None:
         """Switch to what a large catalog needs (the switch happens by itself past `exact_max_items`): sparse
         co-occurrence, and scoring each user's candidates only (`exhaustive`: every item, the reference)."""
-        if isinstance(self.cooccurrence, Cooccurrence):
-            self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
-        self._ranker = CandidateRanker(self, exhaustive=exhaustive)
+        self.item_side.use_sparse_cooccurrence()
+        self._ranker = CandidateRanker(self.item_side, self.params, exhaustive=exhaustive)
 
     def prepare_ranking(self, vectors: npt.NDArray[np.float32] | None = None) -> None:
         """Build the ranker's indexes for the catalog as it is (the worker calls this once it is loaded).
@@ -160,7 +117,7 @@ class StreamRecommender(Recommender):
 
     @property
     def index_builds(self) -> int:
-        """Times the ranker built its item index (each blocks ranking for a moment: ~2 s at 100,000 items)."""
+        """Times the ranker built its item index (each blocks ranking for a moment)."""
         return self._ranker.index_builds
 
     # -- learning ----------------------------------------------------------------------------------------
@@ -204,21 +161,27 @@ class StreamRecommender(Recommender):
         del profile.event_ids[: -p.dedupe_window]
         profile.n_events += 1
         profile.last_ts = max(profile.last_ts, event.ts)
-        self.trending.advance(event.ts)
+        if self._emit is None:
+            self.item_side.advance_trending(event.ts)
+        signal = None
         if isinstance(event, Search):
             profile.searches.append(SearchEntry(event.query, event.ts))
             del profile.searches[: -p.searches_kept]
         else:
             assert row is not None
-            self._learn_consumption(profile, event, row)
+            signal = self._learn_consumption(profile, event, row)
             # As the codec would: learning through a batch overlay (no encode/decode between events) stays
             # exact. Only what this event changed: the rest was quantized already (rounding is idempotent).
             # A queued embedding update quantizes when it is applied.
             profile.quantize_latest(self.catalog.item_genre_names(row), embedding=self._deferred is None)
         self.profiles[event.user_id] = profile  # write back: in the worker this is the changelogged table
+        if self._emit is not None:
+            self._emit(signal or ItemSignal(event.ts))
         return True
 
-    def _learn_consumption(self, profile: UserProfile, event: Rating | Play, row: int) -> None:
+    def _learn_consumption(self, profile: UserProfile, event: Rating | Play, row: int) -> ItemSignal | None:
+        """Learn a consumption into the profile; the item side learns a first one (returned as a signal when the
+        item side is a shared log's fold)."""
         p = self.params
         item = self.catalog.items[row]
         weight = preference(event, profile, item.duration_seconds)
@@ -227,12 +190,15 @@ class StreamRecommender(Recommender):
             profile.rating_count += 1
         item_hash = self.catalog.hashes[row]  # hash64(event.item_id), computed once per catalog row
         first_time = item_hash not in profile.watched
+        signal = None
         if first_time:
             profile.watched.add(item_hash)
-            row_of = self.catalog.row_of
-            recent = [row_of.get(h.item_id, -1) for h in profile.history[-p.cooccurrence_window :]]
-            self.cooccurrence.add_pairs(row, recent)
-            self.trending.add(row, event.ts)
+            recent_entries = profile.history[-p.cooccurrence_window :]
+            if self._emit is None:
+                row_of = self.catalog.row_of
+                self.item_side.record_consumption(row, [row_of.get(h.item_id, -1) for h in recent_entries], event.ts)
+            else:
+                signal = ItemSignal(event.ts, event.item_id, tuple(h.item_id for h in recent_entries))
             cols = self.catalog.item_genre_cols[row]
             genres, genre_weights = self.catalog.genres, profile.genre_weights
             for col in cols:
@@ -262,6 +228,7 @@ class StreamRecommender(Recommender):
         else:
             profile.embedding *= p.embedding_decay
             profile.embedding += weight * vectors[row]
+        return signal
 
     def _embedding_from_history(self, profile: UserProfile) -> npt.NDArray[np.float32]:
         vectors = self.item_vectors

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from streamrec.models.catalog import Catalog
 from streamrec.models.profile import SearchEntry
-from streamrec.models.text import genre_key, normalize, tokens
+from streamrec.models.text import genre_key, tokens
+
+FADED = 0.01  # a search weighing less than this no longer counts
 
 
 def query_matches(catalog: Catalog, query: str) -> dict[int, float]:
@@ -42,13 +44,14 @@ def query_matches(catalog: Catalog, query: str) -> dict[int, float]:
     return scores
 
 
-def query_genres(catalog: Catalog, query: str) -> list[str]:
-    """Genre display names the query names outright ("comedy", "sci-fi")."""
-    key = genre_key(query)
-    if key in catalog.genre_col:
-        return [catalog.genres[catalog.genre_col[key]]]
-    words = set(tokens(query))
-    return [g for g in catalog.genres if normalize(g) in words]
+def fresh_searches(
+    searches: Sequence[SearchEntry], now: int, half_life_ms: float
+) -> Iterator[tuple[SearchEntry, float]]:
+    """Each search with its weight at `now` (halved every `half_life_ms`), leaving out those faded below 1%."""
+    for search in searches:
+        decay = 0.5 ** (max(now - search.ts, 0) / half_life_ms)
+        if decay >= FADED:
+            yield search, decay
 
 
 def intent_scores(
@@ -57,10 +60,7 @@ def intent_scores(
     """Decayed intent over all items, and each recent query's matches (for the reasons)."""
     intent = np.zeros(len(catalog), dtype=np.float32)
     per_query: list[tuple[str, dict[int, float]]] = []
-    for search in searches:
-        decay = 0.5 ** (max(now - search.ts, 0) / half_life_ms)
-        if decay < 0.01:
-            continue
+    for search, decay in fresh_searches(searches, now, half_life_ms):
         matches = query_matches(catalog, search.query)
         if matches:
             rows = np.fromiter(matches.keys(), dtype=np.intp, count=len(matches))

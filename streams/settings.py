@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = Field(
         "zstd",
         description="compression of what the worker produces (lists, changelogs, dead letters); consumers need "
-        "the codec (aiokafka: cramjam), zstd needs Kafka >= 2.1. zstd: aiokafka compresses lz4 at level 9 (LZ4-HC), "
-        "measured 6x slower than zstd's level 3 on lists, with larger output",
+        "the codec (aiokafka: cramjam), zstd needs Kafka >= 2.1. zstd by default: aiokafka compresses lz4 at level 9 "
+        "(LZ4-HC), several times slower than zstd's level 3 on lists, with larger output",
     )
     coalesce: bool = Field(
         True,

@@ -1,4 +1,4 @@
-"""`streamrec broker up|down|status`: the embedded noida-db Kafka broker (see streams/broker.py)."""
+"""`streamrec broker up|down|status`: the embedded noida-db Kafka broker (see streams/tools/broker.py)."""
 
 from __future__ import annotations
 

@@ -18,10 +18,15 @@ from streamrec.models.base import Recommender
 
 if TYPE_CHECKING:
     from streamrec.models.baselines import ALSParams
+    from streamrec.streams.tools.report import ScalingPoint
 from streamrec.models.dataset import Dataset
-from streamrec.models.evaluation import EvalResult, ProgressInfo, prequential
+from streamrec.models.evaluate import EvalResult, ProgressInfo, prequential
 from streamrec.models.events import UserEvent
 from streamrec.streams.settings import get_settings
+
+# Events between an event and its item signal folded into every worker's item side, in the fast path's model of
+# the item-signal log: about what a worker learns in one batch at a live rate (docs/evaluation/workers/).
+DEFAULT_ITEM_HOP = 100
 
 console = Console()
 
@@ -66,6 +71,40 @@ def parse_weights(text: str) -> list[float]:
             raise typer.BadParameter(f"calibration weight {value} is outside [0, 1]")
         weights.add(value)
     return sorted(weights)
+
+
+def parse_counts(text: str) -> list[int]:
+    """'1, 2,4' -> [1, 2, 4] (sorted, de-duplicated, each >= 1)."""
+    counts: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit() or int(part) < 1:
+            raise typer.BadParameter(f"{part!r} is not a number of workers (>= 1)")
+        counts.add(int(part))
+    if not counts:
+        raise typer.BadParameter("name at least one number of workers")
+    return sorted(counts)
+
+
+def add_deployments(
+    systems: dict[str, Recommender], counts: list[int], weight: float, top_n: int, hop: int
+) -> list[ScalingPoint]:
+    """streamrec over each number of workers, the item side shared through the item-signal log (as the worker
+    runs) and, for comparison, learnt by each worker from its own viewers."""
+    from streamrec.models.evaluate.deployment import Deployment
+    from streamrec.streams.kafka.partitioning import worker_of_viewer
+    from streamrec.streams.tools.report import ScalingPoint
+
+    settings = get_settings()
+    params = settings.stream_params(calibration_weight=weight, top_n=top_n)
+    partitions = max(settings.partitions, *counts)  # a deployment runs at most one worker per partition
+    points = []
+    for n in counts:
+        worker_of = worker_of_viewer(n, partitions)
+        shared, apart = f"streamrec, {n} workers", f"streamrec, {n} workers, item side per worker"
+        systems[shared] = Deployment(params, n, worker_of, hop=hop)
+        systems[apart] = Deployment(params, n, worker_of, shared_items=False)
+        points.append(ScalingPoint(n, shared, apart))
+    return points
 
 
 def streamrec_name(weight: float) -> str:
@@ -170,6 +209,16 @@ LOCKSTEP_OPTION = typer.Option(
 BOOTSTRAP_OPTION = typer.Option(
     None, "--bootstrap", help="with --e2e: an existing broker (empty input topics) instead of a fresh embedded one"
 )
+WORKERS_OPTION = typer.Option(
+    None,
+    "--workers",
+    help="simulate streamrec deployed over N workers (a list: 1,2,4,8): viewers split as Kafka's default "
+    "partitioner and the group split them, one item-signal log folded by every worker (`--item-hop` events late), "
+    "compared with each worker learning the item side from its own viewers only; one calibration weight",
+)
+ITEM_HOP_OPTION = typer.Option(
+    DEFAULT_ITEM_HOP, "--item-hop", min=0, help="with --workers: events between an event and its item signal folded"
+)
 KEEP_DIR_OPTION = typer.Option(
     None, "--keep-dir", help="with --e2e: keep the run's state and worker log here (default: a temp dir, removed)"
 )
@@ -194,6 +243,8 @@ def evaluate(
     lockstep: bool = LOCKSTEP_OPTION,
     bootstrap: str | None = BOOTSTRAP_OPTION,
     keep_dir: Path | None = KEEP_DIR_OPTION,
+    workers: str | None = WORKERS_OPTION,
+    item_hop: int = ITEM_HOP_OPTION,
 ) -> None:
     """Prequential evaluation of streamrec and the baselines; writes report.md, plots and results.json.
 
@@ -252,11 +303,17 @@ def evaluate(
         return
     systems, swept = build_systems(
         baselines=baselines,
-        weights=weights,
+        weights=[] if workers else weights,
         searches=searches,
         top_n=n_list,
         als=als,
     )
+    scaling: list[ScalingPoint] = []
+    if workers:
+        if len(weights) != 1:
+            console.print("[red]✗ --workers evaluates one calibration weight[/red] (and needs streamrec)")
+            raise typer.Exit(2)
+        scaling = add_deployments(systems, parse_counts(workers), weights[0], n_list, item_hop)
     console.print(
         f"{dataset.name}: {len(events):,} events, {len(dataset.items):,} items; systems: {', '.join(systems)}"
     )
@@ -311,7 +368,7 @@ def evaluate(
         notes=tuple(notes),
     )
     calibration = [CalibrationPoint(weight, name) for weight, name in swept.items()]
-    files = write_report(out, results, info, calibration)
+    files = write_report(out, results, info, calibration, scaling)
     console.print(_summary_table(results))
     console.print(
         f"[green]✔[/green] {len(events):,} events in {seconds:.1f} s ({cpu_seconds:.1f} s CPU); wrote "

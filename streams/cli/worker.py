@@ -1,12 +1,7 @@
-"""`streamrec worker`: run the Faust worker in this process with the STREAMREC_* settings.
-
-SIGINT and SIGTERM stop it gracefully (Faust commits offsets, flushes the producer, leaves the consumer
-group and closes RocksDB); the process then exits with status 0. `python -m streamrec.streams.cli worker` is the same
-command without an installed `streamrec` script.
-
-If Faust's consumer thread is still stuck in a group join when everything else has stopped (seen on noida-db:
-a rebalance can stall for the rebalance timeout, and the thread is not a daemon), the process exits anyway
-after a short grace period instead of hanging; everything that matters (offsets, producer, RocksDB) is done.
+"""`streamrec worker`: run the Faust worker in this process with the STREAMREC_* settings. SIGINT and SIGTERM stop
+it gracefully (Faust commits offsets, flushes the producer, leaves the consumer group and closes RocksDB); the
+process then exits with status 0. `python -m streamrec.streams.cli worker` is the same command without an installed
+`streamrec` script.
 """
 
 from __future__ import annotations
@@ -45,7 +40,7 @@ def worker(
     app = create_app(settings)
     runner = faust.Worker(app, loglevel=level, redirect_stdouts=False)
     # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
-    # on every record: every aiokafka debug record is then built (measured: ~30 per event). No spinner.
+    # on every record: every aiokafka debug record is then built, several per event. No spinner.
     runner.spinner = None
     try:
         # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
@@ -56,7 +51,11 @@ def worker(
 
 
 def _exit(code: int) -> NoReturn:
-    """Exit with `code`, giving leftover non-daemon threads a short grace period instead of waiting forever."""
+    """Exit with `code`, giving leftover non-daemon threads a short grace period instead of waiting forever.
+
+    Faust's consumer thread (not a daemon) can still be stuck in a group join when everything else has stopped
+    (on noida-db a rebalance can stall for the rebalance timeout); everything that matters (offsets, producer,
+    RocksDB) is done by then, so the process exits anyway instead of hanging."""
     deadline = time.monotonic() + _THREAD_GRACE_S
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:

@@ -1,19 +1,5 @@
-"""Table recovery a fetch at a time: changelog records written to RocksDB in batches, not one by one.
-
-Faust restores a table by sending every changelog record through its per-record path (consumer callback with
-two tasks and an `asyncio.wait`, conductor, event, a queue, then `Recovery._slurp_changelogs`, which awaits
-`wait_for(queue.get())` and recomputes the remaining offsets per record): ~3,700 records/s here, 27 s for
-100,000 users. `ChangelogRestorer` takes the records of partitions under *active* recovery straight from the
-batching consumer's fetches and writes each fetch's worth with the table's own `apply_changelog_batch` (one
-RocksDB write batch per partition; the store records the persisted offset as Faust's path does), then notes
-the progress in `Recovery.active_offsets`. The last record of each partition is still passed through Faust's
-path: Faust sees its offset as applied already and skips it, but checks whether recovery is complete, so
-recovery ends (buffers flushed, flow resumed) exactly as before.
-
-Order is kept: a partition's records are applied in offset order, anything Faust's path had buffered for the
-table is flushed first, and records at or below the offset Faust already applied are skipped. Standby
-partitions, tables with an `on_changelog_event` callback and records outside recovery take Faust's path.
-"""
+"""Table recovery a fetch at a time: changelog records written to RocksDB in batches, not one by one through
+Faust's per-record path (consumer callback, conductor, a queue, then `Recovery._slurp_changelogs` per record)."""
 
 from __future__ import annotations
 
@@ -32,6 +18,18 @@ class _ChangelogEvent:
 
 
 class ChangelogRestorer:
+    """Does per fetch what `faust.tables.recovery.Recovery._slurp_changelogs` does per record.
+
+    Takes the records of partitions under *active* recovery straight from the batching consumer's fetches and
+    writes each fetch's worth with the table's own `apply_changelog_batch` (one RocksDB write batch per partition;
+    the store records the persisted offset as Faust's path does), then notes the progress in
+    `Recovery.active_offsets`. The last record of each partition still goes through Faust's path: Faust sees its
+    offset as applied already and skips it, but checks whether recovery is complete, so recovery ends (buffers
+    flushed, flow resumed) exactly as before. Order is kept: a partition's records are applied in offset order,
+    anything Faust's path buffered for the table is flushed first, records at or below the offset Faust applied
+    are skipped. Standby partitions, tables with an `on_changelog_event` callback (`_on_changelog_event`) and
+    records outside recovery take Faust's path."""
+
     def __init__(self, app: Any) -> None:
         self.app = app
         self._pending: dict[TP, list[Message]] = {}

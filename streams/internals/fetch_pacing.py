@@ -1,15 +1,7 @@
 """Pace a consumer's fetches when the broker answers "nothing new" at once.
 
-A Kafka broker holds a fetch that finds no data for up to `fetch_max_wait_ms` (Faust asks for 1.5 s) and
-answers as soon as data arrives, so an idle consumer sends a couple of fetches a second. noida-db answers at
-once, so an idle aiokafka fetcher sends thousands a second (measured: ~3,000/s for one drained partition),
-and in a Faust worker that fetcher runs in a thread of its own: every answer takes the GIL from the thread
-that handles records (py-spy: ~19% of the worker's samples in the fetcher's socket writes).
-
-`pace_empty_fetches` makes an empty answer that came back sooner than `min_interval_s` hold its node's next
-fetch for the rest of that interval: what the broker's wait would have done, bounded by the interval. A record
-written meanwhile is fetched at most `min_interval_s` late. With Kafka, empty answers take the broker's wait,
-so nothing changes.
+A Kafka broker holds an empty fetch for up to `fetch_max_wait_ms`; noida-db answers at once, so an idle aiokafka
+fetcher asks again and again, and in a Faust worker its thread takes the GIL from the thread that handles records.
 """
 
 from __future__ import annotations
@@ -23,8 +15,11 @@ FetchProc = Callable[[Any, int, Any], Awaitable[bool]]
 
 
 def pace_empty_fetches(fetcher: Any, min_interval_s: float) -> None:
-    """Wrap `fetcher._proc_fetch_request` (aiokafka's `Fetcher`: one fetch to one node; True when it added
-    records) so an empty answer keeps the node's fetch "in flight" until `min_interval_s` after it was sent."""
+    """Wrap `fetcher._proc_fetch_request` (`aiokafka.consumer.fetcher.Fetcher._proc_fetch_request`: one fetch to
+    one node; True when it added records) so an empty answer keeps the node's fetch "in flight" until
+    `min_interval_s` after it was sent (`Fetcher._fetch_requests_routine` sends a node no new fetch while its task
+    runs): what the broker's wait would have done, bounded by the interval. A record written meanwhile is fetched at
+    most `min_interval_s` late; with Kafka, empty answers take the broker's wait, so nothing changes."""
     if min_interval_s <= 0:
         return
     fetch: FetchProc = fetcher._proc_fetch_request
@@ -44,3 +39,8 @@ def pace_empty_fetches(fetcher: Any, min_interval_s: float) -> None:
         return has_data
 
     fetcher._proc_fetch_request = paced
+
+
+def pace_consumer_fetches(consumer: Any, min_interval_s: float) -> None:
+    """`pace_empty_fetches` for a started `aiokafka.AIOKafkaConsumer`: its fetcher is `consumer._fetcher`."""
+    pace_empty_fetches(consumer._fetcher, min_interval_s)

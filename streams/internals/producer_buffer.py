@@ -1,18 +1,6 @@
-"""Faust's producer buffer, drained a loop turn at a time instead of a record per turn.
-
-Table writes (changelog records) and `Topic.send_soon` (dead letters, re-keyed records; the lists before
-`hand_over`) queue records in Faust's `ProducerBuffer`, whose background task sends one record per turn of the
-event loop (await the queue, send, set an event). While a batch is being handled the loop turns every ~20 ms
-(the handler yields that often), so a batch's lists and changelog records left the worker at a few dozen a
-second, and Faust's commit, which flushes the buffer first (waiting per record), took 10-50 s (seen as "Timer
-commit is overlapping" in freshness runs).
-`DrainingProducerBuffer` sends everything queued in the turn it wakes up in, in queue order; sending only appends
-to aiokafka's batches (it waits only when they are full), so order and delivery are as before: Faust's commit
-still flushes the buffer and then the aiokafka producer before it commits offsets.
-
-`DrainingProducer.hand_over` sends records that nothing in Faust tracks (the lists) as whole aiokafka batches,
-one per partition, without Faust's per-record future, queue entry and callbacks; its flushes wait for them too.
-"""
+"""Faust's producer, adjusted for batches: its buffer drained a loop turn at a time (`DrainingProducerBuffer`), its
+batches sent on a flush instead of after their linger, and a hand-over path for records nothing in Faust tracks
+(`DrainingProducer.hand_over`)."""
 
 from __future__ import annotations
 
@@ -33,8 +21,16 @@ Records = Mapping[int, Sequence[tuple[bytes, bytes]]]  # (key, value) pairs per 
 
 
 class DrainingProducerBuffer(ProducerBuffer):
+    """Faust's `ProducerBuffer` (where table writes and `Topic.send_soon` queue records) sends one record per turn
+    of the event loop; while a batch is handled the loop turns only as often as the handler yields, so a batch's
+    changelog records trickled out and Faust's commit, which flushes the buffer first, fell behind ("Timer commit is
+    overlapping"). This one sends everything queued in the turn it wakes up in, in queue order; sending only
+    appends to aiokafka's batches, so order and delivery are as before."""
+
     @Service.task
-    async def _handle_pending(self) -> None:  # replaces Faust's task of the same name (tasks go by name)
+    async def _handle_pending(self) -> None:
+        # Replaces `faust.transport.producer.ProducerBuffer._handle_pending` (mode's tasks go by name): the same
+        # loop, draining the whole queue per wake-up.
         pending = self.pending
         send_pending = self._send_pending
         while not self.should_stop:
@@ -45,9 +41,9 @@ class DrainingProducerBuffer(ProducerBuffer):
             self.message_sent.set()
 
     async def flush(self) -> None:
-        """Until the queue is empty: Faust's flush gives up after 0.1 s without a record sent, so a stop could
-        stop the producer with records still queued (they are then lost with "Cannot flush: Producer not
-        Running")."""
+        """Until the queue is empty: Faust's flush (`ProducerBuffer.flush` -> `flush_atmost`) gives up after 0.1 s
+        without a record sent, so a stop could stop the producer with records still queued (they are then lost with
+        "Cannot flush: Producer not Running")."""
         while self.size:
             if self.state != "running":
                 raise RuntimeError("Cannot flush: Producer not Running")
@@ -70,10 +66,10 @@ class DrainingProducer(AIOKafkaProducer):
 
     def hand_over(self, topic: str, records: Records) -> None:
         """Send `records` as whole aiokafka batches, one per partition (more when one fills up), skipping Faust's
-        per-record path (a future, a queue entry and callbacks per record: ~20 µs each on a live stream, where
-        nearly every event publishes a list). In the background, after what earlier calls handed over (so a
-        partition's records keep their order); `flush` and `send_pending` wait for it, so a commit's flush still
-        covers them. For records nothing in Faust tracks (lists; never a table's changelog)."""
+        per-record path (a future, a queue entry and callbacks per record, on a live stream where nearly every event
+        publishes a list). In the background, after what earlier calls handed over (so a partition's records keep
+        their order); `flush` and `send_pending` wait for it, so a commit's flush still covers them. For records
+        nothing in Faust tracks (lists; never a table's changelog)."""
         previous = self._handing_over
         self._handing_over = asyncio.ensure_future(self._send_batches(topic, records, previous))
 
@@ -99,10 +95,11 @@ class DrainingProducer(AIOKafkaProducer):
             await asyncio.shield(self._handing_over)
 
     async def flush(self) -> None:
-        """Faust's flush, but aiokafka's batches go now instead of after their linger: a flush waits for them
-        anyway, and the worker flushes at the end of every batch (measured on a live stream: 7-10 ms of a
-        15-25 ms batch, the linger being 5 ms of it). The batches are closed, as for a transaction's commit;
-        records sent meanwhile start new ones."""
+        """Faust's flush (`faust.transport.drivers.aiokafka.Producer.flush`), but aiokafka's batches go now instead
+        of after their linger: a flush waits for them anyway, and the worker sends its output at the end of every
+        batch, where the linger was a large share of a live batch's time. The batches are closed as
+        `aiokafka.producer.message_accumulator.MessageAccumulator.flush_for_commit` closes them for a transaction's
+        commit; records sent meanwhile start new ones."""
         await self._handed_over()
         await self.buffer.flush()
         producer = self._producer
@@ -125,7 +122,10 @@ class DrainingProducer(AIOKafkaProducer):
 
 async def _send_closed(producer: Any, builder: Any, topic: str, partition: int) -> None:
     """Queue a finished batch: closed, so it does not linger; a batch still open on its partition (records sent
-    one by one) is closed too, since aiokafka queues a whole batch only once the one before it has left."""
+    one by one) is closed too, since aiokafka queues a whole batch only once the one before it has left. Closing
+    and waking the sender mirror `aiokafka.producer.message_accumulator.MessageAccumulator.flush_for_commit`
+    (`batch._builder.close()`, `_waiter_future`); the queue is `MessageAccumulator._batches` (deques per
+    partition)."""
     builder.close()
     accumulator = producer._message_accumulator
     for batch in accumulator._batches.get(TopicPartition(topic, partition), ()):

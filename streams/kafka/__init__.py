@@ -1,4 +1,10 @@
-"""Every Kafka client and admin call of the project lives in this package (aiokafka underneath)."""
+"""The project's own Kafka clients over aiokafka: topic admin, group-less readers (`read_all`, `tail`), a JSON
+producer and consumer-group offsets seen from outside a group; the topic names every part uses.
+
+Not every Kafka client is here: the worker's consumer and producer are Faust's (`streams.worker.app`, adjusted in
+`streams.internals`), its catalog feed runs its own group-less aiokafka consumer (`streams.worker.catalog_feed`),
+and the benchmarks build raw aiokafka clients to compare against.
+"""
 
 from streamrec.streams.kafka.admin import (
     BrokerUnavailableError,

@@ -15,7 +15,7 @@ from typing import Any, Self
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamrec.streams.internals.fetch_pacing import pace_empty_fetches
+from streamrec.streams.internals.fetch_pacing import pace_consumer_fetches
 from streamrec.streams.kafka.admin import describe_topics
 
 _FETCH_MAX_BYTES = 32 * 1024 * 1024
@@ -114,7 +114,7 @@ class TopicTail:
         await consumer.start()
         # A caught-up tail polls; a broker answering "nothing new" at once (noida-db) would be asked thousands
         # of times a second, costing both processes CPU. Records are seen at most this much later.
-        pace_empty_fetches(consumer._fetcher, TAIL_EMPTY_FETCH_PAUSE_S)
+        pace_consumer_fetches(consumer, TAIL_EMPTY_FETCH_PAUSE_S)
         consumer.assign(partitions)
         if self._from_end:
             await consumer.seek_to_end(*partitions)

@@ -2,15 +2,6 @@
 
 `up` / `down` / `status` wrap the `noida-db` CLI for the data dir `settings.broker_dir` and the port in
 `settings.bootstrap_servers`; point that setting at a real cluster and nothing here is needed.
-
-Known noida-db 0.2.3 gaps (work around them, don't rely on them):
-- a consumer killed with SIGKILL stays in its group until the broker restarts: stop workers gracefully;
-- writes acknowledged in the last ~1 s can be lost if the broker itself is SIGKILLed: stop it with `down`;
-- auto-created topics get 1 partition: create topics explicitly (`streams.kafka.admin.create_topics`);
-- the whole log lives in memory and is saved as one JSON file (`kafka.json`) in the data dir;
-- `cleanup.policy=compact` is accepted and reported, but logs are never compacted (all versions stay);
-- the server is its own process group: an interrupted test run can leave it running (`noida-db down`);
-- the binary prints a harmless GLIBC "weak version" warning on stderr, filtered out here.
 """
 
 from __future__ import annotations
@@ -38,6 +29,15 @@ _T = TypeVar("_T")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _KAFKA_LINE = re.compile(r"kafka\s+(?P<host>[\w.\-]+):(?P<port>\d+)")
 _CLI_TIMEOUT_S = 30.0
+
+# Known noida-db 0.2.3 gaps (work around them, don't rely on them):
+# - a consumer killed with SIGKILL stays in its group until the broker restarts: stop workers gracefully;
+# - writes acknowledged in the last ~1 s can be lost if the broker itself is SIGKILLed: stop it with `down`;
+# - auto-created topics get 1 partition: create topics explicitly (`streams.kafka.admin.create_topics`);
+# - the whole log lives in memory and is saved as one JSON file (`kafka.json`) in the data dir;
+# - `cleanup.policy=compact` is accepted and reported, but logs are never compacted (all versions stay);
+# - the server is its own process group: an interrupted test run can leave it running (`noida-db down`);
+# - the binary prints a harmless GLIBC "weak version" warning on stderr, filtered out here.
 
 
 class BrokerError(RuntimeError):

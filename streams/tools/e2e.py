@@ -1,17 +1,6 @@
-"""The end-to-end evaluation path: replay a stream through the broker and a real worker, read every list back from
-`recommendations`, and hand them to `models.evaluation.score_held_lists` (the fast path's protocol and metrics).
-
-`run_e2e` starts an embedded broker on a free port in a fresh temp dir (unless a bootstrap address is given),
-creates the topics (4 partitions), publishes the catalog, starts `python -m streamrec.streams.cli worker` as a
-subprocess (fresh app id, data dir and an empty model dir: the content-only model, as in the fast path), sends
-the events and collects the lists. A user's first evaluation point is scored on the worker's new-user list
-(`GET /new-user/recommendations`), asked right before that user's first event is sent. In lockstep mode each
-event waits for its list before the next one goes, so the worker sees the events in exactly the stream order;
-otherwise the events are sent as fast as possible and the 4 partitions interleave.
-
-Teardown always runs (also on Ctrl-C or an error): the worker gets one SIGTERM and is waited for (never
-SIGKILLed first: a killed consumer stays in its group on noida-db), the embedded broker is stopped with
-`down` (a SIGKILLed broker can lose its last writes) and its temp dir removed.
+"""The end-to-end evaluation path: replay a stream through the broker and a real worker (`run_e2e`), read every
+list back from `recommendations`, score them with `models.evaluate.score_held_lists` (the fast path's protocol
+and metrics) and compare them with the fast path's (`compare`, `write_e2e_report`).
 """
 
 from __future__ import annotations
@@ -29,7 +18,7 @@ from typing import Any
 import orjson
 
 from streamrec.models.base import Reason, Recommendation, Recommender
-from streamrec.models.evaluation import EvalResult, prequential, score_held_lists
+from streamrec.models.evaluate import EvalResult, prequential, score_held_lists
 from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent, event_to_dict
 from streamrec.streams.kafka import JsonProducer, Record, create_topics, default_topics, tail
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
@@ -83,7 +72,6 @@ class E2ERun:
     lists_received: int = 0  # all lists read (a list per accepted event)
     replay_seconds: float = 0.0  # first send to last list
     bootstrap: str = ""
-    worker_log: str = ""  # the tail of the worker's log
     teardown_warning: str | None = None  # the embedded broker did not stop cleanly (the results still stand)
 
 
@@ -195,7 +183,20 @@ async def run_e2e(
     options: E2EOptions,
     on_progress: Progress | None = None,
 ) -> E2ERun:
-    """Replay `events` (after the catalog `items`) through a broker and a worker; collect every list."""
+    """Replay `events` (after the catalog `items`) through a broker and a worker; collect every list.
+
+    Starts an embedded broker on a free port in a fresh temp dir (unless `options.bootstrap` is given), creates
+    the topics (`PARTITIONS`), publishes the catalog, starts `python -m streamrec.streams.cli worker` as a
+    subprocess (fresh app id, data dir and an empty model dir: the content-only model, as in the fast path),
+    sends the events and collects the lists. A user's first evaluation point is scored on the worker's new-user
+    list (`GET /new-user/recommendations`), asked right before that user's first event is sent. In lockstep mode
+    each event waits for its list before the next one goes, so the worker sees the events in exactly the stream
+    order; otherwise they are sent as fast as possible and the partitions interleave.
+
+    Teardown always runs (also on Ctrl-C or an error): the worker gets one SIGTERM and is waited for (never
+    SIGKILLed first: a killed consumer stays in its group on noida-db), the embedded broker is stopped with
+    `down` (a SIGKILLed broker can lose its last writes) and the temp dir removed.
+    """
     root = options.keep_dir or Path(tempfile.mkdtemp(prefix="streamrec-e2e-"))
     root.mkdir(parents=True, exist_ok=True)
     broker_settings: Settings | None = None
@@ -250,7 +251,6 @@ async def run_e2e(
             run.lists_received = collector.count
     finally:
         worker.stop(WORKER_STOP_TIMEOUT_S)
-        run.worker_log = worker.log_tail()
         if broker_settings is not None:
             run.teardown_warning = await asyncio.to_thread(_broker_down, broker_settings)
         if options.keep_dir is None:

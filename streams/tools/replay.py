@@ -1,17 +1,5 @@
-"""Replay a dataset into Kafka: the catalog first, then `models.simulate.event_stream` in order.
-
-Records: catalog items to `catalog` (key item id), events to `ratings`/`plays`/`searches` (key user id,
-JSON via `event_to_dict`; the event time travels in the payload's `ts`, while the record timestamp is the
-produce time — so time-based retention keeps replayed history, and the worker's freshness metric measures
-the pipeline, not the age of the dataset — nudged to increase strictly per user (`KeyClock`), so the worker
-applies a user's events across topics in stream order). Delivery is at-least-once and resumable: a small JSON
-checkpoint records the dataset, the stream options and how many events the broker acknowledged;
-`resume=True` continues after them. Events sent but not yet acknowledged when a run dies are sent again;
-the worker drops them as duplicates by event id.
-
-Lockstep mode sends one event at a time and waits for the list it triggers (a `recommendations` record whose
-`trigger_event_id` is the event's id) before the next. A duplicate or rejected event never triggers a list,
-so the wait ends in `LockstepTimeoutError` naming the event.
+"""Replay a dataset into Kafka: the catalog first, then `models.simulate.event_stream` in order, at-least-once and
+resumable from a small JSON checkpoint; in lockstep mode each event waits for the list it triggers.
 """
 
 from __future__ import annotations
@@ -196,6 +184,16 @@ async def replay(
     on_sent: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Send the catalog and the event stream of `dataset` to the broker at `bootstrap`.
+
+    Records: catalog items to `catalog` (key item id), events to `ratings`/`plays`/`searches` (key user id, JSON
+    via `event_to_dict`). The event time travels in the payload's `ts`, while the record timestamp is the produce
+    time (so time-based retention keeps replayed history, and the worker's freshness metric measures the
+    pipeline, not the age of the dataset), nudged to increase strictly per user (`KeyClock`) so the worker applies
+    a user's events across topics in stream order. The checkpoint records the dataset, the stream options and
+    how many events the broker acknowledged; events sent but not acknowledged when a run dies are sent again, and
+    the worker drops them as duplicates by event id. Lockstep mode waits for each event's list (a
+    `recommendations` record whose `trigger_event_id` is the event's id) before the next; a duplicate or rejected
+    event never triggers one, so the wait ends in `LockstepTimeoutError` naming the event.
 
     `on_start(total, already_acknowledged)` is called once the work is known, `on_sent(n)` as events go out.
     Raises ReplayError (LockstepTimeoutError in lockstep mode) with advice; the checkpoint is saved first.

@@ -1,5 +1,5 @@
 """The evaluation report: report.md (systems x metrics, protocol, settings, run time), hr_over_time.png,
-calibration_tradeoff.png and results.json, written from `models.evaluation.prequential` results."""
+calibration_tradeoff.png and results.json, written from `models.evaluate.prequential` results."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from streamrec.models.evaluation import EvalResult
+from streamrec.models.evaluate import EvalResult
 
 __all__ = [
     "PROTOCOL",
     "CalibrationPoint",
     "ReportFiles",
     "RunInfo",
+    "ScalingPoint",
     "plot_calibration_tradeoff",
     "plot_hr_over_time",
     "render_markdown",
@@ -78,6 +79,13 @@ class CalibrationPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ScalingPoint:
+    workers: int
+    system: str  # streamrec over `workers` workers, the item side shared through the item-signal log
+    per_worker_system: str  # the same, each worker learning the item side from its own viewers only
+
+
+@dataclass(frozen=True, slots=True)
 class ReportFiles:
     report: Path
     hr_over_time: Path
@@ -93,6 +101,7 @@ def render_markdown(
     results: Mapping[str, EvalResult],
     info: RunInfo,
     calibration: Sequence[CalibrationPoint] = (),
+    scaling: Sequence[ScalingPoint] = (),
 ) -> str:
     """The report as Markdown text."""
     any_result = next(iter(results.values()), None)
@@ -135,6 +144,8 @@ def render_markdown(
             r = results[point.system]
             lines.append(f"| {point.weight:g} | {_fmt(r.hr)} | {_fmt(r.miscalibration, 3)} |")
         lines.append("")
+    if scaling:
+        lines += _scaling_section(results, scaling, k)
     kinds = sorted({kind for r in results.values() for kind in r.reason_kinds})
     if kinds:
         lines += [
@@ -158,6 +169,54 @@ def render_markdown(
         lines += [f"- {note}" for note in info.notes]
     lines.append("")
     return "\n".join(lines)
+
+
+def _scaling_section(results: Mapping[str, EvalResult], scaling: Sequence[ScalingPoint], k: int) -> list[str]:
+    lines = [
+        "## Scaling out: N workers",
+        "",
+        "Viewers split over N workers as Kafka's default partitioner and the group split them. *Shared*: every "
+        "worker folds one item-signal log (co-occurrence, popularity, trending from every viewer), as the worker "
+        "runs. *Per worker*: each worker learns the item side from its own viewers only.",
+        "",
+        "![HR and reasons against workers](scaling.png)",
+        "",
+        f"| workers | HR@{k} shared | reasons true shared | HR@{k} per worker | reasons true per worker |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for point in sorted(scaling, key=lambda p: p.workers):
+        shared, apart = results[point.system], results[point.per_worker_system]
+        lines.append(
+            f"| {point.workers} | {_fmt(shared.hr)} | {_fmt(shared.reasons_true, 3)} | {_fmt(apart.hr)} | "
+            f"{_fmt(apart.reasons_true, 3)} |"
+        )
+    return [*lines, ""]
+
+
+def plot_scaling(results: Mapping[str, EvalResult], scaling: Sequence[ScalingPoint], path: Path) -> None:
+    """HR@k and the share of verifiably true reasons against the number of workers, shared vs per-worker items."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    hr_ax, reasons_ax = fig.subplots(1, 2, sharex=True)
+    points = sorted(scaling, key=lambda p: p.workers)
+    xs = [p.workers for p in points]
+    k = next(iter(results.values())).k if results else 10
+    for attr, label in (
+        ("system", "item side shared (item-signal log)"),
+        ("per_worker_system", "item side per worker"),
+    ):
+        runs = [results[getattr(p, attr)] for p in points]
+        hr_ax.plot(xs, [r.hr for r in runs], marker="o", label=label)
+        reasons_ax.plot(xs, [100 * r.reasons_true for r in runs], marker="o", label=label)
+    hr_ax.set_ylabel(f"HR@{k}")
+    reasons_ax.set_ylabel("reasons verifiably true (%)")
+    for ax in (hr_ax, reasons_ax):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel("workers")
+        ax.grid(alpha=0.3)
+    hr_ax.set_ylim(bottom=0)
+    hr_ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
 
 
 def _thousands(value: float, _pos: int | None = None) -> str:
@@ -225,7 +284,10 @@ def plot_calibration_tradeoff(
 
 
 def results_document(
-    results: Mapping[str, EvalResult], info: RunInfo, calibration: Sequence[CalibrationPoint] = ()
+    results: Mapping[str, EvalResult],
+    info: RunInfo,
+    calibration: Sequence[CalibrationPoint] = (),
+    scaling: Sequence[ScalingPoint] = (),
 ) -> dict[str, Any]:
     return {
         "run": {
@@ -238,6 +300,9 @@ def results_document(
         },
         "results": {name: r.to_dict() for name, r in results.items()},
         "calibration": [{"weight": p.weight, "system": p.system} for p in calibration],
+        "scaling": [
+            {"workers": p.workers, "system": p.system, "per_worker_system": p.per_worker_system} for p in scaling
+        ],
     }
 
 
@@ -246,8 +311,10 @@ def write_report(
     results: Mapping[str, EvalResult],
     info: RunInfo,
     calibration: Sequence[CalibrationPoint] = (),
+    scaling: Sequence[ScalingPoint] = (),
 ) -> ReportFiles:
-    """Write report.md, hr_over_time.png, calibration_tradeoff.png and results.json under `out_dir`."""
+    """Write report.md, hr_over_time.png, calibration_tradeoff.png, results.json and, for a run over several
+    numbers of workers, scaling.png under `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(
@@ -258,7 +325,9 @@ def write_report(
     )
     plot_hr_over_time(results, files.hr_over_time)
     plot_calibration_tradeoff(results, calibration, files.calibration_tradeoff)
-    document = results_document(results, info, calibration)
+    if scaling:
+        plot_scaling(results, scaling, out_dir / "scaling.png")
+    document = results_document(results, info, calibration, scaling)
     files.results.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    files.report.write_text(render_markdown(results, info, calibration), encoding="utf-8")
+    files.report.write_text(render_markdown(results, info, calibration, scaling), encoding="utf-8")
     return files

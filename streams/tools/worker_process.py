@@ -1,11 +1,6 @@
-"""A `streamrec worker` in a subprocess, configured by a `Settings`: for the demo, the end-to-end evaluation,
-the benchmarks and the integration tests. `ManagedProcess` is the subprocess handling underneath (output to a
-log file, an optional address-space limit, stopping), also used for the benchmarks' other subprocesses
-(a Faust null agent, py-spy).
-
-A process is always stopped with one SIGTERM and a long wait, never SIGKILL first: on the embedded broker a
-consumer killed with SIGKILL stays in its group until the broker restarts, and a stop during a rebalance
-can need the group's rebalance timeout (60 s) before the consumer leaves.
+"""A `streamrec worker` in a subprocess, configured by a `Settings` (`WorkerProcess`): for the demo, the end-to-end
+evaluation, the benchmarks and the integration tests. `ManagedProcess` is the subprocess handling underneath, also
+used for the benchmarks' other subprocesses (a Faust null agent, py-spy).
 """
 
 from __future__ import annotations
@@ -74,7 +69,9 @@ def _limit_address_space(limit_bytes: int | None) -> Callable[[], None] | None:
 
 class ManagedProcess:
     """A subprocess with its output appended to `log_path`; `stop()` is one SIGTERM and a long wait (a second
-    SIGTERM, then SIGKILL, only if it hangs; a SIGKILL is noted in `killed`).
+    SIGTERM, then SIGKILL, only if it hangs; a SIGKILL is noted in `killed`). Never SIGKILL first: on the embedded
+    broker a consumer killed with SIGKILL stays in its group until the broker restarts, and a stop during a
+    rebalance can need the group's rebalance timeout (60 s) before the consumer leaves.
 
     `own_session`: the child gets its own session, so a Ctrl-C in the terminal reaches only us and we stop it
     ourselves. `memory_limit_bytes`: an address-space limit (RLIMIT_AS) for the child, so an oversized

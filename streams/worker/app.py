@@ -1,92 +1,57 @@
-"""The Faust app factory: topics, tables, the recommender, the catalog feed, agents, timers and web views.
+"""The Faust app factory: topics, the table, the recommender, the catalog feed, agents, timers and web views.
 
-`create_app(settings)` builds one self-contained app (nothing is registered at import time), so tests and
-tools can build several. `runtime(app)` returns the pieces (recommender, feed, metrics, ...) of an app.
-
-Checked against the embedded noida-db 0.2.3 broker (see docs in streams/broker.py): Faust's consumer group
-with its own assignor protocol, rebalancing between two workers, changelog and internal topic creation,
-record headers, table recovery from changelogs (after a restart and after deleting the local RocksDB
-state) and `table_route` between two workers all work. What needed care:
-- topics auto-created by the broker get 1 partition, so the rekeyed topic is declared by Faust (internal,
-  `settings.partitions`), and input/output topics must exist (`streamrec topics create`) before the worker;
-- compaction never runs on noida-db, so table recovery from an empty state dir reads every version ever
-  written to the changelogs (correct, only slower than on a real cluster);
-- a worker killed with SIGKILL stays in its group until the broker restarts, and the next rebalance waits for
-  it: stop workers with SIGTERM/SIGINT (`streamrec worker` shuts down cleanly on both);
-- an offset commit sent while the group rebalances is answered with IllegalGeneration (a real broker accepts
-  it while the rebalance is being prepared). aiokafka then drops its member id and rejoins as a new member,
-  the join waits the rebalance timeout (60 s) for the old id, and under load the group was seen to wedge
-  (re-joining every 60 s, no leader ever syncing). Faust commits on every partition revocation, so on
-  noida-db add or remove workers while they are idle (nothing left to commit), or restart them all.
-  Static membership (STREAMREC_FAUST_CONSUMER_GROUP_INSTANCE_ID, unique per worker) avoids the wedge, but
-  then a stopped worker never leaves the group on noida-db and its partitions are never taken over.
+`create_app(settings)` builds one self-contained app (nothing is registered at import time), so tests and tools can
+build several. What the embedded noida-db broker needs of a worker: README's "The embedded broker and its known gaps".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-import faust
 import mode
+from faust.types import Message
 
 from streamrec.models.events import CatalogItem, Limits
-from streamrec.models.item_model import ItemModel, content_only_model
+from streamrec.models.item_model import content_only_model
 from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.batching import BatchingApp
 from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.internals.tables import PromptTableManager
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker import tables
-from streamrec.streams.worker.agents import EventProcessor, register_agents, rekeyed_topic_name
+from streamrec.streams.worker.agents import register_agents
 from streamrec.streams.worker.catalog_feed import CatalogFeed
+from streamrec.streams.worker.catalog_validation import CatalogValidator
+from streamrec.streams.worker.checkpoint import Checkpoint
 from streamrec.streams.worker.model_store import ModelStore
 from streamrec.streams.worker.observability import Metrics
-from streamrec.streams.worker.tables import BytesTable
+from streamrec.streams.worker.ordered_app import TimeOrderedApp
+from streamrec.streams.worker.outputs import DeadLetters, HandedOverLists, ListOutput, Rekeyer, SentLists
+from streamrec.streams.worker.processor import EventProcessor, Outputs
+from streamrec.streams.worker.profile_store import ProfileStore
+from streamrec.streams.worker.records import InputRecord, rekeyed_topic_name
+from streamrec.streams.worker.runtime import Runtime
+from streamrec.streams.worker.timers import register_timers
+from streamrec.streams.worker.views import register_views
 
 log = logging.getLogger(__name__)
 
-MODEL_CHECK_INTERVAL_S = 30.0
-TABLE_KEYS_INTERVAL_S = 15.0
-LAG_INTERVAL_S = 10.0
-_EXACT_COUNT_LIMIT = 100_000  # count table keys exactly below this estimate, else report the estimate
 
-
-@dataclass(slots=True)
-class Runtime:
-    settings: Settings
-    recommender: StreamRecommender
-    metrics: Metrics
-    feed: CatalogFeed
-    processor: EventProcessor
-    models: ModelStore
-    profiles: tables.ProfileStore
-    recent_lists: tables.RecentLists  # the view's copy of the last lists published
-    model_path: Path | None = None
-
-
-_RUNTIMES: dict[int, Runtime] = {}
-
-
-def runtime(app: faust.App) -> Runtime:
-    return _RUNTIMES[id(app)]
-
-
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings) -> TimeOrderedApp:
     """A Faust app wired to `settings`; run it with `streams.cli.worker` (or `faust.Worker(app).execute...`)."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level of its datadir
-    app = BatchingApp(
+    app = TimeOrderedApp(
         settings.app_id,
         max_batch=settings.max_batch,
         order_wait_s=settings.order_wait_ms / 1000.0,
         empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
-        TableManager=tables.PromptTableManager,
+        TableManager=PromptTableManager,
         stop_grace_s=settings.stop_grace_s,
         # A getmany returns all that was fetched: capped, it returns whole partitions one after another, and on a
         # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
@@ -117,13 +82,13 @@ def create_app(settings: Settings) -> faust.App:
     )
     metrics = Metrics()
     app.on_read = lambda topic, count: metrics.records_read.labels(topic=topic).inc(count)
-    params = settings.stream_params()
     profiles_table = tables.profiles_table(app, settings)
-    profiles = tables.ProfileStore(profiles_table)
+    stored_profiles = tables.TableProfiles(profiles_table)
+    profiles = ProfileStore(stored_profiles)
     models = ModelStore(settings.model_dir)
     loaded = models.load_latest_with_path()
     model_path, model = loaded if loaded else (None, content_only_model())
-    recommender = StreamRecommender(params, model, profiles)
+    recommender = StreamRecommender(settings.stream_params(), model, profiles)
     metrics.set_model(model.version)
     log.info("item model: %s (%s)", model.version, model_path or "no artifact, content only")
 
@@ -148,31 +113,35 @@ def create_app(settings: Settings) -> faust.App:
     catalog_topic = app.topic(CATALOG, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
     recommendations = app.topic(RECOMMENDATIONS, key_type=bytes, value_type=bytes)
+    producer = _WorkerProducer(app)
+    # Lists leave as whole batches per partition, unless the threaded producer (no hand-over) sends them.
+    lists: ListOutput = (
+        SentLists(recommendations)
+        if app.conf.producer_threaded
+        else HandedOverLists(RECOMMENDATIONS, producer.hand_over)
+    )
+    dead_letters = DeadLetters(dlq_topic)
     recent_lists = tables.RecentLists(settings.recent_lists)
     processor = EventProcessor(
         recommender=recommender,
         profiles=profiles,
         feed=feed,
         metrics=metrics,
-        recommendations_topic=recommendations,
-        recent_lists=recent_lists,
-        coalesce=settings.coalesce,
-        dlq_topic=dlq_topic,
-        rekeyed_topic=rekeyed,
+        outputs=Outputs(lists, recent_lists, dead_letters, Rekeyer(rekeyed)),
+        checkpoint=Checkpoint(lists=lists, profiles=profiles, producer=producer, offsets=_ConsumerOffsets(app)),
         limits=limits,
-        flush_output=lambda: app.producer.flush(),  # the producer is created with the worker
-        send_pending=lambda: app.producer.send_pending(),  # type: ignore[attr-defined]
-        hand_over=None if app.conf.producer_threaded else _hand_over(app),
+        coalesce=settings.coalesce,
     )
-    register_agents(app, processor, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
-    rt = Runtime(settings, recommender, metrics, feed, processor, models, profiles, recent_lists, model_path)
-    _RUNTIMES[id(app)] = rt
-
+    validator = CatalogValidator(
+        dead_letters=dead_letters, metrics=metrics, limits=limits, last_offsets=processor.last_offsets
+    )
+    register_agents(app, processor, validator, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
+    rt = Runtime(
+        settings, recommender, metrics, feed, models, stored_profiles, recent_lists, processor.last_offsets, model_path
+    )
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
-    _register_timers(app, rt, profiles_table)
-    from streamrec.streams.worker.views import register_views  # views import app-level helpers; avoid an import cycle
-
+    register_timers(app, rt, profiles_table)
     register_views(app, rt)
     return app
 
@@ -191,105 +160,32 @@ class _FeedService(mode.Service):
         await self.feed.stop()
 
 
-def _register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable) -> None:
-    # An exception escaping a Faust timer crashes the whole app, hence the guards.
-    @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def refresh_model() -> None:
-        with _logged("model refresh"):
-            check_for_new_model(rt)
+class _WorkerProducer:
+    """The worker producer's sending calls (`DrainingProducer`: it is created with the worker, after the app)."""
 
-    @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def count_table_keys() -> None:
-        with _logged("table key count"):
-            rt.metrics.table_keys.labels(table=tables.PROFILES_TABLE).set(count_keys(profiles_table))
+    def __init__(self, app: BatchingApp) -> None:
+        self.app = app
 
-    @app.timer(LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def consumer_lag() -> None:
-        with _logged("consumer lag"):
-            update_consumer_lag(app, rt)
+    async def flush(self) -> None:
+        await self.app.draining_producer.flush()
+
+    async def send_pending(self) -> asyncio.Future[None]:
+        return await self.app.draining_producer.send_pending()
+
+    def hand_over(self, topic: str, records: Records) -> None:
+        self.app.draining_producer.hand_over(topic, records)
 
 
-@contextmanager
-def _logged(what: str) -> Iterator[None]:
-    try:
-        yield
-    except Exception:
-        log.exception("%s failed", what)
+class _ConsumerOffsets:
+    """Acks through the app's batching consumer."""
 
+    def __init__(self, app: BatchingApp) -> None:
+        self.app = app
 
-def check_for_new_model(rt: Runtime) -> bool:
-    """Hot-swap the item model if a newer artifact was saved; True if swapped."""
-    latest = rt.models.latest_path()
-    if latest is None or latest == rt.model_path:
-        return False
-    try:
-        model: ItemModel = rt.models.load(latest)
-    except Exception:
-        log.exception("cannot load model artifact %s; keeping %s", latest, rt.recommender.item_model.version)
-        rt.model_path = latest  # don't retry the same broken file every interval
-        return False
-    rt.recommender.set_item_model(model)
-    rt.model_path = latest
-    rt.metrics.set_model(model.version)
-    log.info("item model hot-swapped to %s (%s)", model.version, latest)
-    return True
-
-
-def count_keys(table: BytesTable) -> int:
-    """Keys in the local RocksDB partitions (active + standby): RocksDB's estimate when large, else exact."""
-    dbs = getattr(table.data, "_dbs", None)  # faust's RocksDB store: partition -> rocksdict.Rdict
-    if not dbs:
-        return 0
-    estimate = 0
-    for db in dbs.values():
-        try:
-            estimate += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
-        except Exception:
-            estimate = 0
-            break
-    if estimate > _EXACT_COUNT_LIMIT:
-        return estimate
-    offset_key = b"__faust\0offset__"  # faust keeps each partition's changelog offset under this key
-    # Rdict.__iter__ is refused in raw mode (faust opens the DBs raw); keys() works.
-    return sum(1 for db in dbs.values() for key in db.keys() if key != offset_key)  # noqa: SIM118
-
-
-def update_consumer_lag(app: faust.App, rt: Runtime) -> None:
-    """Lag per owned input partition: the high watermark of the last fetch minus the next offset to handle
-    (after the last handled record, else the committed offset). Uses what the consumer already knows: no
-    broker round trip; partitions not fetched from yet have no series."""
-    consumer = getattr(app, "_consumer", None)  # None until the worker has started its consumer
-    if consumer is None:
-        return
-    committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    rt.metrics.consumer_lag.clear()
-    for tp in consumer.assignment():
-        if tp.topic not in _LAG_TOPICS and tp.topic != rekeyed_topic_name(rt.settings.app_id):
-            continue
-        try:
-            highwater = consumer.highwater(tp)
-        except Exception:
-            continue
-        last = rt.processor.last_offsets.get((tp.topic, tp.partition))
-        # Nothing handled or committed yet: a new group starts at the log start (0 unless retention deleted some).
-        next_offset = last + 1 if last is not None else committed.get(tp) or 0
-        if highwater is None:
-            continue
-        rt.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - next_offset, 0))
-
-
-_LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
+    def acknowledge(self, records: Sequence[InputRecord]) -> None:
+        self.app.acknowledge(cast(Sequence[Message], records))  # a batch handler's records are the consumer's
 
 
 def _advertised_host(web_host: str) -> str:
     # table_route forwards to the owner's canonical URL; a wildcard bind address is not reachable.
     return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
-
-
-def _hand_over(app: faust.App) -> Callable[[str, Records], None]:
-    """The worker producer's `hand_over` (the producer is created with the worker, after the app)."""
-
-    def hand_over(topic: str, records: Records) -> None:
-        app.producer.hand_over(topic, records)  # type: ignore[attr-defined]
-
-    return hand_over

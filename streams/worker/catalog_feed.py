@@ -1,29 +1,8 @@
 """The catalog as a broadcast stream: every worker reads *all* partitions of `catalog` from the beginning.
 
-`catalog` is partitioned by item id, but every worker ranks over the whole catalog, so it can't be read
-through the consumer group (which would give each worker a share). A group-less aiokafka consumer is
-assigned every partition instead; nothing is committed, each start re-reads the compacted topic.
-
-Two catch-up guarantees for the agent:
-- `wait_ready()`: the end offsets seen at start have been applied (gate before any user event);
-- `catch_up()`: the end offsets as of *now* have been applied. The agent calls it before rejecting an event
-  as `unknown_item`, so an item published just before its first viewer's event is not lost to a race.
-
-Records are applied a fetch at a time, `apply([(item, record_ts_ms), ...])` (a start reads the whole catalog:
-one call per item cost twice as much). Invalid records and tombstones are skipped here;
-dead-lettering them is the catalog validation agent's job (in the consumer group, so each bad record is
-reported once, not once per worker and restart).
-
-The feed yields to the event loop every `RECORDS_PER_TURN` records, so the rest of the worker (Faust's start,
-the group join, restoring tables from their changelogs) goes on while a large catalog loads.
-
-Once caught up the feed pauses its partitions and looks at the end offsets every `IDLE_POLL_S` (or at once
-when `catch_up()` asks): an idle fetcher would otherwise spin, as noida-db answers a fetch with nothing at once
-instead of holding it for `fetch_max_wait_ms` (it cost the worker ~18% of a core). New items therefore
-reach an idle worker within `IDLE_POLL_S`, or immediately when an event names one.
-
-noida-db 0.2.3 never compacts, so a start re-reads every version of every item (later versions win via
-`add_item`'s upsert); on a real cluster compaction bounds this to one record per item.
+`catalog` is partitioned by item id, but every worker ranks over the whole catalog, so it can't be read through the
+consumer group: a group-less aiokafka consumer is assigned every partition; nothing is committed, each start
+re-reads the compacted topic.
 """
 
 from __future__ import annotations
@@ -45,11 +24,27 @@ log = logging.getLogger(__name__)
 
 _METADATA_TIMEOUT_S = 30.0
 IDLE_POLL_S = 1.0
-# Records applied per turn of the event loop (~10 ms): Faust's start waits for turns while a catalog loads.
+# Records applied per turn of the event loop: Faust's start waits for turns while a catalog loads.
 RECORDS_PER_TURN = 500
 
 
 class CatalogFeed:
+    """Applies the catalog's records to the worker's catalog, following the topic for as long as the worker runs.
+
+    Two catch-up guarantees for the agent: `wait_ready()`: the end offsets seen at start have been applied (gate
+    before any user event); `catch_up()`: the end offsets as of *now* have been applied (called before rejecting an
+    event as `unknown_item`, so an item published just before its first viewer's event is not lost to a race).
+
+    Records are applied a fetch at a time, `apply([(item, record_ts_ms), ...])`, yielding to the event loop every
+    `RECORDS_PER_TURN` records, so the rest of the worker (Faust's start, the group join, table recovery) goes on
+    while a large catalog loads. Invalid records and tombstones are skipped here; dead-lettering them is the
+    catalog validation agent's job (in the consumer group: each bad record is reported once, not once per worker).
+
+    Once caught up the feed pauses its partitions and looks at the end offsets every `IDLE_POLL_S` (or at once when
+    `catch_up()` asks): an idle fetcher would otherwise spin, as noida-db answers an empty fetch at once. noida-db
+    never compacts, so a start re-reads every version of every item (the last wins via `add_item`'s upsert).
+    """
+
     def __init__(
         self,
         bootstrap_servers: str,

@@ -1,21 +1,7 @@
-"""The worker's Faust tables, and the adapter that lets `StreamRecommender` use one as its profile mapping.
+"""The worker's Faust table (`profiles`: user id -> `UserProfile.to_bytes()`) and the last lists published.
 
-Keys and values are raw bytes (`key_type=bytes` selects Faust's "raw" codec). With `str` keys Faust would
-JSON-encode them (`"u1"` with quotes), which would change the changelog keys, their partitioning and the
-`recommendations` record keys; bytes keep every key exactly the user id's UTF-8.
-
-- `profiles`: user id -> `UserProfile.to_bytes()`, RocksDB, changelog `<app_id>-profiles-changelog`
-  (compacted, Faust's default for non-windowed tables). Faust writes a changelog record to the partition of
-  the input record being processed; input records are keyed by user id (unkeyed ones are re-keyed first,
-  see streams/agents.py) and partitioned with murmur2, so a user's profile lives on the worker that owns
-  the user's input partitions, and `table_route` finds it. Producers of input topics must use the murmur2
-  partitioner (librdkafka's default differs).
-
-Lists are not a table: they are published to `recommendations` (keyed by user id, on the partition of the
-input records that caused them, which is the user's murmur2 partition) and the worker keeps the most recent
-ones in memory (`RecentLists`) for its view. A table would double every list into a changelog the worker
-must replay on every rebuild (at 100k users it was 94% of the rebuild's bytes) for a view that can rank
-from the profile instead.
+Keys and values are raw bytes (`key_type=bytes` selects Faust's "raw" codec): with `str` keys Faust would
+JSON-encode them (`"u1"` with quotes), changing the changelog keys, their partitioning and the list keys.
 """
 
 from __future__ import annotations
@@ -23,7 +9,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import faust
-from faust.tables import TableManager
 from faust.types import TableT
 
 from streamrec.models.profile import EncodedProfiles
@@ -35,6 +20,11 @@ PROFILES_TABLE = "profiles"
 
 
 def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
+    """RocksDB, changelog `<app_id>-profiles-changelog` (compacted, Faust's default for non-windowed tables). Faust
+    writes a changelog record to the partition of the input record being processed; input records are keyed by
+    user id (unkeyed ones are re-keyed first, `streams.worker.outputs.Rekeyer`) and partitioned with murmur2, so a
+    user's profile lives on the worker that owns the user's input partitions, and `table_route` finds it.
+    Producers of input topics must use the murmur2 partitioner (librdkafka's default differs)."""
     return app.Table(
         PROFILES_TABLE,
         key_type=bytes,
@@ -44,22 +34,11 @@ def profiles_table(app: faust.App, settings: Settings) -> BytesTable:
     )
 
 
-class PromptTableManager(TableManager):
-    """Faust's table manager without the fixed 1 s sleep it starts with (a grace period for tables defined
-    late, e.g. by agents starting with the app): streamrec defines its one table with the app, so the sleep was
-    a second of every worker start, restore included, spent waiting."""
+class TableProfiles(EncodedProfiles):
+    """Profiles encoded in the `profiles` table (the profile codec).
 
-    async def on_start(self) -> None:
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
-
-
-class ProfileStore(EncodedProfiles):
-    """The recommender's profile mapping over the `profiles` table (encoded with the profile codec).
-
-    Writes must happen inside the agent (Faust sends the changelog record to the current event's
-    partition); reads work anywhere on the worker that owns the key.
+    Writes must happen where Faust knows the partition (`streams.internals.routing.partition_context`: the
+    changelog record goes to it); reads work anywhere on the worker that owns the key.
     """
 
     def __init__(self, table: BytesTable) -> None:
@@ -77,7 +56,11 @@ class ProfileStore(EncodedProfiles):
 
 
 class RecentLists:
-    """The last list published for each of the most recently served users (JSON bytes), bounded."""
+    """The last list published for each of the most recently served users (JSON bytes), bounded.
+
+    Lists are not a table: they are published to `recommendations` (keyed by user id, on the user's partition) and
+    kept here for the list view. A table would double every list into a changelog the worker must replay on every
+    rebuild, for a view that can rank from the profile instead."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

@@ -1,41 +1,42 @@
-"""Web views of a worker (Faust's aiohttp server on settings.web_host:web_port).
-
-- `GET /users/{user_id}/recommendations`: the last list published for the user, byte for byte as on the
-  `recommendations` topic, while the worker still holds it in memory (the `recent_lists` most recent users);
-  otherwise a list ranked now from the stored profile (`trigger_event_id` null, `event_ids` empty); 404 JSON
-  for a user without a profile. `table_route` (on the profiles table, partitioned like the lists) forwards
-  the request to the worker that owns the user's partition, so any worker can be asked (503 while
-  partitions are being reassigned).
-- `GET /users/{user_id}/profile`: a read-only summary of the stored profile (operators, tests); includes
-  `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
-- `GET /new-user/recommendations`: the list this worker would show a viewer without any event, computed now
-  from its current item-side state (the same JSON shape as a published list, `trigger_event_id` null). Used
-  by `streamrec evaluate --e2e` for a user's first evaluation point.
-- `GET /catalog/items`: this worker's catalog item ids in the order it added them (ranking breaks score ties
-  by that order; the e2e evaluation runs the fast path in the same order).
-- `GET /metrics`: Prometheus text format 0.0.4.
-- `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
-  503 `{"status": "starting", ...}` before; `partitions` lists the input partitions this worker owns.
-"""
+"""Web views of a worker (Faust's aiohttp server on settings.web_host:web_port): lists, profiles, the catalog's
+order, metrics and health (`register_views`)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 
 from streamrec.models.profile import UserProfile
+from streamrec.streams.internals.consumer_state import started_consumer
 from streamrec.streams.kafka.admin import RATINGS
-from streamrec.streams.worker.agents import list_payload
 from streamrec.streams.worker.observability import CONTENT_TYPE
-
-if TYPE_CHECKING:
-    from streamrec.streams.worker.app import Runtime
+from streamrec.streams.worker.outputs import list_payload
+from streamrec.streams.worker.runtime import Runtime
 
 
 def register_views(app: faust.App, rt: Runtime) -> None:
+    """The worker's pages.
+
+    - `GET /users/{user_id}/recommendations`: the last list published for the user, byte for byte as on the
+      `recommendations` topic, while the worker still holds it in memory (the `recent_lists` most recent users);
+      otherwise a list ranked now from the stored profile (`trigger_event_id` null, `event_ids` empty); 404 JSON
+      for a user without a profile. `table_route` (on the profiles table, partitioned like the lists) forwards
+      the request to the worker that owns the user's partition, so any worker can be asked (503 while
+      partitions are being reassigned).
+    - `GET /users/{user_id}/profile`: a read-only summary of the stored profile (operators, tests); includes
+      `bytes_sha256` of the stored bytes, so two reads can be compared exactly. Routed the same way.
+    - `GET /new-user/recommendations`: the list this worker would show a viewer without any event, computed now
+      from its current item-side state (the same JSON shape as a published list, `trigger_event_id` null). Used
+      by `streamrec evaluate --e2e` for a user's first evaluation point.
+    - `GET /catalog/items`: this worker's catalog item ids in the order it added them (ranking breaks score ties
+      by that order; the e2e evaluation runs the fast path in the same order).
+    - `GET /metrics`: Prometheus text format 0.0.4.
+    - `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
+      503 `{"status": "starting", ...}` before; `partitions` lists the input partitions this worker owns.
+    """
     profiles_table = rt.profiles.table
 
     @app.page("/users/{user_id}/recommendations")
@@ -92,7 +93,7 @@ def register_views(app: faust.App, rt: Runtime) -> None:
 
 def _active_partitions(app: faust.App) -> list[int]:
     """Partitions of the input topics this worker processes (the same numbers for every input topic)."""
-    consumer = getattr(app, "_consumer", None)  # don't create a consumer just to answer /health
+    consumer = started_consumer(app)  # don't create a consumer just to answer /health
     if consumer is None:
         return []
     try:

@@ -8,8 +8,8 @@ import pytest
 
 from streamrec.models.base import Reason, Recommendation, Recommender
 from streamrec.models.baselines import IncrementalPopularity
-from streamrec.models.evaluation import DAY_MS, GroundTruth, ProgressInfo, prequential, verify_reasons
-from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
+from streamrec.models.evaluate import GroundTruth, ProgressInfo, prequential, verify_reasons
+from streamrec.models.events import DAY_MS, CatalogItem, Play, Rating, Search, UserEvent
 
 CATALOG = [
     CatalogItem("A", "Alpha", ("Action",), ("ann",)),
@@ -140,11 +140,11 @@ def test_systems_holding_the_same_list_get_the_same_miscalibration() -> None:
 
 def test_list_genre_mixes_are_memoised_until_an_items_genres_change() -> None:
     truth = GroundTruth(CATALOG)
-    first = truth._list_mix(("A", "B"))
+    first = truth.cached_list_mix(("A", "B"))
     assert first == truth.list_genre_mix(["A", "B"]) == {"Action": 0.75, "Comedy": 0.25}
-    assert truth._list_mix(("A", "B")) is first
+    assert truth.cached_list_mix(("A", "B")) is first
     truth.add_item(CatalogItem("A", "Alpha", ("Drama",)), 5_000)
-    assert truth._list_mix(("A", "B")) == {"Drama": 0.5, "Action": 0.25, "Comedy": 0.25}
+    assert truth.cached_list_mix(("A", "B")) == {"Drama": 0.5, "Action": 0.25, "Comedy": 0.25}
 
 
 def test_popularity_reasons_verified_and_a_false_reason_is_caught() -> None:

@@ -210,6 +210,10 @@ def test_integral_floats_need_the_strict_integer_check() -> None:
 OPEN: dict[str, Any] = {"key": None, "now_ms": 2**64, "item_exists": lambda _: True, "limits": Limits(2**40, 0)}
 NOT_EXPRESSIBLE = {ErrorCode.UNKNOWN_ITEM, ErrorCode.KEY_MISMATCH, ErrorCode.FUTURE_EVENT, ErrorCode.OVERSIZED}
 
+# A record travels as UTF-8, where a lone surrogate can't stand: its `\ud800` escape is rejected as not JSON, which
+# JSON Schema cannot express. The generated text leaves surrogates out.
+UNICODE = st.characters(exclude_categories=("Cs",))
+
 WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u3000"
 NOT_WHITESPACE = "\u200b\ufeff\x00"  # look blank, but str.strip keeps them
 BIG_INTS = st.sampled_from([2**63 - 1, -(2**63), -(2**63) - 1, U64_MAX, 2**64, 10**30, -(10**30)])
@@ -220,14 +224,15 @@ scalars = (
     | BIG_INTS
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.integers(-(10**6), 10**6).map(float)
-    | st.text(max_size=8)
+    | st.text(UNICODE, max_size=8)
 )
 any_json = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(UNICODE, max_size=4), inner, max_size=3),
 )
 ws = st.text(st.sampled_from(WHITESPACE + NOT_WHITESPACE), max_size=3)
 word = st.text(st.characters(exclude_categories=("Z", "C")), min_size=1, max_size=12)
-mixed_text = st.text(st.sampled_from(WHITESPACE + NOT_WHITESPACE) | st.characters(), max_size=10)
+mixed_text = st.text(st.sampled_from(WHITESPACE + NOT_WHITESPACE) | UNICODE, max_size=10)
 
 
 def padded(limit: int) -> st.SearchStrategy[str]:
@@ -248,7 +253,7 @@ class Field:
     edge: st.SearchStrategy[Any]
 
 
-ID_VALID = st.text(min_size=1, max_size=64) | st.integers(-(2**63), U64_MAX)
+ID_VALID = st.text(UNICODE, min_size=1, max_size=64) | st.integers(-(2**63), U64_MAX)
 ID = Field(True, ID_VALID, ID_VALID | BIG_INTS | st.sampled_from(["", "i" * 64, "i" * 65]) | any_json)
 TS = Field(False, st.none() | st.integers(0, U64_MAX), st.integers() | BIG_INTS | any_json)
 BOOL = Field(False, st.none() | st.booleans(), any_json)
@@ -300,7 +305,7 @@ def documents(draw: st.DrawFn, kind: str) -> Any:
             doc.pop(name, None)
         else:
             doc[name] = draw(fields[name].valid | fields[name].edge)
-    extras = st.dictionaries(st.text(max_size=6).filter(lambda k: k not in fields), any_json, max_size=2)
+    extras = st.dictionaries(st.text(UNICODE, max_size=6).filter(lambda k: k not in fields), any_json, max_size=2)
     return {**doc, **draw(extras)}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from streamrec.models.base import Reason, Recommendation, Recommender
-from streamrec.models.evaluation import EvalPoint, prequential, score_held_lists
+from streamrec.models.evaluate import EvalPoint, prequential, score_held_lists
 from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent
 
 CATALOG = [

@@ -1,4 +1,4 @@
-"""Metric functions against hand-computed values, plus their invariants as properties."""
+"""Metrics against hand-computed values, plus their invariants as properties."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streamrec.models.base import Reason, Recommendation
 from streamrec.models.metrics import (
+    MRR,
+    NDCG,
+    Coverage,
+    HitRate,
     Miscalibration,
-    catalog_coverage,
+    RankMetric,
+    ReasonsTrue,
+    UserMiscalibration,
     genre_mix,
     hit_at_k,
-    hit_rate,
-    mean_ndcg,
-    mean_reciprocal_rank,
     miscalibration,
     ndcg_at_k,
     rank_of,
@@ -51,18 +55,66 @@ def test_hit_ndcg_rr_by_hand() -> None:
         reciprocal_rank(0)
 
 
-def test_aggregates_by_hand() -> None:
+def fed(metric: RankMetric, ranks: list[int | None]) -> RankMetric:
+    for rank in ranks:
+        metric.update(rank)
+    return metric
+
+
+def test_means_by_hand() -> None:
     rs = [1, 3, None, 12]
-    assert hit_rate(rs, 10) == 0.5
-    assert mean_ndcg(rs, 10) == pytest.approx((1.0 + 0.5) / 4)
-    assert mean_reciprocal_rank(rs) == pytest.approx((1 + 1 / 3 + 0 + 1 / 12) / 4)
-    assert hit_rate([], 10) == 0.0
+    assert fed(HitRate(10), rs).get() == 0.5
+    assert fed(NDCG(10), rs).get() == pytest.approx((1.0 + 0.5) / 4)
+    assert fed(MRR(), rs).get() == pytest.approx((1 + 1 / 3 + 0 + 1 / 12) / 4)
+    assert HitRate(10).get() == 0.0
+    assert fed(NDCG(10), rs).points == 4
+
+
+def test_hit_rate_over_the_latest_points() -> None:
+    hr = HitRate(2, window=2)
+    assert hr.rolling() == 0.0
+    for rank, rolling in ((1, 1.0), (None, 0.5), (5, 0.0), (2, 0.5)):
+        hr.update(rank)
+        assert hr.rolling() == rolling
+    assert hr.get() == 0.5
 
 
 def test_coverage() -> None:
-    assert catalog_coverage(["a", "b", "a"], 4) == 0.5
-    assert catalog_coverage([], 4) == 0.0
-    assert catalog_coverage(["a"], 0) == 0.0
+    catalog = ["a", "b", "c", "d"]
+    coverage = Coverage(catalog)
+    coverage.update(["a", "b"])
+    coverage.update(["a"])
+    assert coverage.get() == 0.5
+    catalog += ["e", "f", "g", "h"]  # read at `get`: the catalog as it is then
+    assert coverage.get() == 0.25
+    assert Coverage(["a"]).get() == 0.0
+    assert Coverage([]).get() == 0.0
+
+
+def test_mean_miscalibration() -> None:
+    mean = Miscalibration()
+    assert mean.get() is None  # undefined without a point whose user has genres
+    mean.update(0.5)
+    mean.update(1.0)
+    assert mean.get() == 0.75 and mean.points == 2
+
+
+def test_reasons_true_counts_items_and_kinds() -> None:
+    checks = {"popular": lambda ev, user, item, ts, seq: ev.get("count") == "3"}
+    reasons = ReasonsTrue(checks)
+    assert reasons.get() == 0.0
+    popular = Reason("popular", "3 views", {"count": "3"})
+    wrong = Reason("popular", "4 views", {"count": "4"})
+    unknown = Reason("mystery", "?")
+    recs = [
+        Recommendation("a", 1, 1.0, (popular,)),
+        Recommendation("b", 2, 0.9, (popular, wrong)),
+        Recommendation("c", 3, 0.8, (unknown,)),
+        Recommendation("d", 4, 0.7, ()),  # no reason: not true
+    ]
+    reasons.update(recs, "u", 0, None)
+    assert reasons.items_checked == 4 and reasons.items_true == 1 and reasons.get() == 0.25
+    assert reasons.by_kind() == {"mystery": (0, 1), "popular": (2, 3)}
 
 
 def test_genre_mix_by_hand() -> None:
@@ -92,10 +144,10 @@ def test_hit_and_ndcg_bounds(rank: int | None, k: int) -> None:
 
 
 @given(st.lists(ranks, max_size=40), st.integers(min_value=1, max_value=30))
-def test_aggregate_bounds(rs: list[int | None], k: int) -> None:
-    hr = hit_rate(rs, k)
+def test_mean_bounds(rs: list[int | None], k: int) -> None:
+    hr = fed(HitRate(k), rs).get()
     assert 0.0 <= hr <= 1.0
-    assert mean_ndcg(rs, k) <= hr + 1e-12
+    assert fed(NDCG(k), rs).get() <= hr + 1e-12
 
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Sci-Fi"]
@@ -120,9 +172,9 @@ def test_miscalibration_against_one_p_is_bit_identical(
 ) -> None:
     if not any(v > 0 for v in p.values()):
         with pytest.raises(ValueError):
-            Miscalibration(p, alpha)
+            UserMiscalibration(p, alpha)
         return
-    against = Miscalibration(p, alpha)
+    against = UserMiscalibration(p, alpha)
     for q in [*qs, {}, {g: 0.0 for g in p}]:  # (q(g) = 0 given explicitly, and left out)
         try:
             expected = miscalibration(p, q, alpha)
@@ -135,4 +187,4 @@ def test_miscalibration_against_one_p_is_bit_identical(
 
 def test_miscalibration_against_one_p_rejects_a_bad_alpha() -> None:
     with pytest.raises(ValueError):
-        Miscalibration({"a": 1.0}, 0.0)
+        UserMiscalibration({"a": 1.0}, 0.0)

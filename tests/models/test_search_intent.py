@@ -10,7 +10,8 @@ import pytest
 
 from streamrec.benchmarks.workloads import synthetic_catalog
 from streamrec.models.catalog import Catalog
-from streamrec.models.search_intent import query_matches
+from streamrec.models.profile import SearchEntry
+from streamrec.models.search_intent import fresh_searches, query_matches
 from streamrec.models.text import genre_key, tokens
 
 
@@ -54,3 +55,13 @@ def test_matches_equal_the_word_by_word_reference(catalog: Catalog) -> None:
     for query in queries:
         assert query_matches(catalog, query) == reference_matches(catalog, query), query
     assert any(len(query_matches(catalog, q)) > 100 for q in queries)  # large match sets are exercised
+
+
+def test_fresh_searches_fade_by_half_lives_and_drop_below_one_percent() -> None:
+    hour = 3_600_000
+    searches = [SearchEntry("old", 0), SearchEntry("recent", 13 * hour), SearchEntry("now", 14 * hour)]
+    fresh = list(fresh_searches(searches, 14 * hour, hour))  # "old": 2**-14, faded out
+    assert [(search.query, decay) for search, decay in fresh] == [("recent", 0.5), ("now", 1.0)]
+    later = list(fresh_searches(searches, 20 * hour, hour))  # 2**-7 is below 1%, 2**-6 above
+    assert [search.query for search, _ in later] == ["now"]
+    assert [decay for _, decay in fresh_searches([SearchEntry("future", 5 * hour)], 0, hour)] == [1.0]  # never above 1

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from streamrec.streams.internals.tables import PromptTableManager
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker.app import create_app
-from streamrec.streams.worker.tables import PromptTableManager
 
 
 @pytest.mark.parametrize(("compression", "codec"), [("lz4", "lz4"), ("zstd", "zstd"), ("none", None)])

@@ -7,11 +7,12 @@ tests don't see each other's lists. Waiting is by polling with generous deadline
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -466,40 +467,94 @@ class Published(dict[bytes, bytes]):
         self[kwargs["key"]] = kwargs["value"]
 
 
+class FakeProducer:
+    """The worker producer's two sending calls; `send_pending` acknowledges at once unless told otherwise."""
+
+    def __init__(self, lists: Published) -> None:
+        self.lists = lists
+        self.sent_after: list[int] = []  # lists queued when each send_pending ran
+        self.acknowledgements: list[asyncio.Future[None]] = []
+        self.acknowledge_at_once = True
+        self.flushes: list[str] = []
+        self.flush_gate: asyncio.Event | None = None  # a flush waits for it, if set
+        self.failing = False
+
+    async def send_pending(self) -> asyncio.Future[None]:
+        self.sent_after.append(len(self.lists.sends))
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.failing:
+            acknowledged.set_exception(RuntimeError("broker gone"))
+        elif self.acknowledge_at_once:
+            acknowledged.set_result(None)
+        self.acknowledgements.append(acknowledged)
+        return acknowledged
+
+    async def flush(self) -> None:
+        self.flushes.append("started")
+        if self.failing:
+            raise RuntimeError("broker gone")
+        if self.flush_gate is not None:
+            await self.flush_gate.wait()
+        self.flushes.append("acknowledged")
+
+
+class FakeOffsets:
+    def __init__(self) -> None:
+        self.acked: list[Any] = []
+
+    def acknowledge(self, records: Any) -> None:
+        self.acked += records
+
+
+@dataclass
+class Fakes:
+    lists: Published
+    dlq: FakeTopic
+    rekeyed: FakeTopic
+    feed: FakeFeed
+    producer: FakeProducer
+    offsets: FakeOffsets
+
+
 def make_processor(
-    pending: list[CatalogItem] | None = None,
-    *,
-    coalesce: bool = True,
-    flush_output: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[Any, Published, FakeTopic, FakeTopic, FakeFeed]:
+    pending: list[CatalogItem] | None = None, *, coalesce: bool = True, background_flush_min: int = 10_000
+) -> tuple[Any, Fakes]:
     from streamrec.models.events import Limits
     from streamrec.models.profile import EncodedProfiles
     from streamrec.models.recommender import StreamRecommender
-    from streamrec.streams.worker.agents import EventProcessor
+    from streamrec.streams.worker.checkpoint import Checkpoint
     from streamrec.streams.worker.observability import Metrics
+    from streamrec.streams.worker.outputs import DeadLetters, Rekeyer, SentLists
+    from streamrec.streams.worker.processor import EventProcessor, Outputs
+    from streamrec.streams.worker.profile_store import ProfileStore
     from streamrec.streams.worker.tables import RecentLists
 
-    profiles = EncodedProfiles()
+    profiles = ProfileStore(EncodedProfiles())
     recommender = StreamRecommender(profiles=profiles)
     for item in CATALOG[:5]:
         recommender.add_item(item, 1)
-    feed = FakeFeed(recommender, list(pending or []))
     lists = Published()
-    dlq, rekeyed = FakeTopic(), FakeTopic()
+    fakes = Fakes(
+        lists, FakeTopic(), FakeTopic(), FakeFeed(recommender, list(pending or [])), FakeProducer(lists), FakeOffsets()
+    )
+    list_output = SentLists(lists)  # type: ignore[arg-type]
     processor = EventProcessor(
         recommender=recommender,
-        profiles=profiles,  # type: ignore[arg-type]
-        feed=feed,  # type: ignore[arg-type]
+        profiles=profiles,
+        feed=fakes.feed,
         metrics=Metrics(),
-        recommendations_topic=lists,  # type: ignore[arg-type]
-        recent_lists=RecentLists(10),
-        dlq_topic=dlq,  # type: ignore[arg-type]
-        rekeyed_topic=rekeyed,  # type: ignore[arg-type]
+        outputs=Outputs(list_output, RecentLists(10), DeadLetters(fakes.dlq), Rekeyer(fakes.rekeyed)),  # type: ignore[arg-type]
+        checkpoint=Checkpoint(
+            lists=list_output,
+            profiles=profiles,
+            producer=fakes.producer,
+            offsets=fakes.offsets,
+            background_flush_min=background_flush_min,
+        ),
         limits=Limits(),
         coalesce=coalesce,
-        flush_output=flush_output,
     )
-    return processor, lists, dlq, rekeyed, feed
+    return processor, fakes
 
 
 def incoming(topic: str, value: dict[str, Any] | bytes, key: str | None) -> FakeMessage:
@@ -507,80 +562,113 @@ def incoming(topic: str, value: dict[str, Any] | bytes, key: str | None) -> Fake
     return FakeMessage(topic, None if key is None else key.encode(), raw)
 
 
-async def test_each_batch_flushes_its_lists_before_the_next_batch_starts() -> None:
-    flushed_after: list[int] = []  # sends queued when each flush ran
+async def test_a_batch_ends_with_lists_then_changelogs_then_the_producer_then_its_offsets() -> None:
+    from streamrec.models.profile import EncodedProfiles
+    from streamrec.streams.worker.outputs import HandedOverLists
 
-    async def flush() -> None:
-        flushed_after.append(len(lists.sends))
+    steps: list[str] = []
+    processor, fakes = make_processor()
 
-    processor, lists, _, _, _ = make_processor(flush_output=flush)
-    await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("f1", "f2", "f3")])
-    assert flushed_after == [3]  # once, after the batch's three lists were queued
+    class Changelogged(dict[bytes, bytes]):
+        def __setitem__(self, key: bytes, value: bytes) -> None:
+            steps.append(f"profile {key.decode()}")
+            super().__setitem__(key, value)
+
+    processor.profiles.stored = EncodedProfiles(Changelogged())
+    lists = HandedOverLists("recommendations", lambda topic, records: steps.append(f"lists {sorted(records)}"))
+    processor.outputs = dataclasses.replace(processor.outputs, lists=lists)
+    processor.checkpoint.lists = lists
+    sent = fakes.producer.send_pending
+
+    async def send_pending() -> asyncio.Future[None]:
+        steps.append("send")
+        return await sent()
+
+    fakes.producer.send_pending = send_pending  # type: ignore[method-assign]
+    fakes.offsets.acknowledge = lambda records: steps.append(f"ack {len(records)}")  # type: ignore[method-assign]
+    batch = [incoming("plays", play(u, "syn-01"), u) for u in ("c1", "c2")]
+    await processor.handle_batch(batch)
+    assert steps == ["lists [1]", "profile c1", "profile c2", "send", "ack 2"]
+
+
+async def test_each_batch_sends_its_output_after_its_lists_and_acks_its_records() -> None:
+    processor, fakes = make_processor()
+    first = [incoming("plays", play(u, "syn-01"), u) for u in ("f1", "f2", "f3")]
+    await processor.handle_batch(first)
+    assert fakes.producer.sent_after == [3]  # once, after the batch's three lists were queued
+    assert fakes.offsets.acked == first
     await processor.handle_batch([incoming("plays", play("f1", "syn-02"), "f1")])
-    assert flushed_after == [3, 4]
+    assert fakes.producer.sent_after == [3, 4] and len(fakes.offsets.acked) == 4
 
 
 async def test_a_large_batch_does_not_wait_for_its_output_but_the_next_batch_does() -> None:
-    acknowledged = asyncio.Event()
-    flushes: list[str] = []
-
-    async def flush() -> None:
-        flushes.append("started")
-        await acknowledged.wait()
-        flushes.append("acknowledged")
-
-    processor, lists, _, _, _ = make_processor(flush_output=flush)
-    processor.background_flush_min = 2
+    processor, fakes = make_processor(background_flush_min=2)
+    producer, lists = fakes.producer, fakes.lists
+    producer.flush_gate = asyncio.Event()
     async with asyncio.timeout(10):  # a guard: the large batch must not wait for the acknowledgement
         await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("w1", "w2")])
-    assert flushes == ["started"] and b"w2" in lists
+    assert producer.flushes == ["started"] and b"w2" in lists and len(fakes.offsets.acked) == 2
     small = asyncio.ensure_future(processor.handle_batch([incoming("plays", play("w3", "syn-01"), "w3")]))
     for _ in range(20):
         await asyncio.sleep(0)
     assert not small.done() and b"w3" in lists  # handled and published, waiting for the large batch's output
-    acknowledged.set()
+    assert producer.sent_after == [] and len(fakes.offsets.acked) == 2
+    producer.flush_gate.set()
     async with asyncio.timeout(10):
         await small
-    assert flushes == ["started", "acknowledged", "started", "acknowledged"]  # the small batch's own, awaited
+    assert producer.flushes == ["started", "acknowledged"] and producer.sent_after == [3]
+    assert len(fakes.offsets.acked) == 3
 
 
 async def test_a_live_batch_sends_its_output_and_the_next_batch_waits_for_the_acknowledgement() -> None:
-    acknowledgements: list[asyncio.Future[None]] = []
-    sent_after: list[int] = []  # lists queued when each send ran
-
-    async def send_pending() -> asyncio.Future[None]:
-        sent_after.append(len(lists.sends))
-        acknowledgements.append(asyncio.get_running_loop().create_future())
-        return acknowledgements[-1]
-
-    processor, lists, _, _, _ = make_processor()
-    processor._send_pending = send_pending
+    processor, fakes = make_processor()
+    producer, lists = fakes.producer, fakes.lists
+    producer.acknowledge_at_once = False
     async with asyncio.timeout(10):  # a guard: the batch must not wait for its acknowledgement
         await processor.handle_batch([incoming("plays", play(u, "syn-01"), u) for u in ("s1", "s2")])
-    assert sent_after == [2]
+    assert producer.sent_after == [2]
     second = asyncio.ensure_future(processor.handle_batch([incoming("plays", play("s3", "syn-01"), "s3")]))
     for _ in range(20):
         await asyncio.sleep(0)
-    assert not second.done() and b"s3" in lists and sent_after == [2]  # published, not sent before the first's ack
-    acknowledgements[0].set_result(None)
+    assert not second.done() and b"s3" in lists and producer.sent_after == [2]  # not sent before the first's ack
+    producer.acknowledgements[0].set_result(None)
     async with asyncio.timeout(10):
         await second
-    assert sent_after == [2, 3]
+    assert producer.sent_after == [2, 3]
 
 
-async def test_a_failed_flush_is_logged_and_the_batch_still_completes(caplog: pytest.LogCaptureFixture) -> None:
-    async def broken() -> None:
-        raise RuntimeError("broker gone")
-
-    processor, lists, dlq, _, _ = make_processor(flush_output=broken)
+@pytest.mark.parametrize("large", [False, True])
+async def test_a_failed_send_is_logged_and_the_batch_still_completes(
+    caplog: pytest.LogCaptureFixture, large: bool
+) -> None:
+    processor, fakes = make_processor(background_flush_min=1 if large else 10_000)
+    fakes.producer.failing = True
     await processor.handle_batch([incoming("plays", play("f4", "syn-01"), "f4")])
-    assert b"f4" in lists and not dlq.sent
+    await processor.handle_batch([incoming("plays", play("f5", "syn-01"), "f5")])  # waits for the first's sending
+    assert b"f4" in fakes.lists and b"f5" in fakes.lists and not fakes.dlq.sent
     assert "next commit flushes again" in caplog.text
+
+
+async def test_a_batch_that_does_not_finish_writes_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    processor, fakes = make_processor()
+
+    def cancelled(*args: Any, **kwargs: Any) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(processor, "_publish_chunk", cancelled)
+    with pytest.raises(asyncio.CancelledError):
+        await processor.handle_batch([incoming("plays", play("x1", "syn-01"), "x1")])
+    assert "x1" not in processor.profiles.stored and not processor.profiles.holds("x1")
+    assert fakes.producer.sent_after == [] and fakes.offsets.acked == []
+    monkeypatch.undo()
+    await processor.handle_batch([incoming("plays", play("x1", "syn-01"), "x1")])  # handled again: learnt anew
+    assert b"x1" in fakes.lists and processor.profiles.stored["x1"].n_events == 1
 
 
 async def test_unknown_item_waits_for_the_catalog_to_catch_up_before_rejecting() -> None:
     late = CatalogItem("late-item", "Late Arrival", ("Drama",))
-    processor, lists, dlq, _, feed = make_processor(pending=[late])
+    processor, fakes = make_processor(pending=[late])
+    lists, dlq, feed = fakes.lists, fakes.dlq, fakes.feed
     await processor.handle_batch([incoming("plays", play("u1", "late-item"), "u1")])
     assert feed.catch_ups == 1 and not dlq.sent and b"u1" in lists
 
@@ -590,7 +678,8 @@ async def test_unknown_item_waits_for_the_catalog_to_catch_up_before_rejecting()
 
 
 async def test_an_unexpected_error_is_dead_lettered_as_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    processor, lists, dlq, _, _ = make_processor()
+    processor, fakes = make_processor()
+    lists, dlq = fakes.lists, fakes.dlq
 
     def broken(event: Any) -> bool:
         raise RuntimeError("boom")
@@ -605,7 +694,8 @@ async def test_an_unexpected_error_is_dead_lettered_as_internal_error(monkeypatc
 
 
 async def test_unkeyed_event_is_forwarded_keyed_by_user_not_applied() -> None:
-    processor, lists, dlq, rekeyed, _ = make_processor()
+    processor, fakes = make_processor()
+    lists, dlq, rekeyed = fakes.lists, fakes.dlq, fakes.rekeyed
     event = play("u3", "syn-02")
     record = incoming("plays", event, None)
     await processor.handle_batch([record])
@@ -624,7 +714,8 @@ async def test_unkeyed_event_is_forwarded_keyed_by_user_not_applied() -> None:
 
 
 async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
-    processor, lists, dlq, _, _ = make_processor()
+    processor, fakes = make_processor()
+    lists, dlq = fakes.lists, fakes.dlq
     origin = [
         ("streamrec-source-topic", b"plays"),
         ("streamrec-source-partition", b"3"),
@@ -640,9 +731,10 @@ async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
 
 
 async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events() -> None:
-    processor, lists, dlq, _, _ = make_processor()
+    processor, fakes = make_processor()
+    lists, dlq = fakes.lists, fakes.dlq
     writes: list[bytes] = []
-    backing = processor.profiles.backing
+    backing = processor.profiles.stored.backing
     original = type(backing).__setitem__
 
     class Counting(dict[bytes, bytes]):
@@ -650,7 +742,7 @@ async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events(
             writes.append(key)
             original(self, key, value)
 
-    processor.profiles.backing = Counting(backing)
+    processor.profiles.stored.backing = Counting(backing)
     u1 = [play("u1", "syn-01"), rating("u1", "syn-02", 5.0), play("u1", "syn-03")]
     u2 = rating("u2", "syn-01", 2.0)
     batch = [incoming("plays", u1[0], "u1"), incoming("ratings", u1[1], "u1"), incoming("ratings", u2, "u2")]
@@ -664,11 +756,12 @@ async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events(
     assert sorted(writes) == [b"u1", b"u2"]  # each profile written (changelogged) once
     watched = {item["item_id"] for item in first["items"]}
     assert not watched & {"syn-01", "syn-02", "syn-03"}  # the list reflects all three events
-    assert processor.recent_lists.get("u1") == lists[b"u1"]
+    assert processor.outputs.recent_lists.get("u1") == lists[b"u1"]
 
 
 async def test_without_coalescing_every_event_gets_its_own_list_in_order() -> None:
-    processor, lists, dlq, _, _ = make_processor(coalesce=False)
+    processor, fakes = make_processor(coalesce=False)
+    lists, dlq = fakes.lists, fakes.dlq
     u1 = [play("u1", "syn-01"), rating("u1", "syn-02", 5.0), play("u1", "syn-03")]
     u2 = rating("u2", "syn-01", 2.0)
     batch = [incoming("plays", u1[0], "u1"), incoming("ratings", u1[1], "u1"), incoming("ratings", u2, "u2")]

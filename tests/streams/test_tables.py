@@ -6,7 +6,7 @@ import faust
 
 from streamrec.models.profile import UserProfile
 from streamrec.streams.settings import Settings
-from streamrec.streams.worker.tables import ProfileStore, profiles_table
+from streamrec.streams.worker.tables import TableProfiles, profiles_table
 
 
 class _CountingDict(dict[bytes, bytes]):
@@ -23,11 +23,11 @@ class _CountingDict(dict[bytes, bytes]):
         return super().__getitem__(key)
 
 
-def test_profile_store_reads_what_the_table_holds_with_one_lookup() -> None:
+def test_table_profiles_read_what_the_table_holds_with_one_lookup() -> None:
     app = faust.App("streamrec-test-tables", store="memory://", autodiscover=False)
     table = profiles_table(app, Settings(_env_file=None))
     backing = table.data.data = _CountingDict()  # type: ignore[attr-defined]
-    store = ProfileStore(table)
+    store = TableProfiles(table)
     profile = UserProfile.new("u1", 4)
     profile.n_events = 3
     table.data[b"u1"] = profile.to_bytes()  # the store itself: a table write needs a current event

@@ -1,11 +1,5 @@
-"""MovieLens "latest" CSV folders (ml-latest-small, ml-latest, ml-32m, ...) read from a local path.
-
-ratings.csv userId,movieId,rating,timestamp; movies.csv movieId,title,genres (pipe-separated); optional
-tags.csv userId,movieId,tag,timestamp. The free-text tags are real user-typed queries: each becomes a
-`Search` with clicked_item_id = movieId. Timestamps become epoch milliseconds; ids are `<prefix>:r:<row>` for
-ratings and `<prefix>:t:<row>` for tags (row = 1-based data row), the prefix being the folder name. The
-format has no runtimes or creators: runtimes are synthesized (`models.simulate.synthetic_duration_seconds`),
-creators stay empty.
+"""MovieLens "latest" CSV folders (ml-latest-small, ml-latest, ml-32m, ...) read from a local path; their
+free-text tags, real user-typed queries, become searches.
 """
 
 from __future__ import annotations
@@ -26,7 +20,14 @@ _PREFIX_CHARS = MAX_ID_CHARS - len(":t:") - 9 - len(":search")  # room for a 9-d
 
 
 def load_movielens_latest(path: Path) -> Dataset:
-    """The dataset in folder `path`. Raises `DatasetError` if a required file is missing or malformed."""
+    """The dataset in folder `path`. Raises `DatasetError` if a required file is missing or malformed.
+
+    ratings.csv userId,movieId,rating,timestamp; movies.csv movieId,title,genres (pipe-separated); optional
+    tags.csv userId,movieId,tag,timestamp, each tag a `Search` with clicked_item_id = movieId. Timestamps become
+    epoch milliseconds; ids are `<prefix>:r:<row>` for ratings and `<prefix>:t:<row>` for tags (row = 1-based
+    data row), the prefix being the folder name. The format has no runtimes or creators: runtimes are
+    synthesized (`models.simulate.synthetic_duration_seconds`), creators stay empty.
+    """
     path = Path(path)
     for required in (RATINGS, MOVIES):
         if not (path / required).is_file():

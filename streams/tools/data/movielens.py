@@ -1,16 +1,7 @@
-"""MovieLens 100K: fetch into the cache (GroupLens first, then the copy inside the RecBole wheel) and parse.
-
-Two on-disk formats give the same ratings (and the same event ids):
-- GroupLens `ml-100k.zip`: u.data (tab-separated user, item, rating, unix seconds), u.item (pipe-separated
-  latin-1: id, "Title (Year)", release date, video date, url, 19 genre flags), u.genre (name|flag index).
-- RecBole atomic files (`recbole==1.2.1` wheel, recbole/dataset_example/ml-100k/): ml-100k.inter,
-  ml-100k.item (titles without the year), plus a Freebase knowledge graph (ml-100k.kg, ml-100k.link) that
-  gives each film its directors, which become the items' `creators` ("fb:m.0bln8"; the graph has no names).
-  The GroupLens files have no directors, so items loaded from them have no creators.
-
-ML-100K has no runtimes: every item gets `models.simulate.synthetic_duration_seconds` (seeded by item id).
-Ratings: ts in epoch milliseconds, ids `ml100k:r:<n>` with n the 1-based row of the ratings file (the same in
-both formats), sorted by (ts, row). The data is never committed: it lives in the cache dir only (licence).
+"""MovieLens 100K: fetch into the cache (GroupLens first, then the copy inside the RecBole wheel) and parse. Both
+formats give the same ratings and event ids (`ml100k:r:<n>`, n the 1-based row of the ratings file), sorted by
+(ts in epoch milliseconds, row). ML-100K has no runtimes: every item gets `models.simulate.synthetic_duration_seconds`.
+The data is never committed: it lives in the cache dir only (licence).
 """
 
 from __future__ import annotations
@@ -153,7 +144,9 @@ def ratings_digest(ratings: Iterable[Rating]) -> str:
 
 
 def parse_grouplens_zip(path: Path, *, name: str = NAME, prefix: str = EVENT_PREFIX) -> Dataset:
-    """The GroupLens ml-100k.zip (members may sit in a folder): u.data, u.item, u.genre."""
+    """The GroupLens ml-100k.zip (members may sit in a folder): u.data (tab-separated user, item, rating, unix
+    seconds), u.item (pipe-separated latin-1: id, "Title (Year)", release date, video date, url, 19 genre flags),
+    u.genre (name|flag index). These files have no directors, so the items have no creators."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = {Path(info.filename).name: info.filename for info in archive.infolist()}
@@ -232,7 +225,10 @@ def _atomic_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list
 
 
 def parse_recbole_dir(directory: Path, *, name: str = NAME, prefix: str = EVENT_PREFIX) -> Dataset:
-    """RecBole's ml-100k.inter/.item, plus directors from ml-100k.kg/.link (no graph: no creators)."""
+    """RecBole's atomic files (`recbole==1.2.1` wheel, recbole/dataset_example/ml-100k/): ml-100k.inter,
+    ml-100k.item (titles without the year), plus the Freebase knowledge graph (ml-100k.kg, ml-100k.link) that
+    gives each film its directors, which become the items' `creators` ("fb:m.0bln8"; the graph has no names;
+    no graph: no creators)."""
     directory = Path(directory)
     directors = _recbole_directors(directory)
     items = tuple(

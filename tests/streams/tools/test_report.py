@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from streamrec.models.base import Recommender
 from streamrec.models.baselines import IncrementalPopularity
 from streamrec.models.dataset import Dataset
-from streamrec.models.evaluation import EvalResult, prequential
+from streamrec.models.evaluate import EvalResult, prequential
 from streamrec.models.events import CatalogItem, Rating, UserEvent
 from streamrec.streams.cli import evaluate as evaluate_cli
 from streamrec.streams.tools.report import CalibrationPoint, RunInfo, write_report

@@ -1,7 +1,6 @@
-"""Ranking and calibration metrics for one relevant item per evaluation point (prequential evaluation).
+"""Steck's (2018) miscalibration of a list against its user's taste, and its mean over evaluation points.
 
-Ranks are 1-based positions of the held-out item in a list, `None` when the item is absent. Genre mixes follow
-Steck (2018): an item with genres G contributes 1/|G| to each genre in G, and a set of items is the (uniform)
+Genre mixes: an item with genres G contributes 1/|G| to each genre in G, and a set of items is the (uniform)
 average of its items' mixes; items without genres are left out of the average.
 """
 
@@ -11,66 +10,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 CALIBRATION_ALPHA = 0.01  # Steck's smoothing: q~ = (1 - alpha) q + alpha p
-
-
-def rank_of(item_id: str, items: Sequence[str]) -> int | None:
-    """1-based position of `item_id` in `items`, or None when absent."""
-    if isinstance(items, list | tuple):  # the scan in C (the first equal item, as below)
-        try:
-            return items.index(item_id) + 1
-        except ValueError:
-            return None
-    for pos, other in enumerate(items, start=1):
-        if other == item_id:
-            return pos
-    return None
-
-
-def hit_at_k(rank: int | None, k: int) -> float:
-    """1.0 if the relevant item is within the top k, else 0.0."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return 1.0 if rank is not None and 1 <= rank <= k else 0.0
-
-
-def ndcg_at_k(rank: int | None, k: int) -> float:
-    """NDCG@k with one relevant item: 1/log2(rank + 1) within the top k (the ideal DCG is 1), else 0."""
-    if hit_at_k(rank, k) == 0.0:
-        return 0.0
-    assert rank is not None
-    return 1.0 / math.log2(rank + 1)
-
-
-def reciprocal_rank(rank: int | None) -> float:
-    """1/rank, 0 if absent. The list length it is cut at is the length of the list it was computed on."""
-    if rank is None:
-        return 0.0
-    if rank < 1:
-        raise ValueError(f"ranks are 1-based, got {rank}")
-    return 1.0 / rank
-
-
-def hit_rate(ranks: Iterable[int | None], k: int) -> float:
-    """Mean of `hit_at_k` over evaluation points (0.0 for none)."""
-    values = [hit_at_k(r, k) for r in ranks]
-    return sum(values) / len(values) if values else 0.0
-
-
-def mean_ndcg(ranks: Iterable[int | None], k: int) -> float:
-    values = [ndcg_at_k(r, k) for r in ranks]
-    return sum(values) / len(values) if values else 0.0
-
-
-def mean_reciprocal_rank(ranks: Iterable[int | None]) -> float:
-    values = [reciprocal_rank(r) for r in ranks]
-    return sum(values) / len(values) if values else 0.0
-
-
-def catalog_coverage(recommended: Iterable[str], catalog_size: int) -> float:
-    """Distinct recommended items over the catalog size."""
-    if catalog_size <= 0:
-        return 0.0
-    return len(set(recommended)) / catalog_size
 
 
 def genre_mix(genre_lists: Iterable[Sequence[str]]) -> dict[str, float]:
@@ -109,8 +48,8 @@ def miscalibration(p: Mapping[str, float], q: Mapping[str, float], alpha: float 
     return max(total, 0.0)
 
 
-class Miscalibration:
-    """`miscalibration(p, q, alpha)` for one p and many q (the lists several systems hold for one user).
+class UserMiscalibration:
+    """`miscalibration(p, q, alpha)` for one user's p and many q (the lists several systems hold for the user).
 
     The term of a genre a list lacks depends on p alone: it is computed once, when a list first lacks the genre.
     Each value is the float `miscalibration` gives (the same expressions, summed in the same order), and the
@@ -141,3 +80,20 @@ class Miscalibration:
                 term = lacking[at] = pg * math.log(pg / ((1.0 - alpha) * 0.0 + alpha * pg))
             total += term
         return max(total, 0.0)
+
+
+class Miscalibration:
+    """The mean miscalibration of the lists scored, over the evaluation points whose user has a history with
+    genres (None before any: undefined without one)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.points = 0
+
+    def update(self, value: float) -> None:
+        """Count one list's miscalibration (`miscalibration`, or a `UserMiscalibration` of it)."""
+        self.total += value
+        self.points += 1
+
+    def get(self) -> float | None:
+        return self.total / self.points if self.points else None

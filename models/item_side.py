@@ -1,0 +1,124 @@
+"""What streamrec knows about the items, apart from any viewer: the catalog, the item model and the vectors built
+from it, the real-time co-occurrence and trending counts, and the nearest-item index over the vectors.
+
+The recommender owns it and changes it as items and events arrive; the rankers read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from streamrec.models.catalog import CONTENT_DIM, Catalog
+from streamrec.models.cooccurrence import Cooccurrence, TrendingCounter
+from streamrec.models.events import DAY_MS, CatalogItem
+from streamrec.models.item_index import ItemIndex
+from streamrec.models.item_model import ItemModel
+from streamrec.models.item_signals import ItemSignal
+from streamrec.models.params import StreamParams
+from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+
+
+class ItemSide:
+    def __init__(self, params: StreamParams, item_model: ItemModel) -> None:
+        self.params = params
+        self.catalog = Catalog()
+        self.cooccurrence: Cooccurrence | SparseCooccurrence = Cooccurrence()
+        self.trending = TrendingCounter(params.trending_window_days * DAY_MS)
+        self.index = ItemIndex(params.ann_nprobe)  # searched only when ranking by candidates (large catalogs)
+        self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
+        self._vectors_version = -1
+        # Where the counts come from when they are the fold of the item-signal log: signals applied so far. None
+        # while events change the counts directly (one process, no log).
+        self.position: int | None = None
+        self.set_item_model(item_model)
+
+    # -- the item model ----------------------------------------------------------------------------------
+    def set_item_model(self, model: ItemModel) -> None:
+        """Swap in a new artifact: new item factors, and its co-occurrence snapshot as a warm start."""
+        self.item_model = model
+        self._model_index = {item_id: pos for pos, item_id in enumerate(model.item_ids)}
+        self._vectors_version = -1
+        self._seed_from_model()
+
+    def _seed_from_model(self, item_id: str | None = None) -> None:
+        """Seed counts for every model item in the catalog, or just for one that has just arrived."""
+        model = self.item_model
+        if model.item_counts.size == 0:
+            return
+        to_row = np.array([self.catalog.row_of.get(i, -1) for i in model.item_ids], dtype=np.intp)
+        sources = np.flatnonzero(to_row >= 0)
+        if item_id is not None:
+            sources = np.array([self._model_index[item_id]], dtype=np.intp)
+        if sources.size == 0:
+            return
+        neighbours = model.neighbours[sources]
+        neighbour_rows = np.where(neighbours >= 0, to_row[np.maximum(neighbours, 0)], -1)
+        self.cooccurrence.seed(
+            to_row[sources], neighbour_rows, model.neighbour_counts[sources], model.item_counts[sources]
+        )
+
+    @property
+    def vectors(self) -> npt.NDArray[np.float32]:
+        """Rows: [ALS factors (zeros where untrained), content]; refreshed when the catalog or model changes."""
+        if self._vectors_version != self.catalog.version:
+            n = len(self.catalog)
+            k = self.item_model.dim
+            vectors = np.zeros((n, k + CONTENT_DIM), dtype=np.float32)
+            vectors[:, k:] = self.catalog.content[:n]
+            for src, item_id in enumerate(self.item_model.item_ids):
+                row = self.catalog.row_of.get(item_id)
+                if row is not None:
+                    vectors[row, :k] = self.item_model.factors[src]
+            self._vectors = vectors
+            self._vectors_version = self.catalog.version
+        return self._vectors
+
+    # -- the catalog ---------------------------------------------------------------------------------------
+    def add_items(self, items: Sequence[tuple[CatalogItem, int]]) -> None:
+        """Add items or replace their metadata. Past `exact_max_items` the co-occurrence turns sparse. Items the
+        artifact knows are seeded once the batch is in, with the neighbours of the whole batch."""
+        model_index = self._model_index
+        new_known = [i.item_id for i, _ in items if i.item_id in model_index and i.item_id not in self.catalog]
+        rows = self.catalog.upsert_many(items)
+        if len(self.catalog) > self.params.exact_max_items:
+            self.use_sparse_cooccurrence()
+        end = max(rows, default=-1) + 1
+        self.cooccurrence.ensure(end)
+        self.trending.ensure(end)
+        for item_id in dict.fromkeys(new_known):  # the artifact knew them before the catalog did
+            self._seed_from_model(item_id)
+
+    def use_sparse_cooccurrence(self) -> None:
+        """Keep each item's `neighbours_per_item` strongest co-occurrences only (what a large catalog needs)."""
+        if isinstance(self.cooccurrence, Cooccurrence):
+            self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
+
+    @property
+    def sparse(self) -> bool:
+        return isinstance(self.cooccurrence, SparseCooccurrence)
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def advance_trending(self, now: int) -> int:
+        """Move the trending window on to `now` (never back); returns the window's time."""
+        self.trending.advance(now)
+        return self.trending.now
+
+    def record_consumption(self, row: int, recent_rows: list[int], ts: int) -> None:
+        """A viewer's first consumption of `row`: paired with what they consumed recently (`recent_rows`, -1 for
+        items the catalog lacks), and counted as a view at `ts`."""
+        self.cooccurrence.add_pairs(row, recent_rows)
+        self.trending.add(row, ts)
+
+    def apply(self, signal: ItemSignal, position: int) -> None:
+        """Fold in the item-signal log's signal at `position` (positions count from 1): what `learn_one` does to the
+        item side when there is no log."""
+        self.advance_trending(signal.ts)
+        if signal.item_id is not None:
+            row_of = self.catalog.row_of
+            row = row_of.get(signal.item_id)
+            if row is not None:  # an item the catalog lacks can't be counted (yet): its signal teaches nothing
+                self.record_consumption(row, [row_of.get(item, -1) for item in signal.recent], signal.ts)
+        self.position = position

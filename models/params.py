@@ -1,0 +1,36 @@
+"""streamrec's parameters: what a profile keeps, how the score is weighed, and when a catalog is large."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamrec.models.fairness import ExposureCaps
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    top_n: int = 20
+    calibration_weight: float = 0.6
+    caps: ExposureCaps = field(default_factory=ExposureCaps)
+    history_size: int = 50  # entries kept in the profile
+    scoring_window: int = 10  # most recent entries that drive the co-occurrence score
+    recency_decay: float = 0.9  # weight of the k-th most recent entry: decay**k
+    cooccurrence_window: int = 50  # recent entries a new consumption is paired with
+    embedding_decay: float = 0.97
+    searches_kept: int = 5
+    search_half_life_ms: float = 2 * 3_600_000
+    trending_window_days: int = 7
+    dedupe_window: int = 64
+    candidates: int = 100
+    w_cooccurrence: float = 1.0
+    w_embedding: float = 0.1
+    w_search: float = 1.0
+    w_trending: float = 0.05
+    w_popularity: float = 0.05
+    # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
+    exact_max_items: int = 8192
+    neighbours_per_item: int = 128
+    ann_candidates: int = 200
+    popular_candidates: int = 300
+    query_candidates: int = 1000
+    ann_nprobe: int = 32

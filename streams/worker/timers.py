@@ -1,0 +1,93 @@
+"""The worker's timers: item model hot swap, table key count, consumer lag. An exception escaping a Faust timer
+crashes the whole app, hence the guards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import faust
+
+from streamrec.models.item_model import ItemModel
+from streamrec.streams.internals.consumer_state import committed_offsets, started_consumer
+from streamrec.streams.internals.tables import local_key_count
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES
+from streamrec.streams.worker.records import rekeyed_topic_name
+from streamrec.streams.worker.runtime import Runtime
+from streamrec.streams.worker.tables import PROFILES_TABLE, BytesTable
+
+log = logging.getLogger(__name__)
+
+MODEL_CHECK_INTERVAL_S = 30.0
+TABLE_KEYS_INTERVAL_S = 15.0
+LAG_INTERVAL_S = 10.0
+
+_LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
+
+
+def register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable) -> None:
+    @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def refresh_model() -> None:
+        with _logged("model refresh"):
+            check_for_new_model(rt)
+
+    @app.timer(TABLE_KEYS_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def count_table_keys() -> None:
+        with _logged("table key count"):
+            rt.metrics.table_keys.labels(table=PROFILES_TABLE).set(local_key_count(profiles_table))
+
+    @app.timer(LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def consumer_lag() -> None:
+        with _logged("consumer lag"):
+            update_consumer_lag(app, rt)
+
+
+@contextmanager
+def _logged(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("%s failed", what)
+
+
+def check_for_new_model(rt: Runtime) -> bool:
+    """Hot-swap the item model if a newer artifact was saved; True if swapped."""
+    latest = rt.models.latest_path()
+    if latest is None or latest == rt.model_path:
+        return False
+    try:
+        model: ItemModel = rt.models.load(latest)
+    except Exception:
+        log.exception("cannot load model artifact %s; keeping %s", latest, rt.recommender.item_model.version)
+        rt.model_path = latest  # don't retry the same broken file every interval
+        return False
+    rt.recommender.set_item_model(model)
+    rt.model_path = latest
+    rt.metrics.set_model(model.version)
+    log.info("item model hot-swapped to %s (%s)", model.version, latest)
+    return True
+
+
+def update_consumer_lag(app: faust.App, rt: Runtime) -> None:
+    """Lag per owned input partition: the high watermark of the last fetch minus the next offset to handle
+    (after the last handled record, else the committed offset). Uses what the consumer already knows: no
+    broker round trip; partitions not fetched from yet have no series."""
+    consumer = started_consumer(app)
+    if consumer is None:
+        return
+    committed = committed_offsets(consumer)
+    rt.metrics.consumer_lag.clear()
+    for tp in consumer.assignment():
+        if tp.topic not in _LAG_TOPICS and tp.topic != rekeyed_topic_name(rt.settings.app_id):
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:
+            continue
+        last = rt.last_offsets.get((tp.topic, tp.partition))
+        # Nothing handled or committed yet: a new group starts at the log start (0 unless retention deleted some).
+        next_offset = last + 1 if last is not None else committed.get(tp) or 0
+        if highwater is None:
+            continue
+        rt.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(highwater - next_offset, 0))
