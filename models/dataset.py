@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamrec.models.events import CatalogItem, Rating, Search
+from streamrec.models.events import CatalogItem, Play, Rating, Search
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +13,8 @@ class Dataset:
     items: tuple[CatalogItem, ...]
     ratings: tuple[Rating, ...]  # sorted by (ts, original order); event ids are stable across loads
     searches: tuple[Search, ...] = field(default=())  # real user-typed queries (MovieLens tags), if any
+    plays: tuple[Play, ...] = field(default=())  # recorded plays (KuaiRand), by (ts, source order); none: simulated
 
     @property
     def n_users(self) -> int:
-        return len({r.user_id for r in self.ratings})
+        return len({r.user_id for r in self.ratings} | {p.user_id for p in self.plays})

@@ -10,6 +10,7 @@ identical events.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 from collections import Counter
@@ -251,7 +252,19 @@ def event_stream(
     Always the ratings; with `plays`, one derived play per rating; with `searches`, the dataset's own
     searches (MovieLens tags) plus simulated ones (`search_rate` 0 turns the simulation off). Sorted by ts;
     ties keep the dataset order, and for one rating: search < play < rating.
+
+    A dataset with recorded plays (KuaiRand) gives those instead, merged with its ratings by ts, plays first at
+    equal ts (each rating follows its own play), source order otherwise; it has no searches to simulate from
+    (its titles are synthetic).
     """
+    if dataset.plays:
+        if searches:
+            raise ValueError(f"{dataset.name} has synthetic titles: no searches can be simulated from them")
+        if not plays:
+            return list(dataset.ratings)
+        recorded: tuple[UserEvent, ...] = dataset.plays
+        ratings: tuple[UserEvent, ...] = dataset.ratings
+        return list(heapq.merge(recorded, ratings, key=lambda event: event.ts))
     events: list[UserEvent] = list(dataset.ratings)
     ts = [r.ts for r in dataset.ratings]
     sequence = list(range(len(dataset.ratings)))

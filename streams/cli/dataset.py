@@ -16,7 +16,9 @@ from streamrec.streams.settings import get_settings
 dataset_app = typer.Typer(help="Fetch and describe datasets (MovieLens).", no_args_is_help=True)
 console = Console()
 
-NAME_OPTION = typer.Option("ml-100k", "--name", help="a dataset that can be fetched by name: ml-100k")
+NAME_OPTION = typer.Option(
+    "ml-100k", "--name", help="a dataset by name: ml-100k (fetched) or kuairand-pure (the shared local copy)"
+)
 PATH_OPTION = typer.Option(
     None,
     "--path",
@@ -53,10 +55,15 @@ def fetch(
 @dataset_app.command()
 def info(name: str = NAME_OPTION, path: Path | None = PATH_OPTION) -> None:
     """Counts, time span, genres and the rating histogram of a dataset."""
-    from streamrec.streams.tools.data import DatasetError, load_dataset
+    from streamrec.streams.tools.data import KUAIRAND, DatasetError, load_dataset, load_kuairand
 
     try:
-        dataset = load_dataset(name=name, path=path, cache_dir=get_settings().cache_dir)
+        if name == KUAIRAND:
+            kuairand = load_kuairand(path)
+            console.print(f"{KUAIRAND}: {kuairand.counts().describe()}")
+            dataset = kuairand.as_dataset()
+        else:
+            dataset = load_dataset(name=name, path=path, cache_dir=get_settings().cache_dir)
     except DatasetError as error:
         console.print(f"[red]✗ {error}[/red]")
         raise typer.Exit(1) from error
@@ -73,11 +80,12 @@ def overview_table(dataset: Dataset) -> Table:
     table = Table(title=f"dataset {dataset.name}", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
-    timestamps = [r.ts for r in dataset.ratings] + [s.ts for s in dataset.searches]
+    timestamps = [r.ts for r in dataset.ratings] + [s.ts for s in dataset.searches] + [p.ts for p in dataset.plays]
     rows = [
         ("users", f"{dataset.n_users:,}"),
         ("items", f"{len(dataset.items):,}"),
         ("ratings", f"{len(dataset.ratings):,}"),
+        ("plays (recorded)", f"{len(dataset.plays):,}"),
         ("searches (tags)", f"{len(dataset.searches):,}"),
         ("items with creators", f"{sum(1 for item in dataset.items if item.creators):,}"),
     ]

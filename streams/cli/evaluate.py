@@ -112,10 +112,17 @@ def streamrec_name(weight: float) -> str:
 
 
 def load_events(dataset: Dataset, *, plays: bool, searches: bool, seed: int) -> list[UserEvent]:
-    """The evaluation stream: `models.simulate.event_stream` (ratings, plus simulated plays/searches)."""
+    """The evaluation stream: `models.simulate.event_stream` (ratings, plus simulated plays/searches, or the
+    dataset's recorded plays)."""
     from streamrec.models.simulate import event_stream
 
     return list(event_stream(dataset, plays=plays, searches=searches, seed=seed))
+
+
+def _events_text(dataset: Dataset, *, plays: bool, searches: bool, seed: int) -> str:
+    if dataset.plays:
+        return f"likes/hates as ratings{' + recorded plays' if plays else ''}"
+    return f"ratings{' + simulated plays' if plays else ''}{' + searches' if searches else ''} (seed {seed})"
 
 
 def load_data(name: str, path: Path | None, cache_dir: Path) -> Dataset:
@@ -135,12 +142,18 @@ def build_systems(
 ) -> tuple[dict[str, Recommender], dict[float, str]]:
     """Baselines and one streamrec per calibration weight; returns the systems and weight -> system name."""
     from streamrec.models.baselines import ALSFoldIn, ALSRetrained, IncrementalPopularity
+    from streamrec.models.ease import EASE
+    from streamrec.models.item_knn import SequentialItemKNN
+    from streamrec.models.trending import Trending
 
     systems: dict[str, Recommender] = {}
     if baselines:
         systems["popularity"] = IncrementalPopularity()
         systems["als-retrained"] = ALSRetrained.from_params(als)
         systems["als-foldin"] = ALSFoldIn.from_params(als)
+        systems["trending"] = Trending()
+        systems["item-knn"] = SequentialItemKNN()
+        systems["ease"] = EASE()
     swept: dict[float, str] = {}
     make = factory or build_streamrec
     for weight in weights:
@@ -171,9 +184,15 @@ def _summary_table(results: dict[str, EvalResult]) -> Table:
 
 
 OUT_OPTION = typer.Option(Path(".streamrec/evaluation"), "--out", help="where the report files go")
-DATASET_OPTION = typer.Option("ml-100k", "--dataset", help="a dataset that can be fetched by name: ml-100k")
+DATASET_OPTION = typer.Option(
+    "ml-100k", "--dataset", help="a dataset by name: ml-100k (fetched) or kuairand-pure (the shared local copy)"
+)
 PATH_OPTION = typer.Option(
-    None, "--path", exists=True, file_okay=False, help="a MovieLens 'latest' CSV folder (overrides --dataset)"
+    None,
+    "--path",
+    exists=True,
+    file_okay=False,
+    help="a MovieLens 'latest' CSV folder (overrides --dataset), or with --dataset kuairand-pure its folder",
 )
 K_OPTION = typer.Option(10, "--k", min=1, help="HR/NDCG cut-off")
 LIST_LENGTH_OPTION = typer.Option(
@@ -285,8 +304,7 @@ def evaluate(
             raise typer.Exit(2)
         run_settings_e2e: dict[str, object] = {
             "dataset": dataset.name,
-            "events": f"ratings{' + simulated plays' if plays else ''}{' + searches' if searches else ''} "
-            f"(seed {seed})",
+            "events": _events_text(dataset, plays=plays, searches=searches, seed=seed),
             "limit": limit if limit is not None else "none",
             "k": k,
             "held list length (STREAMREC_TOP_N of the worker)": n_list,
@@ -347,7 +365,7 @@ def evaluate(
 
     run_settings: dict[str, object] = {
         "dataset": dataset.name,
-        "events": f"ratings{' + simulated plays' if plays else ''}{' + searches' if searches else ''} (seed {seed})",
+        "events": _events_text(dataset, plays=plays, searches=searches, seed=seed),
         "k": k,
         "held list length (MRR cut-off)": n_list,
         "calibration weights": ", ".join(f"{w:g}" for w in weights) or "(streamrec not run)",
@@ -355,6 +373,10 @@ def evaluate(
             f"implicit {_implicit_version()} (CPU, conjugate gradient), factors {als.factors}, regularization "
             f"{als.regularization:g}, iterations {als.iterations}, confidence {_confidence_text(als)}; retrained "
             f"on all interactions so far every {als.every:,} new interactions; 1 BLAS thread"
+        ),
+        "other baselines": (
+            "trending (interactions decayed with a 1-day half-life), sequential item-kNN (the viewer's last 5 items, "
+            "pairs weighted 1/distance, divided by pop^0.5), EASE (λ 500, refitted every 5,000 new interactions)"
         ),
         "limit": limit if limit is not None else "none",
         "machine": f"{platform.machine()}, Python {platform.python_version()}",

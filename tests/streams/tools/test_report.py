@@ -123,7 +123,8 @@ def test_evaluate_command_writes_the_report(cli: typer.Typer, tmp_path: Path) ->
     for name in ("report.md", "hr_over_time.png", "calibration_tradeoff.png", "results.json"):
         assert (out / name).stat().st_size > 0
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert set(document["results"]) == {"popularity", "als-retrained", "als-foldin", "streamrec λ=0", "streamrec λ=0.5"}
+    baselines = {"popularity", "als-retrained", "als-foldin", "trending", "item-knn", "ease"}
+    assert set(document["results"]) == baselines | {"streamrec λ=0", "streamrec λ=0.5"}
     assert all(r["eval_points"] == 240 for r in document["results"].values())
     assert_png(out / "calibration_tradeoff.png")
 
@@ -132,6 +133,6 @@ def test_evaluate_command_baselines_only(cli: typer.Typer, tmp_path: Path) -> No
     result = CliRunner().invoke(cli, ["evaluate", "--out", str(tmp_path), "--no-streamrec", "--limit", "100"])
     assert result.exit_code == 0, result.output
     document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    assert set(document["results"]) == {"popularity", "als-retrained", "als-foldin"}
+    assert set(document["results"]) == {"popularity", "als-retrained", "als-foldin", "trending", "item-knn", "ease"}
     assert document["run"]["events"] == 100
     assert cli.built == []  # type: ignore[attr-defined]
