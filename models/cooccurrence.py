@@ -5,7 +5,7 @@ This is what a batch model lacks between retrains: a new release's neighbours ap
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 
 import numpy as np
 import numpy.typing as npt
@@ -183,12 +183,15 @@ def _add_similarity(
 
 
 class TrendingCounter:
-    """Exact interaction counts per item within a sliding event-time window (so reasons can quote them)."""
+    """Exact interaction counts per item within a sliding event-time window (so reasons can quote them).
+
+    Views may arrive out of time order (the item-signal log interleaves workers' batches): they leave the window
+    by their own time, and one already outside it is not counted."""
 
     def __init__(self, window_ms: int, capacity: int = 256) -> None:
         self.window_ms = window_ms
         self.counts = np.zeros(capacity, dtype=np.int64)
-        self._events: deque[tuple[int, int]] = deque()
+        self._events: list[tuple[int, int]] = []  # a heap of (ts, item): the oldest view leaves first
         self.now = 0
         self.version = 0  # bumped whenever a count changes (caches key on it)
 
@@ -201,9 +204,11 @@ class TrendingCounter:
 
     def add(self, item: int, ts: int) -> None:
         self.ensure(item + 1)
+        if ts <= self.now - self.window_ms:
+            return  # outside the window already
         self.version += 1
         self.counts[item] += 1
-        self._events.append((ts, item))
+        heapq.heappush(self._events, (ts, item))
         self.advance(ts)
 
     def advance(self, now: int) -> None:
@@ -213,5 +218,5 @@ class TrendingCounter:
         if events and events[0][0] <= horizon:
             self.version += 1
             while events and events[0][0] <= horizon:
-                _, item = events.popleft()
+                _, item = heapq.heappop(events)
                 self.counts[item] -= 1

@@ -35,6 +35,7 @@ def score_held_lists(
     rolling_window: int = 5000,
     alpha: float = CALIBRATION_ALPHA,
     on_point: Callable[[str, EvalPoint], None] | None = None,
+    fold_order: Sequence[UserEvent] | None = None,
 ) -> HeldScore:
     """Score lists computed elsewhere with `prequential`'s protocol.
 
@@ -42,12 +43,18 @@ def score_held_lists(
     evaluation point (u, i, t) is the one triggered by u's previous event. `new_user_lists` maps the id of a
     user's first event to the new-user list shown before it. A missing list is scored as an empty one (a
     miss) and counted in `missing_lists`. Reasons are verified against the state of the stream (in stream
-    order) right after the trigger event, exactly as `prequential` does for the lists it computes.
+    order) right after the trigger event, exactly as `prequential` does for the lists it computes. `fold_order`:
+    the events in the order the item-signal log folded them, when that is not the stream's (several workers);
+    counts quoted with a log position are checked in that order.
     """
     if k < 1:
         raise ValueError("k must be >= 1")
     n_list = max(k, list_length or k)
     truth = GroundTruth(items)
+    if fold_order is not None:
+        truth.log_order = GroundTruth(items)
+        for folded in fold_order:
+            truth.log_order.observe(folded)
     metrics = SystemMetrics(system, truth, k, n_list, alpha, rolling_window)
     previous: dict[str, tuple[str, int, int]] = {}  # user -> (event id, stream clock, interaction seq) after it
     missing = 0

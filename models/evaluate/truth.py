@@ -59,6 +59,9 @@ class GroundTruth:
         self.last_ts: int | None = None
         self.seq = 0  # interactions observed so far
         self._seq_after_events = [0]  # per number of events observed: `seq` then
+        # The same events in the order the item-signal log folded them, where that is not the stream's (several
+        # workers): counts quoted with a log position (evidence `state`) are checked against it.
+        self.log_order: GroundTruth | None = None
         self._ordered = True  # event timestamps never decreased (enables bisect on timestamps)
         self._history: dict[str, set[str]] = {}
         self._queries: dict[str, set[str]] = {}
@@ -235,22 +238,26 @@ class GroundTruth:
             and genre in self._user_genre_sum.get(user_id, ())
         )
 
-    def _counted_at(self, ev: Mapping[str, str], now_ts: int, as_of: int | None) -> tuple[int, int | None] | None:
-        """When a count was taken: the list's time and interactions, or, for counts of an item side folded from
-        the item-signal log (evidence `state`), that log position and the counting window's time (None: bad)."""
+    def _counted_at(
+        self, ev: Mapping[str, str], now_ts: int, as_of: int | None
+    ) -> tuple[GroundTruth, int, int | None] | None:
+        """Where and when a count was taken: here, at the list's time and interactions; or, for counts of an item
+        side folded from the item-signal log (evidence `state`), in the log's order at that position, with the
+        counting window's time (None: unreadable evidence)."""
         if "state" not in ev:
-            return now_ts, as_of
+            return self, now_ts, as_of
+        truth = self.log_order or self
         state, window_ts = _as_int(ev["state"]), _as_int(ev.get("as_of"))
-        if state is None or window_ts is None or not 0 <= state < len(self._seq_after_events):
+        if state is None or window_ts is None or not 0 <= state < len(truth._seq_after_events):
             return None
-        return window_ts, self.seq_after(state)
+        return truth, window_ts, truth.seq_after(state)
 
     def _check_popular(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:
         claimed, counted = _as_int(ev.get("count")), self._counted_at(ev, now_ts, as_of)
         if claimed is None or counted is None:
             return False
-        as_of = counted[1]
-        seqs = self._item_seqs.get(item_id)  # `count`, inlined: this is the commonest check
+        truth, _, as_of = counted
+        seqs = truth._item_seqs.get(item_id)  # `count`, inlined: this is the commonest check
         if seqs is None:
             return claimed == 0
         return claimed == (len(seqs) if as_of is None else bisect_right(seqs, as_of))
@@ -262,11 +269,11 @@ class GroundTruth:
         counted = self._counted_at(ev, now_ts, as_of)
         if claimed is None or days is None or days <= 0 or counted is None:
             return False
-        now_ts, as_of = counted
+        truth, now_ts, as_of = counted
         window = days * DAY_MS
         return claimed in (
-            self.count_in_window(item_id, now_ts, window, as_of),
-            self.count_in_window(item_id, now_ts, window, as_of, inclusive=True),
+            truth.count_in_window(item_id, now_ts, window, as_of),
+            truth.count_in_window(item_id, now_ts, window, as_of, inclusive=True),
         )
 
     def _check_new(self, ev: Mapping[str, str], user_id: str, item_id: str, now_ts: int, as_of: int | None) -> bool:

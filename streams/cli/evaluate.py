@@ -86,7 +86,7 @@ def parse_counts(text: str) -> list[int]:
 
 
 def add_deployments(
-    systems: dict[str, Recommender], counts: list[int], weight: float, top_n: int, hop: int
+    systems: dict[str, Recommender], counts: list[int], weight: float, top_n: int, hop: int, *, per_worker: bool = True
 ) -> list[ScalingPoint]:
     """streamrec over each number of workers, the item side shared through the item-signal log (as the worker
     runs) and, for comparison, learnt by each worker from its own viewers."""
@@ -102,7 +102,8 @@ def add_deployments(
         worker_of = worker_of_viewer(n, partitions)
         shared, apart = f"streamrec, {n} workers", f"streamrec, {n} workers, item side per worker"
         systems[shared] = Deployment(params, n, worker_of, hop=hop)
-        systems[apart] = Deployment(params, n, worker_of, shared_items=False)
+        if per_worker:
+            systems[apart] = Deployment(params, n, worker_of, shared_items=False)
         points.append(ScalingPoint(n, shared, apart))
     return points
 
@@ -315,8 +316,27 @@ def evaluate(
             "broker": bootstrap or "fresh embedded noida-db",
             "machine": f"{platform.machine()}, Python {platform.python_version()}",
         }
+        counts = parse_counts(workers) if workers else [1]
+        if len(counts) != 1:
+            console.print("[red]✗ --e2e runs one number of workers[/red] (e.g. --workers 4)")
+            raise typer.Exit(2)
+        run_settings_e2e["workers"] = counts[0]
+        if workers:
+            run_settings_e2e["fast path"] = f"{counts[0]} simulated workers, item signals folded {item_hop} events late"
         _evaluate_e2e(
-            dataset, events, out, k, n_list, weights[0], searches, lockstep, bootstrap, keep_dir, run_settings_e2e
+            dataset,
+            events,
+            out,
+            k,
+            n_list,
+            weights[0],
+            searches,
+            lockstep,
+            bootstrap,
+            keep_dir,
+            run_settings_e2e,
+            workers=counts[0] if workers else None,
+            item_hop=item_hop,
         )
         return
     systems, swept = build_systems(
@@ -410,14 +430,24 @@ def _evaluate_e2e(
     bootstrap: str | None,
     keep_dir: Path | None,
     run_settings: dict[str, object],
+    *,
+    workers: int | None = None,
+    item_hop: int = DEFAULT_ITEM_HOP,
 ) -> None:
+    """`workers`: that many worker processes, compared with the fast path's simulation of them (`Deployment`);
+    None: one worker, compared with streamrec in one process."""
     import asyncio
 
     from streamrec.streams.tools.e2e import E2EError, E2EOptions, compare, run_e2e, write_e2e_report
     from streamrec.streams.tools.worker_process import WorkerError
 
     options = E2EOptions(
-        list_length=n_list, calibration_weight=weight, lockstep=lockstep, bootstrap=bootstrap, keep_dir=keep_dir
+        list_length=n_list,
+        calibration_weight=weight,
+        lockstep=lockstep,
+        bootstrap=bootstrap,
+        keep_dir=keep_dir,
+        workers=workers or 1,
     )
     console.print(
         f"{dataset.name}: {len(events):,} events, {len(dataset.items):,} items; end to end "
@@ -440,6 +470,10 @@ def _evaluate_e2e(
         console.print(f"[yellow]! {run.teardown_warning}[/yellow]")
     console.print(f"read {run.lists_received:,} lists in {run.replay_seconds:.1f} s; scoring both paths")
     system = build_streamrec(weight, searches, top_n=n_list)
+    if workers is not None:
+        deployments: dict[str, Recommender] = {}
+        add_deployments(deployments, [workers], weight, n_list, item_hop, per_worker=False)
+        system = deployments[f"streamrec, {workers} workers"]
     comparison = compare(dataset.items, events, run, system, name=streamrec_name(weight), k=k, list_length=n_list)
     md, js = write_e2e_report(out, comparison, run, dict(run_settings))
     table = Table(title=f"fast path vs end to end: {comparison.points:,} evaluation points")

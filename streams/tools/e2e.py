@@ -22,16 +22,18 @@ from streamrec.models.evaluate import EvalResult, prequential, score_held_lists
 from streamrec.models.events import CatalogItem, Play, Rating, Search, UserEvent, event_to_dict
 from streamrec.streams.kafka import JsonProducer, Record, create_topics, default_topics, tail
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
-from streamrec.streams.kafka.consumer import count_records
+from streamrec.streams.kafka.consumer import count_records, read_all
 from streamrec.streams.settings import Settings
 from streamrec.streams.tools import broker
 from streamrec.streams.tools.worker_process import WorkerProcess, free_port
+from streamrec.streams.worker.item_log import FoldOnce, decode_signals, item_signals_topic_name
 
 PARTITIONS = 4
 HEALTH_TIMEOUT_S = 180.0
 WORKER_STOP_TIMEOUT_S = 150.0  # a worker stopping during a rebalance can need the rebalance timeout (60 s)
 FLUSH_EVERY = 500
 BROKER_STOP_TIMEOUT_S = 300.0
+READ_BACK_TIMEOUT_S = 300.0  # reading the inputs and the item-signal log back whole
 
 __all__ = [
     "HR_TOLERANCE",
@@ -60,6 +62,7 @@ class E2EOptions:
     lockstep_timeout_s: float = 60.0
     idle_timeout_s: float = 180.0  # after the last send: give up when no list arrived for this long
     keep_dir: Path | None = None  # where the worker's log (and temp state) go; None: a temp dir, removed
+    workers: int = 1  # worker processes in one group (the input topics get at least this many partitions)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class E2ERun:
     replay_seconds: float = 0.0  # first send to last list
     bootstrap: str = ""
     teardown_warning: str | None = None  # the embedded broker did not stop cleanly (the results still stand)
+    fold_order: list[str] = field(default_factory=list, repr=False)  # event ids as the item-signal log folds them
 
 
 Progress = Callable[[str, int], None]  # (what: "sent" | "lists", count so far)
@@ -205,23 +209,28 @@ async def run_e2e(
             update={"bootstrap_servers": f"127.0.0.1:{free_port()}", "broker_dir": root / "broker"}
         )
     bootstrap = options.bootstrap or (broker_settings.bootstrap_servers if broker_settings else "")
-    worker = WorkerProcess(
-        base.model_copy(
-            update={
-                "bootstrap_servers": bootstrap,
-                "partitions": PARTITIONS,
-                "app_id": f"streamrec-e2e-{uuid.uuid4().hex[:8]}",
-                "data_dir": root / "worker-data",
-                "model_dir": root / "empty-models",  # no artifact: the content-only model, as in the fast path
-                "web_port": free_port(),
-                "top_n": options.list_length,
-                "calibration_weight": options.calibration_weight,
-            }
-        ),
-        root / "worker.log",
-        log_level="warning",
-        own_session=True,  # a Ctrl-C in the terminal reaches us only; we stop the worker with one SIGTERM
-    )
+    app_id = f"streamrec-e2e-{uuid.uuid4().hex[:8]}"
+    workers = [
+        WorkerProcess(
+            base.model_copy(
+                update={
+                    "bootstrap_servers": bootstrap,
+                    "partitions": max(PARTITIONS, options.workers),
+                    "app_id": app_id,
+                    "data_dir": root / f"worker-data-{n}",
+                    "model_dir": root / "empty-models",  # no artifact: the content-only model, as in the fast path
+                    "web_port": free_port(),
+                    "top_n": options.list_length,
+                    "calibration_weight": options.calibration_weight,
+                }
+            ),
+            root / ("worker.log" if options.workers == 1 else f"worker-{n}.log"),
+            log_level="warning",
+            own_session=True,  # a Ctrl-C in the terminal reaches us only; we stop the workers with one SIGTERM
+        )
+        for n in range(options.workers)
+    ]
+    worker = workers[0]  # asked for new-user lists (every worker's item side is the same log's fold)
     run = E2ERun(bootstrap=bootstrap)
     try:
         if broker_settings is not None:
@@ -236,8 +245,10 @@ async def run_e2e(
             try:
                 await _publish_catalog(bootstrap, items)
                 (root / "empty-models").mkdir(exist_ok=True)
-                worker.start()
-                await worker.wait_healthy(HEALTH_TIMEOUT_S)
+                for process in workers:
+                    process.start()
+                for process in workers:
+                    await process.wait_healthy(HEALTH_TIMEOUT_S)
                 run.catalog_order = list((await worker.get_json("/catalog/items"))["item_ids"])
                 began = time.monotonic()
                 await _send_events(worker, collector, events, options, run, bootstrap, on_progress)
@@ -249,13 +260,31 @@ async def run_e2e(
                 await asyncio.gather(collecting, return_exceptions=True)
             run.lists = collector.lists
             run.lists_received = collector.count
+            run.fold_order = await _fold_order(bootstrap, app_id)
     finally:
-        worker.stop(WORKER_STOP_TIMEOUT_S)
+        for process in workers:  # all at once: the group rebalances once, not once per leaving worker
+            process.terminate()
+        for process in workers:
+            process.stop(WORKER_STOP_TIMEOUT_S)
         if broker_settings is not None:
             run.teardown_warning = await asyncio.to_thread(_broker_down, broker_settings)
         if options.keep_dir is None:
             shutil.rmtree(root, ignore_errors=True)
     return run
+
+
+async def _fold_order(bootstrap: str, app_id: str) -> list[str]:
+    """The events' ids in the order the workers' item-signal log folds them (a signal written twice, once)."""
+    event_ids: dict[tuple[str, int, int], str] = {}
+    for topic in (RATINGS, PLAYS, SEARCHES):
+        for record in await read_all(bootstrap, topic, timeout_s=READ_BACK_TIMEOUT_S):
+            event_ids[(topic, record.partition, record.offset)] = str(record.json()["event_id"])
+    once, order = FoldOnce(), []
+    for record in await read_all(bootstrap, item_signals_topic_name(app_id), timeout_s=READ_BACK_TIMEOUT_S):
+        for source, _signal in decode_signals(record.value or b"{}"):
+            if once.first_time(source) and source in event_ids:
+                order.append(event_ids[source])
+    return order
 
 
 def _broker_down(settings: Settings, timeout_s: float = BROKER_STOP_TIMEOUT_S) -> str | None:
@@ -365,6 +394,7 @@ def compare(
     """Run the fast path (`system`, fresh) over the same events and score the e2e lists; compare them."""
     fast_points: dict[str, tuple[str, ...]] = {}
     e2e_points: dict[str, tuple[str, ...]] = {}
+    by_id = {event.event_id: event for event in events}
     fast = prequential(
         events,
         fast_catalog(items, run.catalog_order),
@@ -382,6 +412,7 @@ def compare(
         k=k,
         list_length=list_length,
         on_point=lambda _s, p: e2e_points.__setitem__(p.event_id, p.items),
+        fold_order=[by_id[event_id] for event_id in run.fold_order if event_id in by_id],
     )
     identical = 0
     first: str | None = None

@@ -25,9 +25,11 @@ from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIO
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker import tables
 from streamrec.streams.worker.agents import register_agents
+from streamrec.streams.worker.broadcast_feed import BroadcastFeed
 from streamrec.streams.worker.catalog_feed import CatalogFeed
 from streamrec.streams.worker.catalog_validation import CatalogValidator
 from streamrec.streams.worker.checkpoint import Checkpoint
+from streamrec.streams.worker.item_log import ItemLog, ItemLogFeed, SignalOutbox, TopicSignalSender, item_signals_topic
 from streamrec.streams.worker.model_store import ModelStore
 from streamrec.streams.worker.observability import Metrics
 from streamrec.streams.worker.ordered_app import TimeOrderedApp
@@ -88,7 +90,10 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     models = ModelStore(settings.model_dir)
     loaded = models.load_latest_with_path()
     model_path, model = loaded if loaded else (None, content_only_model())
-    recommender = StreamRecommender(settings.stream_params(), model, profiles)
+    # The item side is the fold of the item-signal log (one state for every worker): learning emits to `outbox`.
+    outbox = SignalOutbox()
+    recommender = StreamRecommender(settings.stream_params(), model, profiles, item_signals=outbox.add)
+    recommender.item_side.position = 0
     metrics.set_model(model.version)
     log.info("item model: %s (%s)", model.version, model_path or "no artifact, content only")
 
@@ -113,6 +118,17 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     catalog_topic = app.topic(CATALOG, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
     recommendations = app.topic(RECOMMENDATIONS, key_type=bytes, value_type=bytes)
+    signals_spec = item_signals_topic(settings.app_id, settings.replication_factor)
+    item_feed = ItemLogFeed(
+        settings.bootstrap_servers,
+        signals_spec,
+        recommender.item_side.apply,
+        client_id=f"{settings.app_id}-item-log",
+        after=feed.wait_ready,
+        metrics=metrics,
+    )
+    signals_topic = app.topic(signals_spec.name, key_type=bytes, value_type=bytes, partitions=1)
+    item_log = ItemLog(outbox, TopicSignalSender(signals_topic), item_feed)
     producer = _WorkerProducer(app)
     # Lists leave as whole batches per partition, unless the threaded producer (no hand-over) sends them.
     lists: ListOutput = (
@@ -131,6 +147,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         checkpoint=Checkpoint(lists=lists, profiles=profiles, producer=producer, offsets=_ConsumerOffsets(app)),
         limits=limits,
         coalesce=settings.coalesce,
+        item_log=item_log,
     )
     validator = CatalogValidator(
         dead_letters=dead_letters, metrics=metrics, limits=limits, last_offsets=processor.last_offsets
@@ -141,15 +158,16 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     )
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
+    app.add_dependency(_FeedService(item_feed))
     register_timers(app, rt, profiles_table)
     register_views(app, rt)
     return app
 
 
 class _FeedService(mode.Service):
-    """Runs the catalog feed for as long as the app runs."""
+    """Runs a feed (the catalog, the item-signal log) for as long as the app runs."""
 
-    def __init__(self, feed: CatalogFeed, **kwargs: Any) -> None:
+    def __init__(self, feed: BroadcastFeed, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.feed = feed
 

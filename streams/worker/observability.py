@@ -66,6 +66,25 @@ class Metrics:
         self.consumer_lag = Gauge(
             "streamrec_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
         )
+        self.item_log_lag = Gauge(
+            "streamrec_item_log_lag", "Item-signal log records written but not yet folded by this worker", registry=r
+        )
+        self.item_state_age_seconds = Gauge(
+            "streamrec_item_state_age_seconds",
+            "Wall time since the last item-signal log record this worker folded was written",
+            registry=r,
+        )
+        self.item_log_hop_seconds = Histogram(
+            "streamrec_item_log_hop_seconds",
+            "Fold wall time minus the item-signal log record's Kafka timestamp (the extra hop's delay)",
+            buckets=_FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.item_signals_duplicate = Counter(
+            "streamrec_item_signals_duplicate",
+            "Item signals skipped by the fold: their input record was folded already (a batch handled again)",
+            registry=r,
+        )
         ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
 
     def set_model(self, version: str) -> None:

@@ -17,6 +17,7 @@ from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.routing import partition_context
 from streamrec.streams.worker.checkpoint import Checkpoint
 from streamrec.streams.worker.dlq import INTERNAL_ERROR
+from streamrec.streams.worker.item_log import ItemLog
 from streamrec.streams.worker.observability import Metrics
 from streamrec.streams.worker.outputs import DeadLetters, ListOutput, Rekeyer, list_payload
 from streamrec.streams.worker.profile_store import ProfileStore
@@ -91,7 +92,10 @@ class EventProcessor:
         limits: Limits,
         coalesce: bool = True,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        item_log: ItemLog | None = None,
     ) -> None:
+        """`item_log`: where the item side's lessons go and come back from (`streams.worker.item_log`); without
+        it the recommender's item side learns in place."""
         self.recommender = recommender
         self.profiles = profiles
         self.feed = feed
@@ -101,6 +105,7 @@ class EventProcessor:
         self.limits = limits
         self.coalesce = coalesce
         self.clock_ms = clock_ms
+        self.item_log = item_log
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
         self._prepared = False
 
@@ -112,6 +117,8 @@ class EventProcessor:
         started = time.perf_counter()
         checkpoint = self.checkpoint
         checkpoint.begin()
+        if self.item_log is not None:
+            self.item_log.drop()
         batch = _Batch()
         per_topic: Counter[str] = Counter()  # for the processing-time histogram
         unreported: Counter[str] = Counter()  # handled, not yet in `events_consumed` (reported as the batch goes)
@@ -130,10 +137,14 @@ class EventProcessor:
                             yielded = time.perf_counter()
             finally:
                 self._report_consumed(unreported, per_topic)
+            if self.item_log is not None:
+                await self.item_log.publish()
             await self._publish(batch.pending, {user: self.profiles.get(user) for user in batch.pending})
             await checkpoint.commit(records, batch.owners)
         except BaseException:
             checkpoint.abandon()
+            if self.item_log is not None:
+                self.item_log.drop()
             raise
         per_record = (time.perf_counter() - started) / max(len(records), 1)
         for topic in per_topic:
@@ -142,6 +153,8 @@ class EventProcessor:
     async def _prepare(self) -> None:
         """Before the first batch: the catalog as of the start, and a large catalog's item index."""
         await self.feed.wait_ready()
+        if self.item_log is not None:
+            await self.item_log.wait_ready()
         # Built in a thread (faiss trains without the GIL), so the event loop goes on (health, heartbeats, reading,
         # the catalog feed) meanwhile.
         vectors = self.recommender.item_vectors  # taken here: the feed changes the catalog on this thread
@@ -188,6 +201,8 @@ class EventProcessor:
 
     def _learn(self, event: UserEvent, incoming: Incoming, record: InputRecord, batch: _Batch) -> None:
         user = event.user_id
+        if self.item_log is not None:
+            self.item_log.at(record)
         if self.profiles.holds(user):
             learned = self.recommender.learn_one(event)
         else:

@@ -1,0 +1,218 @@
+"""The item-signal log: what every viewer's events teach the item side (co-occurrence, popularity, trending), in one
+single-partition topic that every worker folds in the same order, so all workers hold the same item state whatever
+their number, and a restarted worker rebuilds it by reading the log again.
+
+A batch's signals are written, and acknowledged, before its profiles are: a profile that reached its changelog
+always has its signals in the log. A batch handled again (a crash, a rebalance) writes some signals twice; each
+names the input record it came from, and the fold skips one whose record it already folded (a viewer's records on
+one partition are read in order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import orjson
+from faust.types import TopicT
+
+from streamrec.models.item_signals import ItemSignal
+from streamrec.streams.kafka.admin import TopicSpec, create_topics
+from streamrec.streams.worker.broadcast_feed import BroadcastFeed
+from streamrec.streams.worker.observability import Metrics
+from streamrec.streams.worker.records import InputRecord
+
+log = logging.getLogger(__name__)
+
+SIGNALS_PER_RECORD = 2_000  # keeps a log record well under the broker's default 1 MB limit
+FOLD_IDLE_POLL_S = 0.02  # how often an idle worker looks for other workers' signals
+
+Source = tuple[str, int, int]  # the input record a signal came from: topic, partition, offset
+
+
+def item_signals_topic_name(app_id: str) -> str:
+    return f"{app_id}-item-signals"
+
+
+def item_signals_topic(app_id: str, replication_factor: int = 1) -> TopicSpec:
+    """One partition (one order for every worker), kept for ever (it is the item state)."""
+    return TopicSpec(
+        item_signals_topic_name(app_id), 1, configs={"retention.ms": "-1"}, replication_factor=replication_factor
+    )
+
+
+class SignalOutbox:
+    """The signals a batch's learning emits (`add`, the recommender's `item_signals`), each with its input record
+    (`at`, called before the record is learnt)."""
+
+    def __init__(self) -> None:
+        self._source: Source = ("", -1, -1)
+        self.entries: list[tuple[Source, ItemSignal]] = []
+
+    def at(self, record: InputRecord) -> None:
+        self._source = (record.topic, record.partition, record.offset)
+
+    def add(self, signal: ItemSignal) -> None:
+        self.entries.append((self._source, signal))
+
+    def take(self) -> list[tuple[Source, ItemSignal]]:
+        entries, self.entries = self.entries, []
+        return entries
+
+
+def encode_signals(entries: Sequence[tuple[Source, ItemSignal]]) -> list[bytes]:
+    """Log records of at most `SIGNALS_PER_RECORD` signals: `{"sources": [[topic, partition], ...], "signals":
+    [[source, offset, ts, item_id | null, [recent item ids]], ...]}`."""
+    records = []
+    for start in range(0, len(entries), SIGNALS_PER_RECORD):
+        sources: dict[tuple[str, int], int] = {}
+        rows = []
+        for (topic, partition, offset), signal in entries[start : start + SIGNALS_PER_RECORD]:
+            index = sources.setdefault((topic, partition), len(sources))
+            rows.append([index, offset, signal.ts, signal.item_id, signal.recent])
+        records.append(orjson.dumps({"sources": list(sources), "signals": rows}))
+    return records
+
+
+def decode_signals(value: bytes) -> list[tuple[Source, ItemSignal]]:
+    document = orjson.loads(value)
+    sources = [(str(topic), int(partition)) for topic, partition in document["sources"]]
+    decoded = []
+    for index, offset, ts, item_id, recent in document["signals"]:
+        topic, partition = sources[index]
+        decoded.append(((topic, partition, int(offset)), ItemSignal(int(ts), item_id, tuple(recent))))
+    return decoded
+
+
+class FoldOnce:
+    """Which signals the fold applies: a signal whose input record was folded already (its partition's offsets
+    only grow in the log, a batch handled again writes them again) is skipped."""
+
+    def __init__(self) -> None:
+        self._folded: dict[tuple[str, int], int] = {}  # input partition -> the highest offset folded
+
+    def first_time(self, source: Source) -> bool:
+        topic, partition, offset = source
+        if offset <= self._folded.get((topic, partition), -1):
+            return False
+        self._folded[(topic, partition)] = offset
+        return True
+
+
+class SignalSender(Protocol):
+    async def send(self, values: Sequence[bytes]) -> None:
+        """Write the records to the log and wait until the broker has acknowledged them."""
+        ...
+
+
+class TopicSignalSender:
+    """Writes log records through the worker's producer (Faust's topic: partition 0 of the log)."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self.topic = topic
+
+    async def send(self, values: Sequence[bytes]) -> None:
+        acks = [await self.topic.send(value=value, partition=0) for value in values]
+        await asyncio.gather(*acks)
+
+
+class ItemLog:
+    """The processor's side of the log: a batch's signals are written, then folded back into this worker's item side
+    before the batch's lists are ranked (so a viewer's list reflects what their own events taught the item side,
+    as with one worker and no log)."""
+
+    def __init__(self, outbox: SignalOutbox, sender: SignalSender, feed: ItemLogFeed) -> None:
+        self.outbox = outbox
+        self.sender = sender
+        self.feed = feed
+
+    async def wait_ready(self) -> None:
+        """Until the log as of the worker's start is folded: the item state rebuilt."""
+        await self.feed.wait_ready()
+
+    def at(self, record: InputRecord) -> None:
+        self.outbox.at(record)
+
+    async def publish(self) -> None:
+        entries = self.outbox.take()
+        if entries:
+            await self.sender.send(encode_signals(entries))  # acknowledged before the batch's profiles are written
+            await self.feed.catch_up()
+
+    def drop(self) -> None:
+        """An unfinished batch's signals: it is handled again."""
+        self.outbox.take()
+
+
+class ItemLogFeed(BroadcastFeed):
+    """Folds the item-signal log into the worker's item side (`fold(signal, position)`, position counting the
+    signals folded), skipping a signal whose input record was folded already."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: TopicSpec,
+        fold: Callable[[ItemSignal, int], None],
+        *,
+        client_id: str,
+        after: Callable[[], Awaitable[None]],
+        metrics: Metrics,
+    ) -> None:
+        """`after`: what folding waits for (the catalog: a signal names items by id)."""
+        super().__init__(bootstrap_servers, topic.name, client_id=client_id, idle_poll_s=FOLD_IDLE_POLL_S)
+        self.spec = topic
+        self._fold = fold
+        self._after = after
+        self._metrics = metrics
+        metrics.item_state_age_seconds.set_function(lambda: self.age_seconds() or 0.0)
+        self._once = FoldOnce()
+        self.position = 0  # signals folded
+        self.duplicates = 0  # signals skipped: their input record was folded already
+        self._duplicates_reported = 0
+        self.last_record_ms: int | None = None  # when the last record folded was written (the item state's age)
+
+    async def start(self) -> None:
+        await create_topics(self._bootstrap, [self.spec])
+        await super().start()
+
+    async def _run(self) -> None:
+        await self._after()
+        await super()._run()
+
+    def _apply_records(self, messages: list[Any]) -> None:
+        for message in messages:
+            if message.value is None:
+                continue
+            try:
+                decoded = decode_signals(message.value)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+                log.exception("item log: record %d is not item signals; skipped", message.offset)
+                continue
+            for source, signal in decoded:
+                if not self._once.first_time(source):
+                    self.duplicates += 1
+                    continue
+                self.position += 1
+                self._fold(signal, self.position)
+            self.applied += 1
+            self.last_record_ms = int(message.timestamp)
+            self._metrics.item_log_hop_seconds.observe(self.age_seconds() or 0.0)
+        self._metrics.item_signals_duplicate.inc(self.duplicates - self._duplicates_reported)
+        self._duplicates_reported = self.duplicates
+
+    def _fetched(self) -> None:
+        self._metrics.item_log_lag.set(self.lag())
+
+    def lag(self) -> int:
+        """Log records written (as of the last fetch) but not yet folded."""
+        return sum(max(0, end - self._positions.get(tp, 0)) for tp, end in self.highwaters().items())
+
+    def age_seconds(self, now_ms: int | None = None) -> float | None:
+        """How long ago the last signal folded was written (None before any)."""
+        if self.last_record_ms is None:
+            return None
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return max(0.0, (now - self.last_record_ms) / 1000.0)
