@@ -64,6 +64,9 @@ class UserProfile:
     genre_weights: dict[str, float] = field(default_factory=dict)  # genre display name -> weight
     searches: list[SearchEntry] = field(default_factory=list)  # oldest first, bounded
     event_ids: list[int] = field(default_factory=list)  # hash64 of recent event ids (dedupe), bounded
+    # Per input partition ("topic:partition"), the offset of the last record applied: a viewer's records on one
+    # partition come in offset order, so a record redelivered after a crash is known however far back it is.
+    offsets: dict[str, int] = field(default_factory=dict)
     n_events: int = 0
     last_ts: int = 0
     rating_sum: float = 0.0
@@ -105,16 +108,17 @@ class UserProfile:
 
     def to_bytes(self) -> bytes:
         # Tuples encode as the same JSON arrays as lists, and are cheaper to build.
-        body = orjson.dumps(
-            {
-                "u": self.user_id,
-                "h": [(h.item_id, _round3(h.weight), h.ts) for h in self.history],
-                "g": {k: _round3(v) for k, v in self.genre_weights.items()},
-                "s": [(s.query, s.ts) for s in self.searches],
-                "e": self.event_ids,
-                "n": (self.n_events, self.last_ts, _round3(self.rating_sum), self.rating_count),
-            }
-        )
+        fields = {
+            "u": self.user_id,
+            "h": [(h.item_id, _round3(h.weight), h.ts) for h in self.history],
+            "g": {k: _round3(v) for k, v in self.genre_weights.items()},
+            "s": [(s.query, s.ts) for s in self.searches],
+            "e": self.event_ids,
+            "n": (self.n_events, self.last_ts, _round3(self.rating_sum), self.rating_count),
+        }
+        if self.offsets:  # only profiles learnt from Kafka records have them
+            fields["o"] = self.offsets
+        body = orjson.dumps(fields)
         # Sorted: a set's iteration order depends on how it was built; the bytes must depend only on its contents.
         watched = np.sort(np.fromiter(self.watched, dtype=np.int64, count=len(self.watched)))
         header = _HEADER.pack(_MAGIC, self.embedding.shape[0], watched.shape[0], len(body))
@@ -144,6 +148,7 @@ class UserProfile:
             last_ts=last_ts,
             rating_sum=rating_sum,
             rating_count=rating_count,
+            offsets=body.get("o", {}),
         )
 
 

@@ -40,11 +40,13 @@ class BroadcastFeed:
         *,
         client_id: str,
         idle_poll_s: float = IDLE_POLL_S,
+        records_per_turn: int = RECORDS_PER_TURN,
     ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
         self._idle_poll_s = idle_poll_s
+        self._records_per_turn = records_per_turn
         self._consumer: Any = None
         self._partitions: list[Any] = []
         self._positions: dict[Any, int] = {}  # next offset to apply, per partition
@@ -125,7 +127,7 @@ class BroadcastFeed:
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=RECORDS_PER_TURN)
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._records_per_turn)
                 self._apply_records([message for messages in batches.values() for message in messages])
                 # Positions move past transaction markers and compacted gaps too, so read them back.
                 for tp in self._partitions:

@@ -27,8 +27,10 @@ from streamrec.streams.worker.records import InputRecord
 
 log = logging.getLogger(__name__)
 
-SIGNALS_PER_RECORD = 2_000  # keeps a log record well under the broker's default 1 MB limit
+SIGNALS_PER_RECORD = 2_000
+RECORD_BYTES = 256 * 1024  # a log record stays well under the producer's and the broker's default 1 MB limit
 FOLD_IDLE_POLL_S = 0.02  # how often an idle worker looks for other workers' signals
+FOLD_RECORDS_PER_TURN = 5  # log records folded between two turns of the event loop (each up to SIGNALS_PER_RECORD)
 
 Source = tuple[str, int, int]  # the input record a signal came from: topic, partition, offset
 
@@ -64,17 +66,27 @@ class SignalOutbox:
 
 
 def encode_signals(entries: Sequence[tuple[Source, ItemSignal]]) -> list[bytes]:
-    """Log records of at most `SIGNALS_PER_RECORD` signals: `{"sources": [[topic, partition], ...], "signals":
-    [[source, offset, ts, item_id | null, [recent item ids]], ...]}`."""
-    records = []
-    for start in range(0, len(entries), SIGNALS_PER_RECORD):
-        sources: dict[tuple[str, int], int] = {}
-        rows = []
-        for (topic, partition, offset), signal in entries[start : start + SIGNALS_PER_RECORD]:
-            index = sources.setdefault((topic, partition), len(sources))
-            rows.append([index, offset, signal.ts, signal.item_id, signal.recent])
-        records.append(orjson.dumps({"sources": list(sources), "signals": rows}))
+    """Log records of at most `SIGNALS_PER_RECORD` signals and about `RECORD_BYTES` each: `{"sources": [[topic,
+    partition], ...], "signals": [[source, offset, ts, item_id | null, [recent item ids]], ...]}`."""
+    records: list[bytes] = []
+    sources: dict[tuple[str, int], int] = {}
+    rows: list[bytes] = []
+    size = 0
+    for (topic, partition, offset), signal in entries:
+        if rows and (len(rows) >= SIGNALS_PER_RECORD or size >= RECORD_BYTES):
+            records.append(_record(sources, rows))
+            sources, rows, size = {}, [], 0
+        index = sources.setdefault((topic, partition), len(sources))
+        row = orjson.dumps([index, offset, signal.ts, signal.item_id, signal.recent])
+        rows.append(row)
+        size += len(row) + 1
+    if rows:
+        records.append(_record(sources, rows))
     return records
+
+
+def _record(sources: dict[tuple[str, int], int], rows: list[bytes]) -> bytes:
+    return b'{"sources":' + orjson.dumps(list(sources)) + b',"signals":[' + b",".join(rows) + b"]}"
 
 
 def decode_signals(value: bytes) -> list[tuple[Source, ItemSignal]]:
@@ -162,7 +174,13 @@ class ItemLogFeed(BroadcastFeed):
         metrics: Metrics,
     ) -> None:
         """`after`: what folding waits for (the catalog: a signal names items by id)."""
-        super().__init__(bootstrap_servers, topic.name, client_id=client_id, idle_poll_s=FOLD_IDLE_POLL_S)
+        super().__init__(
+            bootstrap_servers,
+            topic.name,
+            client_id=client_id,
+            idle_poll_s=FOLD_IDLE_POLL_S,
+            records_per_turn=FOLD_RECORDS_PER_TURN,
+        )
         self.spec = topic
         self._fold = fold
         self._after = after

@@ -203,15 +203,20 @@ class EventProcessor:
         user = event.user_id
         if self.item_log is not None:
             self.item_log.at(record)
+        origin = (record.topic, record.partition, record.offset)
         if self.profiles.holds(user):
-            learned = self.recommender.learn_one(event)
+            learned = self.recommender.learn_one(event, origin)
         else:
             with partition_context(record):  # the first read of the profile: from the user's partition
-                learned = self.recommender.learn_one(event)
+                learned = self.recommender.learn_one(event, origin)
         if not learned:
             self.metrics.events_duplicate.labels(topic=incoming.kind).inc()
-            return
-        batch.owners[user] = record
+            if not self.recommender.applied(user, origin):
+                return  # the same event in another record: applied once, listed once
+            # The same record again (a batch handled again after a crash or a rebalance): not learnt again, but
+            # named in the viewer's next list, in case the list that named it first was lost with the crash.
+        else:
+            batch.owners[user] = record
         entry = batch.pending.get(user)
         if entry is None:
             batch.pending[user] = _Pending(record, [event.event_id], [incoming.timestamp_ms])

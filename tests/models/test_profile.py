@@ -254,3 +254,10 @@ def test_bytes_depend_on_the_watched_set_not_on_how_it_was_built(watched: set[in
     first.watched, second.watched = set(watched), built
     assert first.to_bytes() == second.to_bytes()
     assert UserProfile.from_bytes(first.to_bytes()).watched == watched
+
+
+def test_input_offsets_survive_the_codec_and_are_absent_without_them() -> None:
+    plain = UserProfile.new("u", 4)
+    assert b'"o"' not in plain.to_bytes()  # profiles learnt without Kafka records keep their bytes
+    plain.offsets = {"ratings:0": 41, "streamrec-rekeyed-events:3": 7}
+    assert UserProfile.from_bytes(plain.to_bytes()).offsets == plain.offsets

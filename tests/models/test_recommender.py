@@ -43,6 +43,23 @@ def test_a_duplicate_event_is_applied_once(items: list[CatalogItem]) -> None:
     assert system.cooccurrence.item_counts[system.catalog.row_of["1"]] == 1
 
 
+def test_a_record_learnt_before_is_skipped_however_far_back_its_redelivery_starts(items: list[CatalogItem]) -> None:
+    """More events than the event-id window remembers, then the whole range again from its first offset (a restart
+    far behind): nothing is learnt twice, since the profile keeps each input partition's last offset."""
+    system = _system(items, dedupe_window=4)
+    events = [Rating(f"e{n}", "u", str(n % 10 + 1), 4.0, DAY + n) for n in range(12)]
+    assert all(system.learn_one(event, ("ratings", 3, 100 + n)) for n, event in enumerate(events))
+    before = system.profile("u")
+    assert before is not None and before.offsets == {"ratings:3": 111}
+    assert not any(system.learn_one(event, ("ratings", 3, 100 + n)) for n, event in enumerate(events))
+    assert all(system.applied("u", ("ratings", 3, 100 + n)) for n in range(12))
+    assert not system.applied("u", ("ratings", 3, 112)) and not system.applied("u", ("plays", 3, 0))
+    after = system.profile("u")
+    assert after is not None and (after.n_events, after.rating_count) == (12, 12)
+    # The same event in a new record (another offset) is still known by its id while the window holds it.
+    assert system.learn_one(events[-1], ("ratings", 3, 112)) is False
+
+
 def test_co_watched_items_rise_for_the_next_viewer(items: list[CatalogItem]) -> None:
     system = _system(items, top_n=3, calibration_weight=0.0)
     for n, user in enumerate(["a", "b", "c"]):  # three viewers watch Casablanca then Heat

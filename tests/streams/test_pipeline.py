@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
 import sys
 import time
@@ -423,6 +424,9 @@ class FakeTopic:
         self.sent.append(kwargs)
 
 
+_OFFSETS = itertools.count(7)
+
+
 @dataclass
 class FakeMessage:
     """The fields of a Faust message the processor reads."""
@@ -431,7 +435,7 @@ class FakeMessage:
     key: bytes | None
     value: bytes | None
     partition: int = 1
-    offset: int = 7
+    offset: int = field(default_factory=lambda: next(_OFFSETS))  # each record its own, as on a partition
     timestamp: float = field(default_factory=time.time)
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
@@ -681,15 +685,16 @@ async def test_an_unexpected_error_is_dead_lettered_as_internal_error(monkeypatc
     processor, fakes = make_processor()
     lists, dlq = fakes.lists, fakes.dlq
 
-    def broken(event: Any) -> bool:
+    def broken(event: Any, origin: Any = None) -> bool:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(processor.recommender, "learn_one", broken)
-    await processor.handle_batch([incoming("ratings", rating("u2", "syn-01", 4.0), "u2")])
+    record = incoming("ratings", rating("u2", "syn-01", 4.0), "u2")
+    await processor.handle_batch([record])
     [sent] = dlq.sent
     letter = orjson.loads(sent["value"])
     assert letter["error_code"] == "internal_error" and "boom" in letter["error_message"]
-    assert letter["source_topic"] == "ratings" and letter["offset"] == 7 and sent["key"] == b"u2"
+    assert letter["source_topic"] == "ratings" and letter["offset"] == record.offset and sent["key"] == b"u2"
     assert not lists
 
 
@@ -706,7 +711,7 @@ async def test_unkeyed_event_is_forwarded_keyed_by_user_not_applied() -> None:
     assert forward["headers"] == {
         "streamrec-source-topic": b"plays",
         "streamrec-source-partition": b"1",
-        "streamrec-source-offset": b"7",
+        "streamrec-source-offset": str(record.offset).encode(),
     }
     # An unkeyed record that is broken is dead-lettered where it is, not forwarded.
     await processor.handle_batch([incoming("plays", b"{oops", None)])
@@ -774,3 +779,19 @@ async def test_without_coalescing_every_event_gets_its_own_list_in_order() -> No
     first, second = (b for b in bodies if b["user_id"] == "u1" and b["event_ids"] != [u1[2]["event_id"]])
     assert "syn-02" in {item["item_id"] for item in first["items"]}  # not yet rated when the first list was made
     assert "syn-02" not in {item["item_id"] for item in second["items"]}
+
+
+async def test_a_redelivered_record_is_not_learnt_again_but_named_in_the_next_list() -> None:
+    """A batch handled again after a crash: its records are known by their offsets (not learnt twice, however many
+    events the viewer had since), and each is named again in a list, in case the list naming it was lost."""
+    processor, fakes = make_processor()
+    first = [incoming("ratings", rating("u1", item, 4.0), "u1") for item in ("syn-01", "syn-02", "syn-03", "syn-04")]
+    await processor.handle_batch(first)
+    assert not fakes.dlq.sent
+    profile = processor.profiles.get("u1")
+    assert profile is not None and profile.n_events == 4
+    await processor.handle_batch(first[2:])  # the crash came after the profile was written, before the commit
+    again = orjson.loads(fakes.lists[b"u1"])
+    assert again["event_ids"] == [orjson.loads(r.value)["event_id"] for r in first[2:]]
+    profile = processor.profiles.get("u1")
+    assert profile is not None and (profile.n_events, profile.rating_count) == (4, 4)
