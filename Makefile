@@ -36,17 +36,21 @@ bench: $(STAMP)
 	$(BIN)/streamrec dataset fetch
 	$(BIN)/streamrec bench
 
-# The quality report under docs/evaluation: baselines and the calibration curve without searches (the headline),
-# then streamrec with simulated searches on, to show what searches add.
+# The quality reports under docs/evaluation: MovieLens 100K with every baseline and the calibration curve (the
+# headline), what simulated searches add, KuaiRand-Pure (real viewing with engagement, read from ../shared/data), and
+# streamrec over 1, 2, 4 and 8 workers (one shared item-signal log against an item side per worker).
 evaluate: $(STAMP)
+	$(BIN)/streamrec dataset fetch
 	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
 	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
+	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure
+	$(BIN)/streamrec evaluate --out docs/evaluation/workers --workers 1,2,4,8 --no-baselines
 
-# Fast path vs end to end (replay through the broker and a worker): all events free-running with one list per
-# event, as the prequential protocol has it (~15 min here). `--lockstep` (each event's list before the next
-# event is sent) is exact too but takes ~10 ms an event here.
+# Fast path vs end to end (replay through the broker and workers): all events free-running with one list per event,
+# as the prequential protocol has it, through one worker and through four (docs/evaluation/e2e-*).
 evaluate-e2e: $(STAMP)
-	STREAMREC_COALESCE=false STREAMREC_MAX_BATCH=2000 $(BIN)/streamrec evaluate --e2e --free-running --out docs/evaluation/e2e-free-per-event
+	STREAMREC_COALESCE=false STREAMREC_MAX_BATCH=2000 $(BIN)/streamrec evaluate --e2e --free-running --workers 1 --out docs/evaluation/e2e-1-worker
+	STREAMREC_COALESCE=false STREAMREC_MAX_BATCH=2000 $(BIN)/streamrec evaluate --e2e --free-running --workers 4 --out docs/evaluation/e2e-4-workers
 
 clean:
-	rm -rf $(VENV) .streamrec
+	rm -rf $(VENV) .streamrec build

@@ -64,6 +64,12 @@ def test_two_workers_with_their_own_state_volumes() -> None:
     assert len(set(volumes)) == len(volumes)
 
 
+def test_every_worker_can_own_an_input_partition() -> None:
+    # A worker beyond the input partitions gets no viewers, yet still folds the whole item-signal log.
+    for name in ("topics", *WORKERS):
+        assert len(WORKERS) <= int(env(SERVICES[name])["STREAMREC_PARTITIONS"]), name
+
+
 @pytest.mark.parametrize("name", sorted(WORKERS))
 def test_worker_reaches_kafka_and_serves_metrics(name: str) -> None:
     svc, e = WORKERS[name], env(WORKERS[name])

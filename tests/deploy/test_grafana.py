@@ -101,3 +101,4 @@ def test_freshness_and_ranking_show_tail_quantiles() -> None:
     assert {0.5, 0.95, 0.99} <= quantiles("streamrec_freshness_seconds_bucket")
     assert {0.5, 0.99} <= quantiles("streamrec_ranking_seconds_bucket")
     assert {0.99} <= quantiles("streamrec_processing_seconds_bucket")
+    assert {0.5, 0.99} <= quantiles("streamrec_item_log_hop_seconds_bucket")

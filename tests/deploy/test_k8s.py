@@ -102,6 +102,11 @@ def test_headless_service_and_selectors_match_the_pods() -> None:
     )
 
 
+def test_every_replica_can_own_an_input_partition() -> None:
+    # A replica beyond the input partitions gets no viewers, yet still folds the whole item-signal log.
+    assert STS["spec"]["replicas"] <= int(CONFIG["STREAMREC_PARTITIONS"])
+
+
 def test_pdb_leaves_a_worker_running() -> None:
     spec, replicas = OBJ["PodDisruptionBudget"]["spec"], STS["spec"]["replicas"]
     if "maxUnavailable" in spec:

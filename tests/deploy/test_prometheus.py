@@ -105,5 +105,7 @@ def test_alerts_cover_the_main_failure_modes() -> None:
         "streamrec_consumer_lag",
         "streamrec_lists_published_total",
         "streamrec_ranking_seconds_bucket",
+        "streamrec_item_log_lag",
+        "streamrec_item_state_age_seconds",
     ):
         assert series in used, f"no alert on {series}"
