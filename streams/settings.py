@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "neighbours, faiss nearest items, popular items, search matches) instead of scoring every item",
     )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
+    instance_id: str | None = Field(
+        None,
+        description="static group membership (Kafka's group.instance.id), stable per worker (e.g. the StatefulSet "
+        "pod's name): a restarted worker takes its partitions back at once instead of waiting for the session "
+        "timeout and a rebalance; none: dynamic membership",
+    )
 
     def stream_params(self, **overrides: Any) -> StreamParams:
         """The recommender's parameters as the worker runs them (the evaluator uses the very same)."""

@@ -37,7 +37,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a subprocess see exactly `settings` (and no stray STREAMREC_* values)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
     for name, value in settings.model_dump().items():
-        env[f"STREAMREC_{name.upper()}"] = str(value)
+        if value is not None:  # unset: the setting's default (None), not the text "None"
+            env[f"STREAMREC_{name.upper()}"] = str(value)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -6,9 +6,7 @@ docs/evaluation/kuairand-mapping.md. Both files are checked against their publis
 
 from __future__ import annotations
 
-import csv
 import heapq
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +19,7 @@ from streamrec.models.events import CatalogItem, Play, Rating
 from streamrec.models.simulate import COMPLETED_THRESHOLD
 from streamrec.streams.tools.data.errors import DatasetError
 from streamrec.streams.tools.data.fetch import verify_sha256
+from streamrec.streams.tools.data.rows import csv_rows
 
 __all__ = [
     "NAME",
@@ -145,9 +144,9 @@ def load_kuairand(folder: Path | None = None) -> KuaiRandData:
 
 def parse_kuairand(interactions: Path, videos: Path) -> KuaiRandData:
     """The mapping itself, without checksums (tests feed it small hand-made files)."""
-    video_rows = list(_csv_rows(videos, _VIDEO_COLUMNS))
+    video_rows = list(csv_rows(videos, _VIDEO_COLUMNS))
     shown_rows = [
-        _interaction(row, fields, interactions) for row, fields in _csv_rows(interactions, _INTERACTION_COLUMNS)
+        _interaction(row, fields, interactions) for row, fields in csv_rows(interactions, _INTERACTION_COLUMNS)
     ]
     shown_rows.sort(key=lambda r: r.ts)  # stable: the file's order within a millisecond
     # a video's duration: videos.csv, else any interaction row that knows it, else unknown (0)
@@ -251,23 +250,3 @@ def _impressions(rows: list[_Row]) -> Impressions:
         played_ms=np.array([r.played_ms for r in rows], dtype=np.int64),
         hated=np.array([r.hated for r in rows], dtype=np.bool_),
     )
-
-
-def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
-    """A CSV file's data rows projected onto `columns`, numbered from 1 (the first row after the header)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DatasetError(f"{path} lacks column(s) {missing} (header: {header})")
-            positions = [header.index(c) for c in columns]
-            for row, fields in enumerate(reader, start=1):
-                if len(fields) != len(header):
-                    raise DatasetError(f"{path}, row {row}: {len(fields)} fields, the header has {len(header)}")
-                yield row, [fields[p] for p in positions]
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{path} is not a readable CSV file: {exc}") from exc

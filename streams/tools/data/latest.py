@@ -4,15 +4,13 @@ free-text tags, real user-typed queries, become searches.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 from streamrec.models.dataset import Dataset
 from streamrec.models.events import MAX_ID_CHARS, MAX_QUERY_CHARS, CatalogItem, Search
 from streamrec.models.simulate import synthetic_duration_seconds
 from streamrec.streams.tools.data.errors import DatasetError
-from streamrec.streams.tools.data.rows import epoch_ms, parse_rating_rows
+from streamrec.streams.tools.data.rows import csv_rows, epoch_ms, parse_rating_rows
 from streamrec.streams.tools.data.titles import clean_genres, split_title_year
 
 RATINGS, MOVIES, TAGS = "ratings.csv", "movies.csv", "tags.csv"
@@ -39,34 +37,12 @@ def load_movielens_latest(path: Path) -> Dataset:
     name = path.resolve().name or "movielens"
     prefix = name[:_PREFIX_CHARS]
     items = tuple(
-        _movie(row, fields, path / MOVIES) for row, fields in _csv_rows(path / MOVIES, ("movieId", "title", "genres"))
+        _movie(row, fields, path / MOVIES) for row, fields in csv_rows(path / MOVIES, ("movieId", "title", "genres"))
     )
-    rows = _csv_rows(path / RATINGS, ("userId", "movieId", "rating", "timestamp"))
+    rows = csv_rows(path / RATINGS, ("userId", "movieId", "rating", "timestamp"))
     ratings = parse_rating_rows(rows, source=str(path / RATINGS), prefix=prefix)
     searches = _tags(path / TAGS, prefix) if (path / TAGS).is_file() else ()
     return Dataset(name=name, items=items, ratings=ratings, searches=searches)
-
-
-def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
-    """Rows of a CSV file with a header, projected onto `columns`, numbered from 1 (quoted commas ok)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DatasetError(f"{path} lacks column(s) {missing} (header: {header})")
-            positions = [header.index(c) for c in columns]
-            row = 0
-            for fields in reader:
-                if not fields:
-                    continue
-                row += 1
-                if len(fields) < len(header):
-                    raise DatasetError(f"{path}, row {row}: expected {len(header)} fields, got {fields!r}")
-                yield row, [fields[p] for p in positions]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"cannot read {path} ({exc})") from exc
 
 
 def _movie(row: int, fields: list[str], source: Path) -> CatalogItem:
@@ -85,7 +61,7 @@ def _movie(row: int, fields: list[str], source: Path) -> CatalogItem:
 
 def _tags(path: Path, prefix: str) -> tuple[Search, ...]:
     searches = []
-    for row, (user, item, tag, seconds) in _csv_rows(path, ("userId", "movieId", "tag", "timestamp")):
+    for row, (user, item, tag, seconds) in csv_rows(path, ("userId", "movieId", "tag", "timestamp")):
         query = " ".join(tag.split())[:MAX_QUERY_CHARS].strip()
         if not query:  # an empty tag is no query
             continue

@@ -1,8 +1,10 @@
-"""Row parsing shared by the MovieLens formats."""
+"""Row parsing shared by the dataset loaders."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from streamrec.models.events import Rating
 from streamrec.streams.tools.data.errors import DatasetError
@@ -38,3 +40,25 @@ def parse_rating_rows(rows: Iterable[tuple[int, Sequence[str]]], *, source: str,
         ratings.append(Rating(f"{prefix}:r:{row}", user, item, rating, ts))
     ratings.sort(key=lambda r: r.ts)  # stable: equal timestamps keep file order
     return tuple(ratings)
+
+
+def csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a CSV file with a header, projected onto `columns`, numbered from 1 (quoted commas ok)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise DatasetError(f"{path} lacks column(s) {missing} (header: {header})")
+            positions = [header.index(c) for c in columns]
+            row = 0
+            for fields in reader:
+                if not fields:
+                    continue
+                row += 1
+                if len(fields) < len(header):
+                    raise DatasetError(f"{path}, row {row}: expected {len(header)} fields, got {fields!r}")
+                yield row, [fields[p] for p in positions]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {path} ({exc})") from exc

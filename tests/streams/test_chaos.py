@@ -1,0 +1,232 @@
+"""Chaos on the real broker: workers killed, added and stopped in the middle of a replay, each run compared with one
+where nothing happened. What the workers control: no event lost (every one named in some published list), none
+applied twice (every profile equal to the calm run's), the item state equal (the log, as folded, holds the same
+signals).
+
+noida-db keeps a SIGKILLed consumer in its group until the broker restarts gracefully; the workers here use static
+membership (`STREAMREC_INSTANCE_ID`, Kafka's `group.instance.id`), as real deployments do, so the restarted worker
+takes its member's place at once. Each run has a broker of its own: the input topics hold only its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streamrec.models.events import CatalogItem, Play, Rating, UserEvent, event_to_dict
+from streamrec.models.item_signals import ItemSignal
+from streamrec.models.profile import UserProfile
+from streamrec.streams.kafka import JsonProducer, create_topics, default_topics
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS
+from streamrec.streams.kafka.consumer import read_all
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools import broker
+from streamrec.streams.tools.worker_process import WorkerProcess, free_port
+from streamrec.streams.worker.item_log import FoldOnce, decode_signals, item_signals_topic_name
+
+# Opt-in (STREAMREC_CHAOS=1): on noida-db 0.2.3 a run now and then fails for the broker's own faults, not the
+# workers': a member joining while the group rebalances under load wedges the group (every partition unassigned, the
+# worker never healthy), or a client gets a truncated response (aiokafka: "unpack requires a buffer of 2 bytes").
+# Runs the broker completes show nothing lost and nothing doubled (docs/scaling.md).
+pytestmark = [
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(os.environ.get("STREAMREC_CHAOS") != "1", reason="chaos runs are opt-in: STREAMREC_CHAOS=1"),
+]
+
+PARTITIONS = 8
+WORKERS = 4
+RATE = 1_000.0  # events a second: a live stream, so the kill lands mid-stream
+ITEMS = tuple(
+    CatalogItem(f"chaos-{n:02d}", f"Title {n}", (f"genre {n % 5}",), (f"creator {n % 7}",), 3600, 2000 + n)
+    for n in range(60)
+)
+
+
+def stream(users: int = 150, per_user: int = 24) -> list[UserEvent]:
+    """Each viewer plays and then rates titles in an order of their own, interleaved across viewers in time."""
+    events: list[UserEvent] = []
+    for step in range(per_user):
+        for u in range(users):
+            item = ITEMS[(u * 7 + step * (u % 5 + 1)) % len(ITEMS)].item_id
+            ts = 1_700_000_000_000 + (step * users + u) * 1_000
+            if step % 3 == 2:
+                events.append(Rating(f"r{u}-{step}", f"viewer-{u}", item, float(1 + (u + step) % 5), ts))
+            else:
+                events.append(Play(f"p{u}-{step}", f"viewer-{u}", item, 600.0 + 60 * ((u + step) % 40), ts))
+    return events
+
+
+@dataclass
+class Outcome:
+    events: int
+    lost: int  # events named in no published list
+    named_again: int  # events named in more than one list (a batch handled again)
+    profiles: dict[str, UserProfile]  # the changelog's last value per viewer
+    signals: collections.Counter[ItemSignal]  # the item-signal log as the fold applies it
+
+
+@dataclass(frozen=True)
+class Chaos:
+    kill_at: int | None = None  # SIGKILL worker 1 after this many events, restart it
+    add_at: int | None = None  # start one more worker after this many events
+    stop_at: int | None = None  # stop worker 0 gracefully (SIGTERM) after this many events
+
+
+async def replay(root: Path, events: Sequence[UserEvent], chaos: Chaos) -> Outcome:
+    base = Settings(_env_file=None)  # type: ignore[call-arg]
+    broker_settings = base.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}", "broker_dir": root})
+    bootstrap = broker_settings.bootstrap_servers
+    app_id = f"chaos-{uuid.uuid4().hex[:6]}"
+
+    def worker(n: int) -> WorkerProcess:
+        settings = base.model_copy(
+            update={
+                "bootstrap_servers": bootstrap,
+                "partitions": PARTITIONS,
+                "app_id": app_id,
+                "data_dir": root / f"worker-{n}",
+                "model_dir": root / "models",
+                "web_port": free_port(),
+                "instance_id": f"{app_id}-{n}",
+            }
+        )
+        return WorkerProcess(settings, root / f"worker-{n}.log", log_level="warning")
+
+    workers = [worker(n) for n in range(WORKERS)]
+    await asyncio.to_thread(broker.up, broker_settings, timeout_s=60.0)
+    try:
+        await create_topics(bootstrap, default_topics(workers[0].settings))
+        async with JsonProducer(bootstrap, client_id="chaos-catalog") as producer:
+            for item in ITEMS:
+                await producer.send(CATALOG, event_to_dict(item), key=item.item_id)
+        (root / "models").mkdir()
+        for process in workers:
+            process.start()
+        for process in workers:
+            await process.wait_healthy(180.0)
+        await _send(bootstrap, events, workers, chaos, worker)
+        return await _outcome(bootstrap, app_id, events)
+    finally:
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.stop(150.0)
+        await asyncio.to_thread(broker.down, broker_settings)
+
+
+async def _send(
+    bootstrap: str,
+    events: Sequence[UserEvent],
+    workers: list[WorkerProcess],
+    chaos: Chaos,
+    make: Callable[[int], WorkerProcess],
+) -> None:
+    started = time.monotonic()
+    async with JsonProducer(bootstrap, client_id="chaos-replay", linger_ms=5, order_keys=True) as producer:
+        for n, event in enumerate(events, start=1):
+            await producer.send(
+                RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id
+            )
+            if n % 100 == 0:
+                await producer.flush()
+                await asyncio.sleep(max(0.0, n / RATE - (time.monotonic() - started)))
+            if n == chaos.kill_at:
+                victim = workers[1]
+                assert victim.proc is not None
+                victim.proc.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(victim.proc.wait)
+                victim.stop()  # forgets the dead process
+                victim.start()
+                await victim.wait_healthy(180.0)
+            if n == chaos.add_at:
+                added = make(len(workers))
+                workers.append(added)
+                added.start()
+                await added.wait_healthy(180.0)
+            if n == chaos.stop_at:
+                await asyncio.to_thread(workers[0].stop, 150.0)
+        await producer.flush()
+
+
+async def _outcome(bootstrap: str, app_id: str, events: Sequence[UserEvent]) -> Outcome:
+    wanted = {event.event_id for event in events}
+    named: collections.Counter[str] = collections.Counter()
+    deadline = time.monotonic() + 300.0
+    while time.monotonic() < deadline:  # generous: not a timing assertion, a wait for the last lists
+        named = collections.Counter(
+            event_id
+            for record in await read_all(bootstrap, RECOMMENDATIONS, timeout_s=120.0)
+            if record.value is not None
+            for event_id in orjson.loads(record.value)["event_ids"]
+        )
+        if wanted <= set(named):
+            break
+        await asyncio.sleep(2.0)
+    profiles = {
+        record.key.decode(): UserProfile.from_bytes(record.value)
+        for record in await read_all(bootstrap, f"{app_id}-profiles-changelog", timeout_s=120.0)
+        if record.key is not None and record.value is not None
+    }
+    once, signals = FoldOnce(), collections.Counter[ItemSignal]()
+    for record in await read_all(bootstrap, item_signals_topic_name(app_id), timeout_s=120.0):
+        for source, item_signal in decode_signals(record.value or b"{}"):
+            if once.first_time(source):
+                signals[item_signal] += 1
+    return Outcome(
+        events=len(wanted),
+        lost=len(wanted - set(named)),
+        named_again=sum(1 for event_id in wanted if named[event_id] > 1),
+        profiles=profiles,
+        signals=signals,
+    )
+
+
+def learnt(profile: UserProfile) -> tuple[object, ...]:
+    """Everything a profile learnt, its input offsets included."""
+    return (
+        profile.n_events,
+        profile.rating_count,
+        profile.rating_sum,
+        [(h.item_id, h.weight, h.ts) for h in profile.history],
+        sorted(profile.watched),
+        profile.genre_weights,
+        profile.embedding.tobytes(),
+        profile.offsets,
+    )
+
+
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    return asyncio.run(replay(tmp_path_factory.mktemp("calm"), stream(), Chaos()))
+
+
+def assert_nothing_lost_or_doubled(outcome: Outcome, calm: Outcome) -> None:
+    assert calm.lost == 0 and outcome.lost == 0
+    assert outcome.profiles.keys() == calm.profiles.keys()
+    differing = [user for user in calm.profiles if learnt(outcome.profiles[user]) != learnt(calm.profiles[user])]
+    assert differing == []
+    assert outcome.signals == calm.signals  # the same item state, whatever order the log holds it in
+
+
+@pytest.mark.kafka
+def test_a_worker_killed_mid_replay_and_restarted_loses_and_doubles_nothing(calm: Outcome, tmp_path: Path) -> None:
+    events = stream()
+    outcome = asyncio.run(replay(tmp_path, events, Chaos(kill_at=len(events) * 2 // 5)))
+    assert_nothing_lost_or_doubled(outcome, calm)
+
+
+@pytest.mark.kafka
+def test_a_worker_added_and_another_stopped_mid_replay_loses_and_doubles_nothing(calm: Outcome, tmp_path: Path) -> None:
+    events = stream()
+    outcome = asyncio.run(replay(tmp_path, events, Chaos(add_at=len(events) * 3 // 10, stop_at=len(events) * 6 // 10)))
+    assert_nothing_lost_or_doubled(outcome, calm)
