@@ -3,6 +3,9 @@ exclusion of watched items, and reasons naming the watched item with the largest
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,22 +15,11 @@ from streamrec.models.base import Recommendation
 from streamrec.models.ease import EASE, ease_weights
 from streamrec.models.evaluate import GroundTruth, verify_reasons
 from streamrec.models.events import CatalogItem, Play, Rating, Search
-from streamrec.models.interaction_baseline import InteractionBaseline
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helper importable
+from feeder import Stream
 
 ITEMS = [CatalogItem(name, f"Film {name}") for name in "ABCDEFGH"]
-
-
-class Stream:
-    def __init__(self, system: InteractionBaseline) -> None:
-        self.system = system
-        self.n = 0
-        for item in ITEMS:
-            system.add_item(item)
-
-    def watch(self, user: str, *items: str) -> None:
-        for item in items:
-            self.n += 1
-            self.system.learn_one(Play(f"e{self.n}", user, item, 60.0, 1_000 * self.n))
 
 
 @pytest.mark.parametrize("k", [1, 7, 600, 1100])  # 600 and 1100 span several mirrored row blocks
@@ -50,7 +42,7 @@ def kinds(recs: list[Recommendation]) -> dict[str, str]:
 
 def test_refits_every_n_new_interactions_only() -> None:
     system = EASE(every=3, l2=1.0)
-    stream = Stream(system)
+    stream = Stream(system, ITEMS)
     stream.watch("u1", "A", "B")
     system.learn_one(Rating("again", "u1", "A", 4.0, 5_000))  # the same pair again: not a new interaction
     system.learn_one(Search("s", "u1", "film", 5_001))
@@ -65,7 +57,7 @@ def test_refits_every_n_new_interactions_only() -> None:
 
 def test_before_the_first_fit_every_list_is_popularity() -> None:
     system = EASE(every=100)
-    stream = Stream(system)
+    stream = Stream(system, ITEMS)
     stream.watch("u1", "A", "B")
     stream.watch("u2", "B")
     recs = system.rank("u2", 3)
@@ -75,7 +67,7 @@ def test_before_the_first_fit_every_list_is_popularity() -> None:
 
 def test_co_watched_items_rank_first_with_the_item_that_drove_them() -> None:
     system = EASE(every=8, l2=1.0)
-    stream = Stream(system)
+    stream = Stream(system, ITEMS)
     stream.watch("u1", "A", "B")
     stream.watch("u2", "A", "B")
     stream.watch("u3", "C", "D")
@@ -95,7 +87,7 @@ def test_co_watched_items_rank_first_with_the_item_that_drove_them() -> None:
 
 def test_items_newer_than_the_fit_are_only_topped_up() -> None:
     system = EASE(every=4, l2=1.0)
-    stream = Stream(system)
+    stream = Stream(system, ITEMS)
     stream.watch("u1", "A", "B")
     stream.watch("u2", "A", "B")
     stream.watch("u3", "A", "Z")  # Z: not in the catalog, unknown to the fit

@@ -4,6 +4,8 @@ window, exclusion of watched items, the popularity top-up, and reasons naming th
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,22 +15,10 @@ from streamrec.models.evaluate import GroundTruth, verify_reasons
 from streamrec.models.events import DAY_MS, CatalogItem, Play, Rating, Search
 from streamrec.models.item_knn import SequentialItemKNN
 
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helper importable
+from feeder import Stream
+
 ITEMS = [CatalogItem(name, f"Film {name}") for name in "ABCDEFGHIJ"]
-
-
-class Stream:
-    """Feeds one system events with consecutive ids and times."""
-
-    def __init__(self, system: SequentialItemKNN) -> None:
-        self.system = system
-        self.n = 0
-        for item in ITEMS:
-            system.add_item(item)
-
-    def watch(self, user: str, *items: str) -> None:
-        for item in items:
-            self.n += 1
-            self.system.learn_one(Play(f"e{self.n}", user, item, 60.0, 1_000 * self.n))
 
 
 def scores(recs: list[Recommendation]) -> dict[str, float]:
@@ -36,7 +26,7 @@ def scores(recs: list[Recommendation]) -> dict[str, float]:
 
 
 def test_followers_of_the_last_item_rank_by_count_and_name_it() -> None:
-    stream = Stream(SequentialItemKNN())
+    stream = Stream(SequentialItemKNN(), ITEMS)
     stream.watch("u1", "A", "B")
     stream.watch("u2", "A", "B")
     stream.watch("u3", "A", "C")
@@ -54,7 +44,7 @@ def test_followers_of_the_last_item_rank_by_count_and_name_it() -> None:
 
 
 def test_pairs_count_one_over_distance_and_recent_items_weigh_more() -> None:
-    stream = Stream(SequentialItemKNN())
+    stream = Stream(SequentialItemKNN(), ITEMS)
     stream.watch("u1", "A", "B", "C")  # A->B 1, A->C 1/2, B->C 1
     stream.watch("u2", "A")
     assert scores(stream.system.rank("u2", 5)) == {"B": 1 / math.sqrt(2), "C": 0.5 / math.sqrt(2)}
@@ -71,7 +61,7 @@ def test_pairs_count_one_over_distance_and_recent_items_weigh_more() -> None:
 
 
 def test_reason_names_the_recent_item_contributing_most() -> None:
-    stream = Stream(SequentialItemKNN())
+    stream = Stream(SequentialItemKNN(), ITEMS)
     stream.watch("u1", "A", "C")
     stream.watch("u2", "B", "C")
     stream.watch("u3", "B", "C")
@@ -81,7 +71,7 @@ def test_reason_names_the_recent_item_contributing_most() -> None:
 
 
 def test_only_the_last_window_items_count() -> None:
-    stream = Stream(SequentialItemKNN(window=2))
+    stream = Stream(SequentialItemKNN(window=2), ITEMS)
     stream.watch("u1", "A", "B", "C", "D")  # window 2: A->B, A->C, B->C, B->D, C->D; never A->D
     stream.watch("u2", "A")
     assert set(scores(stream.system.rank("u2", 9))) == {"B", "C"}
@@ -91,7 +81,7 @@ def test_only_the_last_window_items_count() -> None:
 
 
 def test_watched_items_are_excluded_and_the_list_is_topped_up() -> None:
-    stream = Stream(SequentialItemKNN())
+    stream = Stream(SequentialItemKNN(), ITEMS)
     stream.watch("u1", "A", "B", "C", "D")
     stream.watch("u2", "A", "B")
     recs = stream.system.rank("u2", 20)
@@ -104,7 +94,7 @@ def test_watched_items_are_excluded_and_the_list_is_topped_up() -> None:
 
 def test_new_viewers_get_popularity_and_repeats_or_searches_change_nothing() -> None:
     system = SequentialItemKNN()
-    stream = Stream(system)
+    stream = Stream(system, ITEMS)
     stream.watch("u1", "A", "B")
     assert [r.item_id for r in system.rank("new", 2)] == ["A", "B"]
     before = system.rank("u1", 5)
@@ -115,7 +105,7 @@ def test_new_viewers_get_popularity_and_repeats_or_searches_change_nothing() -> 
 
 
 def test_an_unknown_item_becomes_rankable() -> None:
-    stream = Stream(SequentialItemKNN())
+    stream = Stream(SequentialItemKNN(), ITEMS)
     stream.watch("u1", "A", "Z")
     stream.watch("u2", "A")
     assert stream.system.rank("u2", 1)[0].item_id == "Z"
