@@ -41,6 +41,15 @@ def preference(event: Rating | Play, profile: UserProfile, duration_s: int) -> f
     return engagement - 0.25
 
 
+def _partition(origin: tuple[str, int, int]) -> str:
+    return f"{origin[0]}:{origin[1]}"
+
+
+def _learnt(profile: UserProfile, origin: tuple[str, int, int]) -> bool:
+    """A viewer's records on one input partition come in offset order: one at or before the last learnt was learnt."""
+    return origin[2] <= profile.offsets.get(_partition(origin), -1)
+
+
 class StreamRecommender(Recommender):
     name = "streamrec"
 
@@ -152,15 +161,14 @@ class StreamRecommender(Recommender):
     def applied(self, user_id: str, origin: tuple[str, int, int]) -> bool:
         """Was the input record `origin` (topic, partition, offset) of this viewer learnt already?"""
         profile = self.profiles.get(user_id)
-        return profile is not None and origin[2] <= profile.offsets.get(f"{origin[0]}:{origin[1]}", -1)
+        return profile is not None and _learnt(profile, origin)
 
     def learn_one(self, event: UserEvent, origin: tuple[str, int, int] | None = None) -> bool:
         """Learn one event; False for one already learnt (by its input record `origin`, topic, partition and
         offset, when it came from one; else by its event id among the viewer's recent ones)."""
         p = self.params
         profile = self.profiles.get(event.user_id) or UserProfile.new(event.user_id, self.item_vectors.shape[1])
-        partition = "" if origin is None else f"{origin[0]}:{origin[1]}"
-        if origin is not None and origin[2] <= profile.offsets.get(partition, -1):
+        if origin is not None and _learnt(profile, origin):
             return False
         event_hash = hash64(event.event_id)
         if event_hash in profile.event_ids:
@@ -168,7 +176,7 @@ class StreamRecommender(Recommender):
         # An unknown item raises before the profile changes: a batch overlay holds the live object.
         row = None if isinstance(event, Search) else self.catalog.row_of[event.item_id]
         if origin is not None:
-            profile.offsets[partition] = origin[2]
+            profile.offsets[_partition(origin)] = origin[2]
         profile.event_ids.append(event_hash)
         del profile.event_ids[: -p.dedupe_window]
         profile.n_events += 1

@@ -24,13 +24,8 @@ def _normalise_query(query: str) -> str:
 # Evidence values repeat endlessly (the same counts, windows): parse each distinct text once.
 @lru_cache(maxsize=65_536)
 def _as_int(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value == int(value) else None
+    value = _as_float(text)
+    return int(value) if value is not None and value == int(value) else None
 
 
 @lru_cache(maxsize=65_536)
