@@ -41,9 +41,9 @@ bench: $(STAMP)
 # streamrec over 1, 2, 4 and 8 workers (one shared item-signal log against an item side per worker).
 evaluate: $(STAMP)
 	$(BIN)/streamrec dataset fetch
-	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
+	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.6
 	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
-	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure
+	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure --calibration-weights 0,0.6
 	$(BIN)/streamrec evaluate --out docs/evaluation/workers --workers 1,2,4,8 --no-baselines
 
 # Fast path vs end to end (replay through the broker and workers): all events free-running with one list per event,

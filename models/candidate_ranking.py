@@ -4,7 +4,7 @@ Scoring every item costs O(catalog) per list. The candidates are where a high sc
 co-watched with the recent history (every item with a co-occurrence score is one), the nearest items to the
 profile embedding (approximate, faiss IVF), the most popular and trending items, and the items matching recent
 searches. Each candidate gets the exact score of `Ranker`; what is lost is an item outside all four sets that
-would have made the top only by its embedding score (w_embedding = 0.1), so the lists' recall against scoring
+would have made the top only by its embedding score (its weight is small), so the lists' recall against scoring
 every item is what `streamrec bench` measures (`exhaustive=True` is that reference: the same code with every
 item a candidate).
 """
@@ -126,7 +126,7 @@ class CandidateRanker(Ranker):
         now = profile.last_ts if profile is not None else self.items.trending.now
         as_of = self.items.advance_trending(now)
         base = self._popularity_trending(n_items)
-        rows, weights = self._recent_history(profile)
+        rows, weights = self.recent_history(profile)
         user = RankedUser(profile, now, as_of, self._base_trending, rows, weights, [])
         parts = [popular]
         touched = _NONE
@@ -147,7 +147,8 @@ class CandidateRanker(Ranker):
             embedding = profile.embedding
             norm = float(np.sqrt(embedding.dot(embedding)))
         scores = np.empty(candidates.shape[0], dtype=np.float32)
-        _base_and_cooccurrence(candidates, base, self._acc, top, p.w_cooccurrence, scores)
+        w_cooccurrence, w_embedding, _, _ = self.items.blend.weights
+        _base_and_cooccurrence(candidates, base, self._acc, top, w_cooccurrence, scores)
         self._acc[touched] = 0.0
         searched = None
         if searches:
@@ -168,7 +169,7 @@ class CandidateRanker(Ranker):
                     candidates, scores = candidates[keep], scores[keep]
                     searched = searched[keep] if searched is not None else None
                     seen = np.flatnonzero(np.isin(keep, seen)) if seen is not None else None
-            _add_embedding(candidates, vectors, embedding, norm, p.w_embedding, scores)
+            _add_embedding(candidates, vectors, embedding, norm, w_embedding, scores)
         if searched is not None:
             scores += searched
         if seen is not None:
@@ -193,7 +194,7 @@ class CandidateRanker(Ranker):
             seen if seen is not None else _NONE,
             self._norms,
             candidates,
-            self.params.w_embedding,
+            self.items.blend.weights[1],
             k,
         )
         return keep if bounded else None

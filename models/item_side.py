@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from streamrec.models.blend import Blend
 from streamrec.models.catalog import CONTENT_DIM, Catalog
 from streamrec.models.cooccurrence import Cooccurrence, TrendingCounter
 from streamrec.models.events import DAY_MS, CatalogItem
@@ -18,7 +19,10 @@ from streamrec.models.item_index import ItemIndex
 from streamrec.models.item_model import ItemModel
 from streamrec.models.item_signals import ItemSignal
 from streamrec.models.params import StreamParams
+from streamrec.models.recency import RecencyCounter
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+
+LEADERS_REFRESH = 64  # views between two refreshes of `leading_items`
 
 
 class ItemSide:
@@ -27,12 +31,17 @@ class ItemSide:
         self.catalog = Catalog()
         self.cooccurrence: Cooccurrence | SparseCooccurrence = Cooccurrence()
         self.trending = TrendingCounter(params.trending_window_days * DAY_MS)
+        self.recency = RecencyCounter(params.recency_half_life_ms)
+        self.blend = Blend((params.w_cooccurrence, params.w_embedding, params.w_popularity, params.w_recency))
         self.index = ItemIndex(params.ann_nprobe)  # searched only when ranking by candidates (large catalogs)
         self._vectors = np.zeros((0, CONTENT_DIM), dtype=np.float32)
         self._vectors_version = -1
         # Where the counts come from when they are the fold of the item-signal log: signals applied so far. None
         # while events change the counts directly (one process, no log).
         self.position: int | None = None
+        self._scratch = np.zeros(0, dtype=np.float32)  # sparse co-occurrence sums, all zeros between calls
+        self._leaders: list[int] = []
+        self._leaders_at = (-1, -1)  # (catalog size, recency version) when `_leaders` was computed
         self.set_item_model(item_model)
 
     # -- the item model ----------------------------------------------------------------------------------
@@ -88,6 +97,7 @@ class ItemSide:
         end = max(rows, default=-1) + 1
         self.cooccurrence.ensure(end)
         self.trending.ensure(end)
+        self.recency.ensure(end)
         for item_id in dict.fromkeys(new_known):  # the artifact knew them before the catalog did
             self._seed_from_model(item_id)
 
@@ -111,6 +121,50 @@ class ItemSide:
         items the catalog lacks), and counted as a view at `ts`."""
         self.cooccurrence.add_pairs(row, recent_rows)
         self.trending.add(row, ts)
+        self.recency.add(row, ts)
+
+    def cooccurrence_values(
+        self, history: npt.NDArray[np.intp], weights: npt.NDArray[np.float32], rows: list[int], m: int
+    ) -> tuple[list[int], list[float]]:
+        """For a history (its rows and weights): the `m` items with the highest co-occurrence score, and the
+        scores of `rows` then of those, as the rankers scale them (over the largest; 0 when none is positive)."""
+        cooccurrence = self.cooccurrence
+        if isinstance(cooccurrence, Cooccurrence):
+            sums = cooccurrence.similarity_sums(history, weights, np.array([0, history.shape[0]], dtype=np.intp))[0]
+            touched = np.flatnonzero(sums > 0)
+        else:
+            n = len(self.catalog)
+            if self._scratch.shape[0] < n:
+                self._scratch = np.zeros(n, dtype=np.float32)
+            sums = self._scratch
+            touched = cooccurrence.accumulate(history, weights, sums)
+        values = sums[touched]
+        top = float(values.max(initial=0.0))
+        best = touched[np.argsort(-values, kind="stable")[:m]].tolist() if top > 0 else []
+        scaled = [float(sums[row]) / top if top > 0 else 0.0 for row in [*rows, *best]]
+        if sums is self._scratch:
+            self._scratch[touched] = 0.0
+        return best, scaled
+
+    def leading_items(self, m: int) -> list[int]:
+        """The `m` most popular items and the `m` with the most recent views, refreshed every `LEADERS_REFRESH`
+        views (they move slowly: two partial sorts of the catalog per view would cost more than the rest)."""
+        n = len(self.catalog)
+        if self._leaders_at[0] == n and self.recency.version < self._leaders_at[1] + LEADERS_REFRESH:
+            return self._leaders
+        leaders: list[int] = []
+        for values in (self.cooccurrence.item_counts[:n], self.recency.values[:n]):
+            k = min(m, n)
+            if k:
+                leaders.extend(np.argpartition(-values, k - 1)[:k].tolist())
+        self._leaders = list(dict.fromkeys(leaders))
+        self._leaders_at = (n, self.recency.version)
+        return self._leaders
+
+    def learn_blend(self, hits: Sequence[int]) -> None:
+        """A consumption's feedback on the blend (`blend.Blend.update`), unless the blend is fixed."""
+        if self.params.learn_blend:
+            self.blend.update(hits)
 
     def apply(self, signal: ItemSignal, position: int) -> None:
         """Fold in the item-signal log's signal at `position` (positions count from 1): what `learn_one` does to the
@@ -121,4 +175,6 @@ class ItemSide:
             row = row_of.get(signal.item_id)
             if row is not None:  # an item the catalog lacks can't be counted (yet): its signal teaches nothing
                 self.record_consumption(row, [row_of.get(item, -1) for item in signal.recent], signal.ts)
+        if signal.feedback:
+            self.learn_blend(signal.feedback)
         self.position = position

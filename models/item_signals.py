@@ -14,9 +14,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class ItemSignal:
     """One learnt event, as the item side sees it: its time, and for a viewer's first consumption of an item the
-    item and the viewer's recent items it pairs with (oldest first). Searches and repeat consumptions only move the
-    trending window on."""
+    item, the viewer's recent items it pairs with (oldest first) and its feedback on the blend. Searches and repeat
+    consumptions only move the trending window on."""
 
     ts: int
     item_id: str | None = None
     recent: tuple[str, ...] = ()
+    feedback: tuple[int, ...] = ()  # the consumption's credit per candidate blend (`blend.Blend.update`)

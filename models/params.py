@@ -25,8 +25,13 @@ class StreamParams:
     w_cooccurrence: float = 1.0
     w_embedding: float = 0.1
     w_search: float = 1.0
-    w_trending: float = 0.05
     w_popularity: float = 0.05
+    w_recency: float = 0.05
+    # The w_* above (but w_search) are the prior of the blend learnt online (`blend.Blend`); False: kept fixed.
+    learn_blend: bool = True
+    # Views decayed with a one-hour half-life (`recency.RecencyCounter`): the fast time scale, beside all-time
+    # popularity (the blend weighs the two) and the 7-day trending window the reasons quote.
+    recency_half_life_ms: int = 3_600_000
     # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
     exact_max_items: int = 8192
     neighbours_per_item: int = 128

@@ -88,12 +88,14 @@ class Ranker:
         self.items = items
         self.params = params
         self.explainer = Explainer(items.catalog, params.trending_window_days)
-        self._base_key = (-1, -1, -1)
+        self._base_key = (-1, -1, -1, -1, -1)
+        self._blend_version = -1
+        self._recent = np.zeros(0)
         self._base = np.zeros(0, dtype=np.float32)
         self._base_trending = np.zeros(0, dtype=np.int64)
         self._popularity = np.zeros(0)
         self._log_popularity = np.zeros(0)
-        self._tops = np.zeros(2)  # the maxima of log popularity and of the trending counts (as float32)
+        self._tops = np.zeros(2)  # the maxima of log popularity and of the recency values
         self._log1p = np.log1p(np.arange(1024, dtype=np.float64))  # log1p of the whole counts, by count
         self._recency: dict[int, F32] = {}
         self._catalog_version = -1
@@ -168,10 +170,10 @@ class Ranker:
         now = profile.last_ts if profile is not None else self.items.trending.now
         as_of = self.items.advance_trending(now)
         scores[u] = self._popularity_trending(scores.shape[1])
-        rows, weights = self._recent_history(profile)
+        rows, weights = self.recent_history(profile)
         return RankedUser(profile, now, as_of, self._base_trending, rows, weights, [])
 
-    def _recent_history(self, profile: UserProfile | None) -> tuple[Rows | None, F32]:
+    def recent_history(self, profile: UserProfile | None) -> tuple[Rows | None, F32]:
         """The rows of the recent history entries the catalog knows, and their weights (recency × liking)."""
         if profile is None or not profile.history:
             return None, _NO_WEIGHTS
@@ -186,23 +188,32 @@ class Ranker:
         return np.array(rows, dtype=np.intp), self._recency_weights(len(rows)) * np.array(likes, dtype=np.float32)
 
     def _popularity_trending(self, n_items: int) -> F32:
-        """The user-independent part of every score: popularity and trending, each scaled to a maximum of 1.
-        Between calls few counts change (an event adds a view), so only their entries are recomputed unless a
-        maximum moved; elementwise, so the values are those of the full formula."""
-        cooccurrence, trending_counter = self.items.cooccurrence, self.items.trending
-        key = (cooccurrence.version, trending_counter.version, n_items)
+        """The user-independent part of every score: popularity and recency (views decayed with time), each scaled
+        to a maximum of 1, blended by the learnt weights. Between calls few values change (an event adds a view),
+        so only their entries are recomputed unless a maximum or a weight moved; elementwise, so the values are
+        those of the full formula. Also keeps the trending window's counts the reasons quote."""
+        cooccurrence, recency, blend = self.items.cooccurrence, self.items.recency, self.items.blend
+        trending_counter = self.items.trending
+        key = (cooccurrence.version, recency.version, blend.version, trending_counter.version, n_items)
         if key == self._base_key:
             return self._base
-        p = self.params
+        if trending_counter.version != self._base_key[3] or n_items != self._base_key[4]:
+            # a new array: earlier users of a batch keep theirs
+            self._base_trending = trending_counter.counts[:n_items].copy()
+        if key[:3] == self._base_key[:3] and n_items == self._base_key[4]:
+            self._base_key = key
+            return self._base
         popularity = cooccurrence.item_counts[:n_items]
-        trending = trending_counter.counts[:n_items].copy()  # a new array: earlier users of a batch keep theirs
-        full = self._base_key[2] != n_items
+        recent = recency.values[:n_items]
+        full = self._base_key[4] != n_items
         if full:
             self._popularity = np.full(n_items, np.nan)  # nothing seen: every entry is computed
             self._log_popularity = np.zeros(n_items)
+            self._recent = np.full(n_items, np.nan)
             self._base = np.empty(n_items, dtype=np.float32)
-        refresh = (self._popularity, self._log_popularity, trending, self._base_trending, self._tops)
-        weights = (p.w_popularity, p.w_trending)
+        _, _, w_popularity, w_recency = blend.weights
+        weights = (w_popularity, w_recency, blend.version != self._blend_version)
+        refresh = (self._popularity, self._log_popularity, recent, self._recent, self._tops)
         if not _refresh_base(popularity, *refresh, self._log1p, *weights, full, True, self._base):
             # A count the table lacks: grow the table if that is all, else (rarely) numpy's log1p of the
             # changed counts and a full refresh. Always numpy's log1p: a compiled one may differ in the last bit.
@@ -213,8 +224,8 @@ class Ranker:
                 changed = np.flatnonzero(popularity != self._popularity)
                 self._log_popularity[changed] = np.log1p(popularity[changed])
                 self._popularity[changed] = popularity[changed]
-                _refresh_base(popularity, *refresh, self._log1p, *weights, True, False, self._base)
-        self._base_trending = trending
+                _refresh_base(popularity, *refresh, self._log1p, *weights[:2], True, True, False, self._base)
+        self._blend_version = blend.version
         self._base_key = key
         return self._base
 
@@ -229,7 +240,6 @@ class Ranker:
     # -- scoring ------------------------------------------------------------------------------------------
     def _add_history_scores(self, scores: F32, users: list[RankedUser]) -> None:
         """Co-occurrence with the recent history (one compiled pass for all users), then the embedding."""
-        p = self.params
         with_history = [u for u, user in enumerate(users) if user.history_rows is not None]
         if not with_history:
             return
@@ -243,7 +253,7 @@ class Ranker:
             ragged.flatten([users[u].history_weights for u in with_history], _NO_WEIGHTS),
             offsets,
             np.array(with_history, dtype=np.intp),
-            p.w_cooccurrence,
+            self.items.blend.weights[0],
             scores,
         )
         # One matrix-vector product per user (a matrix product would sum in another order), scaled together.
@@ -259,10 +269,11 @@ class Ranker:
                 embedded.append(u)
                 products.append(vectors @ profile.embedding)
                 norms.append(norm)
+        w_embedding = self.items.blend.weights[1]
         if len(embedded) == 1:
-            scores[embedded[0]] += p.w_embedding * products[0] / norms[0]
+            scores[embedded[0]] += w_embedding * products[0] / norms[0]
         elif embedded:
-            scaled = p.w_embedding * np.stack(products) / np.array(norms, dtype=np.float32)[:, None]
+            scaled = w_embedding * np.stack(products) / np.array(norms, dtype=np.float32)[:, None]
             scores[embedded] += scaled  # the norms are float32 values: dividing by them is dividing by each
 
     def _intent(
@@ -421,21 +432,22 @@ def _refresh_base(
     popularity: npt.NDArray[np.float64],
     seen_popularity: npt.NDArray[np.float64],
     log_popularity: npt.NDArray[np.float64],
-    trending: npt.NDArray[np.int64],
-    seen_trending: npt.NDArray[np.int64],
+    recent: npt.NDArray[np.float64],
+    seen_recent: npt.NDArray[np.float64],
     tops: npt.NDArray[np.float64],
     log1p: npt.NDArray[np.float64],
     w_popularity: float,
-    w_trending: float,
+    w_recency: float,
+    reweighted: bool,
     full: bool,
     lookup: bool,
     base: F32,
 ) -> bool:  # pragma: no cover - compiled
-    """base = w_p * unit(log1p(popularity)) + w_t * unit(trending as float32), with numpy's float32 rounding
-    (unit: x / max(x) when positive, else 0), recomputed only where a count differs from the one seen last,
-    unless a maximum (`tops` holds the last ones) moved or `full`. With `lookup`, a changed count's log1p
-    comes from the table `log1p` (numpy's, by whole count): False, and nothing changed, if one is not in it;
-    without, `log_popularity` is taken as up to date."""
+    """base = w_p * unit(log1p(popularity)) + w_r * unit(recent), with numpy's float32 rounding (unit: x / max(x)
+    when positive, else 0), recomputed only where a value differs from the one seen last, unless a maximum
+    (`tops` holds the last ones) or the weights (`reweighted`) moved, or `full`. With `lookup`, a changed count's
+    log1p comes from the table `log1p` (numpy's, by whole count): False, and nothing changed, if one is not in
+    it; without, `log_popularity` is taken as up to date."""
     n = base.shape[0]
     changed = np.zeros(n, dtype=np.bool_)
     if lookup:
@@ -451,27 +463,28 @@ def _refresh_base(
                 seen_popularity[j] = popularity[j]
                 changed[j] = True
     for j in range(n):
-        if full or trending[j] != seen_trending[j]:
+        if full or recent[j] != seen_recent[j]:
+            seen_recent[j] = recent[j]
             changed[j] = True
     top_p = log_popularity[0]
-    top_t = np.float32(trending[0])
+    top_r = recent[0]
     for j in range(n):
         if log_popularity[j] > top_p or np.isnan(log_popularity[j]):
             top_p = log_popularity[j]
-        if np.float32(trending[j]) > top_t:
-            top_t = np.float32(trending[j])
-    if top_p != tops[0] or np.float64(top_t) != tops[1]:
+        if recent[j] > top_r:
+            top_r = recent[j]
+    if top_p != tops[0] or top_r != tops[1] or reweighted:
         changed[:] = True
     tops[0] = top_p
-    tops[1] = np.float64(top_t)
+    tops[1] = top_r
     wp = np.float32(w_popularity)
-    wt = np.float32(w_trending)
+    wr = np.float32(w_recency)
     zero = np.float32(0.0)
     for j in range(n):
         if changed[j]:
             unit_p = np.float32(log_popularity[j] / top_p) if top_p > 0 else zero
-            unit_t = np.float32(np.float32(trending[j]) / top_t) if top_t > 0 else zero
-            base[j] = np.float32(np.float32(wp * unit_p) + np.float32(wt * unit_t))
+            unit_r = np.float32(recent[j] / top_r) if top_r > 0 else zero
+            base[j] = np.float32(np.float32(wp * unit_p) + np.float32(wr * unit_r))
     return True
 
 

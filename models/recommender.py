@@ -25,6 +25,8 @@ from streamrec.models.ranking import RankedLists, Ranker
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 from streamrec.models.text import hash64
 
+CONTENDERS_PER_COMPONENT = 50  # the strongest items of each component the consumed one is ranked against
+
 __all__ = ["StreamParams", "StreamRecommender", "preference"]  # StreamParams: where the streams side finds it
 
 
@@ -212,13 +214,16 @@ class StreamRecommender(Recommender):
         first_time = item_hash not in profile.watched
         signal = None
         if first_time:
+            feedback = self._feedback(profile, row) if self.params.learn_blend else ()
             profile.watched.add(item_hash)
             recent_entries = profile.history[-p.cooccurrence_window :]
             if self._emit is None:
                 row_of = self.catalog.row_of
                 self.item_side.record_consumption(row, [row_of.get(h.item_id, -1) for h in recent_entries], event.ts)
+                if feedback:
+                    self.item_side.learn_blend(feedback)
             else:
-                signal = ItemSignal(event.ts, event.item_id, tuple(h.item_id for h in recent_entries))
+                signal = ItemSignal(event.ts, event.item_id, tuple(h.item_id for h in recent_entries), feedback)
             cols = self.catalog.item_genre_cols[row]
             genres, genre_weights = self.catalog.genres, profile.genre_weights
             for col in cols:
@@ -249,6 +254,42 @@ class StreamRecommender(Recommender):
             profile.embedding *= p.embedding_decay
             profile.embedding += weight * vectors[row]
         return signal
+
+    def _feedback(self, profile: UserProfile, row: int) -> tuple[int, ...]:
+        """The consumption of `row` as feedback on the blend (`blend.Blend.hits`), from the viewer's state before
+        it: the item against the strongest contenders of each component the viewer has not consumed (the items with
+        the highest co-occurrence score for them, the most popular and the most recently viewed), every value as
+        the rankers scale it. O(contenders) beyond the co-occurrence scores the rankers compute too."""
+        items, catalog = self.item_side, self.catalog
+        m = CONTENDERS_PER_COMPONENT
+        history, weights = self._ranker.recent_history(profile)
+        candidates = [row, *items.leading_items(m)]
+        best: list[int] = []
+        cooccurrence = [0.0] * len(candidates)
+        if history is not None:
+            best, cooccurrence = items.cooccurrence_values(history, weights, candidates, m)
+        pool, values, seen = [row], [cooccurrence[0]], {row}
+        hashes, watched = catalog.hashes, profile.watched
+        for r, value in zip([*candidates[1:], *best], cooccurrence[1:], strict=True):
+            if r not in seen and hashes[r] not in watched:
+                seen.add(r)
+                pool.append(r)
+                values.append(value)
+        features = np.zeros((len(pool), 4), dtype=np.float64)
+        features[:, 0] = values
+        vectors = self.item_vectors
+        norm = float(np.sqrt(profile.embedding.dot(profile.embedding)))
+        if norm > 0 and profile.embedding.shape[0] == vectors.shape[1]:
+            features[:, 1] = vectors[pool] @ profile.embedding / norm
+        n = len(catalog)
+        counts = items.cooccurrence.item_counts
+        top = float(np.log1p(counts[:n].max(initial=0.0)))
+        if top > 0:
+            features[:, 2] = np.log1p(counts[pool]) / top
+        recency = items.recency
+        if recency.top > 0:
+            features[:, 3] = recency.values[pool] / recency.top
+        return items.blend.hits(features[0], features[1:])
 
     def _embedding_from_history(self, profile: UserProfile) -> npt.NDArray[np.float32]:
         vectors = self.item_vectors

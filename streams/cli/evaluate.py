@@ -18,6 +18,7 @@ from streamrec.models.base import Recommender
 
 if TYPE_CHECKING:
     from streamrec.models.baselines import ALSParams
+    from streamrec.models.blend import BlendPoint
     from streamrec.streams.tools.report import ScalingPoint
 from streamrec.models.dataset import Dataset
 from streamrec.models.evaluate import EvalResult, ProgressInfo, prequential
@@ -46,6 +47,17 @@ def build_streamrec(calibration_weight: float, searches: bool, *, top_n: int = 2
     # The worker's parameters, and profiles kept encoded as in its RocksDB table, so both paths compute alike.
     params = get_settings().stream_params(calibration_weight=calibration_weight, top_n=top_n)
     return StreamRecommender(params, profiles=EncodedProfiles())
+
+
+def learnt_blends(systems: dict[str, Recommender]) -> dict[str, list[BlendPoint]]:
+    """The blend weights each streamrec system learnt over the run (those that learnt any)."""
+    from streamrec.models.recommender import StreamRecommender
+
+    return {
+        name: system.item_side.blend.trajectory()
+        for name, system in systems.items()
+        if isinstance(system, StreamRecommender) and system.item_side.blend.updates
+    }
 
 
 def streamrec_available() -> bool:
@@ -381,6 +393,7 @@ def evaluate(
         )
     seconds, cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
 
+    from streamrec.streams.tools.blend_report import write_blend
     from streamrec.streams.tools.report import CalibrationPoint, RunInfo, write_report
 
     run_settings: dict[str, object] = {
@@ -411,6 +424,7 @@ def evaluate(
     )
     calibration = [CalibrationPoint(weight, name) for weight, name in swept.items()]
     files = write_report(out, results, info, calibration, scaling)
+    write_blend(out, learnt_blends(systems))
     console.print(_summary_table(results))
     console.print(
         f"[green]✔[/green] {len(events):,} events in {seconds:.1f} s ({cpu_seconds:.1f} s CPU); wrote "

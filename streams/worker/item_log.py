@@ -67,7 +67,8 @@ class SignalOutbox:
 
 def encode_signals(entries: Sequence[tuple[Source, ItemSignal]]) -> list[bytes]:
     """Log records of at most `SIGNALS_PER_RECORD` signals and about `RECORD_BYTES` each: `{"sources": [[topic,
-    partition], ...], "signals": [[source, offset, ts, item_id | null, [recent item ids]], ...]}`."""
+    partition], ...], "signals": [[source, offset, ts, item_id | null, [recent item ids], [feedback]?], ...]}` (the
+    feedback on the blend only where there is some)."""
     records: list[bytes] = []
     sources: dict[tuple[str, int], int] = {}
     rows: list[bytes] = []
@@ -77,7 +78,8 @@ def encode_signals(entries: Sequence[tuple[Source, ItemSignal]]) -> list[bytes]:
             records.append(_record(sources, rows))
             sources, rows, size = {}, [], 0
         index = sources.setdefault((topic, partition), len(sources))
-        row = orjson.dumps([index, offset, signal.ts, signal.item_id, signal.recent])
+        fields = [index, offset, signal.ts, signal.item_id, signal.recent]
+        row = orjson.dumps([*fields, signal.feedback] if signal.feedback else fields)
         rows.append(row)
         size += len(row) + 1
     if rows:
@@ -93,9 +95,10 @@ def decode_signals(value: bytes) -> list[tuple[Source, ItemSignal]]:
     document = orjson.loads(value)
     sources = [(str(topic), int(partition)) for topic, partition in document["sources"]]
     decoded = []
-    for index, offset, ts, item_id, recent in document["signals"]:
+    for index, offset, ts, item_id, recent, *feedback in document["signals"]:
         topic, partition = sources[index]
-        decoded.append(((topic, partition, int(offset)), ItemSignal(int(ts), item_id, tuple(recent))))
+        hits = tuple(int(h) for h in feedback[0]) if feedback else ()
+        decoded.append(((topic, partition, int(offset)), ItemSignal(int(ts), item_id, tuple(recent), hits)))
     return decoded
 
 

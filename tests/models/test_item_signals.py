@@ -116,7 +116,10 @@ def test_a_first_consumption_carries_its_item_and_the_recent_items_oldest_first(
     ]
     for event in events:
         system.learn_one(event)
-    assert signals == [
+    # A first consumption also carries its credit for each candidate blend; the rest none.
+    grid = system.item_side.blend.credit.shape[0]
+    assert [len(signal.feedback) for signal in signals] == [grid, grid, 0, grid, 0, grid, grid]
+    assert [ItemSignal(s.ts, s.item_id, s.recent) for s in signals] == [
         ItemSignal(10, "A", ()),
         ItemSignal(20, "B", ("A",)),
         ItemSignal(30),
@@ -125,6 +128,26 @@ def test_a_first_consumption_carries_its_item_and_the_recent_items_oldest_first(
         ItemSignal(60, "D", ("A", "C", "B")),  # B moved to the end when its rating refined it
         ItemSignal(70, "E", ("C", "B", "D")),  # the last `cooccurrence_window` only
     ]
+
+
+def test_folding_the_log_learns_the_blend_from_the_feedback_in_any_order() -> None:
+    signals: list[ItemSignal] = []
+    emitting = recommender(item_signals=signals.append)
+    events: list[UserEvent] = [
+        Play(f"e{k}", f"u{k % 3}", item, 100.0, 10 * k) for k, item in enumerate("ABCADBECAB", start=1)
+    ]
+    for event in events:
+        emitting.learn_one(event)
+    forward, backward = fresh_side(), fresh_side()
+    for position, signal in enumerate(signals, start=1):
+        forward.apply(signal, position)
+    for position, signal in enumerate(reversed(signals), start=1):
+        backward.apply(signal, position)
+    expected = [sum(column) for column in zip(*(s.feedback for s in signals if s.feedback), strict=True)]
+    assert forward.blend.updates == backward.blend.updates == sum(1 for s in signals if s.feedback) > 0
+    assert forward.blend.credit.tolist() == backward.blend.credit.tolist() == expected
+    assert forward.blend.weights == backward.blend.weights
+    assert emitting.item_side.blend.updates == 0  # the emitter's item side changes only as the log is folded
 
 
 def test_a_signal_for_an_item_the_catalog_lacks_only_moves_the_window_and_the_position() -> None:

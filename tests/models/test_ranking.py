@@ -41,8 +41,9 @@ def reference_rank(rec: StreamRecommender, profile: UserProfile | None, n: int) 
     now = profile.last_ts if profile is not None else rec.trending.now
     rec.trending.advance(now)
     popularity = rec.cooccurrence.item_counts[:n_items]
-    trending = rec.trending.counts[:n_items].astype(np.float32)
-    scores = p.w_popularity * _unit(np.log1p(popularity)) + p.w_trending * _unit(trending)
+    recency = rec.item_side.recency.values[:n_items]
+    w_cooccurrence, w_embedding, w_popularity, w_recency = rec.item_side.blend.weights
+    scores = w_popularity * _unit(np.log1p(popularity)) + w_recency * _unit(recency)
     history_rows = np.zeros(0, dtype=np.intp)
     contributions = np.zeros((0, n_items), dtype=np.float32)
     per_query: list[tuple[str, dict[int, float]]] = []
@@ -53,10 +54,10 @@ def reference_rank(rec: StreamRecommender, profile: UserProfile | None, n: int) 
         likes = np.array([max(0.25, 1.0 + h.weight) for h in recent], dtype=np.float32)
         weights = (p.recency_decay**ages).astype(np.float32) * likes
         contributions = rec.cooccurrence.similar_to(history_rows, weights)
-        scores += p.w_cooccurrence * _unit(contributions.sum(axis=0))
+        scores += w_cooccurrence * _unit(contributions.sum(axis=0))
         norm = float(np.linalg.norm(profile.embedding))
         if norm > 0 and profile.embedding.shape[0] == rec.item_vectors.shape[1]:
-            scores += p.w_embedding * (rec.item_vectors @ profile.embedding) / norm
+            scores += w_embedding * (rec.item_vectors @ profile.embedding) / norm
     if profile is not None and profile.searches:
         intent, per_query = intent_scores(catalog, profile.searches, now, p.search_half_life_ms)
         scores += p.w_search * intent
@@ -424,11 +425,11 @@ def test_similarity_sums_are_numpys_sums(seed: int) -> None:
         assert sums[k].tobytes() == expected.tobytes()
 
 
-def test_the_popularity_and_trending_part_is_the_full_formula_after_any_changes() -> None:
+def test_the_popularity_and_recency_part_is_the_full_formula_after_any_changes() -> None:
     rng = np.random.default_rng(7)
     system = _system([_item(random.Random(0), n) for n in range(300)], top_n=5)
     ranker = system._ranker
-    cooc, trending = system.cooccurrence, system.trending
+    cooc, recency, blend = system.cooccurrence, system.item_side.recency, system.item_side.blend
     for step in range(300):
         n = len(system.catalog)
         rows = rng.choice(n, int(rng.integers(0, 4)), replace=False)
@@ -438,15 +439,16 @@ def test_the_popularity_and_trending_part_is_the_full_formula_after_any_changes(
         elif kind < 0.7:
             cooc.item_counts[rows] = rng.choice([0.5, 2.25, 1500.0, 3000.0, 0.0], rows.shape[0])  # seeded counts
         if rng.random() < 0.5:
-            trending.counts[rows] = np.maximum(trending.counts[rows] + rng.integers(-1, 3, rows.shape[0]), 0)
+            for row in rows.tolist():
+                recency.add(row, int(rng.integers(0, 30 * DAY)))  # out of order too
+        if rng.random() < 0.2:
+            blend.update(rng.uniform(-1, 1, 4).tolist())
         if step % 50 == 49:
             system.add_item(_item(random.Random(step), n), ts=DAY)
         cooc.version += 1
-        trending.version += 1
         n = len(system.catalog)
-        expected = system.params.w_popularity * _unit(
-            np.log1p(cooc.item_counts[:n])
-        ) + system.params.w_trending * _unit(trending.counts[:n].astype(np.float32))
+        _, _, w_popularity, w_recency = blend.weights
+        expected = w_popularity * _unit(np.log1p(cooc.item_counts[:n])) + w_recency * _unit(recency.values[:n])
         assert ranker._popularity_trending(n).tobytes() == expected.tobytes()
 
 

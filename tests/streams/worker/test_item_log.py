@@ -46,6 +46,7 @@ signals = st.builds(
     st.integers(-(2**63), 2**63 - 1),
     st.none() | st.text(max_size=10),
     st.lists(st.text(max_size=10), max_size=5).map(tuple),
+    st.lists(st.integers(0, 1), max_size=81).map(tuple),  # the feedback on the blend, where there is some
 )
 
 
