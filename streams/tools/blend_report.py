@@ -36,7 +36,7 @@ def write_blend(out_dir: Path, histories: Mapping[str, Sequence[BlendPoint]]) ->
         "## Learnt blend weights",
         "",
         "streamrec's score weighs co-occurrence, the profile embedding, popularity and recency (views decayed with a "
-        "one-day half-life). The popularity and recency weights are learnt online from the stream "
+        "one-hour half-life). The popularity and recency weights are learnt online from the stream "
         "(`models/blend.py`): at each first consumption, every blend of a grid (each weight from 0 to 4) is credited "
         "if it would have ranked the consumed item in its top 10 against the strongest contenders of each component "
         "(the viewer's top co-occurring items, the most popular and the most recently viewed), and the blend "
