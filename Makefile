@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # can follow): a new or removed module means installing again, so the module list is part of the stamp.
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; find models streams benchmarks -name '*.py' | sort) | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench evaluate evaluate-e2e setup clean
+.PHONY: demo test lint bench evaluate evaluate-e2e setup tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamrec demo
 
-test: $(STAMP)
+# prometheus and promtool, which the deploy tests run (.ci/install-tools: apt-get as root, else into the venv).
+tools: $(STAMP)
+	.ci/install-tools $(BIN)
+
+test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

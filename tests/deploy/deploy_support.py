@@ -1,13 +1,19 @@
-"""Helpers for the deploy tests: file loading, the documented metric table, and a small PromQL scanner."""
+"""Helpers for the deploy tests: file loading, the documented metric table, a small PromQL scanner (for the static
+checks Prometheus' own tools do not make: counters read through a rate, grouping labels, coverage), and where the
+Prometheus binaries are."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +26,18 @@ TARGET_LABELS = frozenset({"job", "instance"})
 BUILTIN_SERIES = {"up": frozenset[str](), "process_cpu_seconds_total": frozenset[str]()}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
+
+
+def prometheus_tool(name: str) -> str:
+    """The path of `prometheus` or `promtool`: on PATH, or where `make tools` put it without root (the venv's bin).
+    Missing: the test is skipped with the reason, or fails when STREAMREC_TEST_REQUIRE_TOOLS=1 (CI)."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    reason = f"{name} not found: `make tools` installs it (root or sudo: apt-get install prometheus)"
+    if os.environ.get("STREAMREC_TEST_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def load_yaml(path: Path) -> Any:
