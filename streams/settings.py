@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "neighbours, faiss nearest items, popular items, search matches) instead of scoring every item",
     )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
+    stuck_after_s: float = Field(
+        120.0,
+        gt=0.0,
+        description="an assigned input partition with records left to handle whose position has not moved for this "
+        "long is stuck: /ready answers 503 and streamrec_partition_stuck is 1 (judged every 10 s)",
+    )
     instance_id: str | None = Field(
         None,
         description="static group membership (Kafka's group.instance.id), stable per worker (e.g. the StatefulSet "

@@ -36,6 +36,7 @@ from streamrec.streams.worker.ordered_app import TimeOrderedApp
 from streamrec.streams.worker.outputs import DeadLetters, HandedOverLists, ListOutput, Rekeyer, SentLists
 from streamrec.streams.worker.processor import EventProcessor, Outputs
 from streamrec.streams.worker.profile_store import ProfileStore
+from streamrec.streams.worker.progress import PartitionProgress
 from streamrec.streams.worker.records import InputRecord, rekeyed_topic_name
 from streamrec.streams.worker.runtime import Runtime
 from streamrec.streams.worker.timers import register_timers
@@ -155,7 +156,16 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     )
     register_agents(app, processor, validator, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
     rt = Runtime(
-        settings, recommender, metrics, feed, models, stored_profiles, recent_lists, processor.last_offsets, model_path
+        settings,
+        recommender,
+        metrics,
+        feed,
+        models,
+        stored_profiles,
+        recent_lists,
+        processor.last_offsets,
+        model_path,
+        progress=PartitionProgress(settings.stuck_after_s),
     )
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))

@@ -36,6 +36,10 @@ def register_views(app: faust.App, rt: Runtime) -> None:
     - `GET /metrics`: Prometheus text format 0.0.4.
     - `GET /health`: 200 `{"status": "ok", ...}` once the catalog feed has caught up and table recovery is done,
       503 `{"status": "starting", ...}` before; `partitions` lists the input partitions this worker owns.
+    - `GET /ready`: 200 `{"status": "ready", ...}` once started (as /health) and while no assigned partition is
+      stuck or assigned twice (`PartitionProgress`, judged at each consumer-lag update); 503 with status
+      `starting`, `stuck` or `assigned_twice` otherwise. `partitions`: each assigned input partition's lag, state
+      (`caught_up`, `progressing`, `stuck`, `unknown`: not fetched yet) and seconds since it last made progress.
     """
     profiles_table = rt.profiles.table
 
@@ -90,6 +94,11 @@ def register_views(app: faust.App, rt: Runtime) -> None:
         }
         return web.json(body, status=200 if ready else 503)
 
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        body = readiness_body(app, rt)
+        return web.json(body, status=200 if body["status"] == "ready" else 503)
+
 
 def _active_partitions(app: faust.App) -> list[int]:
     """Partitions of the input topics this worker processes (the same numbers for every input topic)."""
@@ -100,6 +109,33 @@ def _active_partitions(app: faust.App) -> list[int]:
         return sorted({tp.partition for tp in consumer.assignment() if tp.topic == RATINGS})
     except Exception:
         return []
+
+
+def readiness_body(app: faust.App, rt: Runtime) -> dict[str, Any]:
+    recovery = getattr(app.tables, "recovery", None)
+    started = rt.feed.ready and recovery is not None and recovery.completed.is_set()
+    verdict = rt.progress.readiness
+    if not started:
+        status = "starting"
+    elif verdict.assigned_twice:
+        status = "assigned_twice"
+    else:
+        status = "ready" if verdict.ready else "stuck"
+    return {
+        "status": status,
+        "stuck_after_s": rt.progress.stuck_after_s,
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "lag": p.lag,
+                "state": p.state,
+                "since_progress_s": round(p.since_progress_s, 1),
+            }
+            for p in verdict.partitions
+        ],
+        "assigned_twice": [{"topic": topic, "partition": partition} for topic, partition in verdict.assigned_twice],
+    }
 
 
 def profile_summary(raw: bytes) -> dict[str, Any]:

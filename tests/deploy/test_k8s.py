@@ -79,7 +79,8 @@ def test_probes_and_scrape_annotations_use_the_web_port() -> None:
     annotations = POD["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == port
-    assert annotations["prometheus.io/path"] == CONTAINER["readinessProbe"]["httpGet"]["path"] == "/metrics"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert CONTAINER["readinessProbe"]["httpGet"]["path"] == "/ready"
 
 
 def test_container_runs_the_worker_with_resource_requests() -> None:
