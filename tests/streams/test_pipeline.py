@@ -735,6 +735,50 @@ async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
     assert sent["key"] == b"u4" and not lists
 
 
+@pytest.mark.parametrize("key", ["u\x005", None])
+async def test_an_unprintable_user_id_is_dead_lettered_never_forwarded_nor_a_viewer(key: str | None) -> None:
+    processor, fakes = make_processor()
+    await processor.handle_batch([incoming("plays", play("u\x005", "syn-01"), key)])
+    [sent] = fakes.dlq.sent
+    letter = orjson.loads(sent["value"])
+    assert letter["error_code"] == "invalid_id" and letter["error_message"].startswith("'user_id' must be printable")
+    assert not fakes.rekeyed.sent and not fakes.lists and not processor.profiles.holds("u\x005")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        [("streamrec-source-topic", b"likes"), ("streamrec-source-partition", b"0"), ("streamrec-source-offset", b"1")],
+        [
+            ("streamrec-source-topic", b"plays"),
+            ("streamrec-source-partition", b"-1"),
+            ("streamrec-source-offset", b"1"),
+        ],
+        [("streamrec-source-topic", b"plays"), ("streamrec-source-partition", b"x"), ("streamrec-source-offset", b"1")],
+        [("streamrec-source-topic", b"\xff"), ("streamrec-source-partition", b"0"), ("streamrec-source-offset", b"1")],
+        [("streamrec-source-topic", b"plays")],
+        [],
+    ],
+)
+async def test_a_rekeyed_copy_with_a_foreign_origin_is_dead_lettered_where_it_is(origin: list[Any]) -> None:
+    processor, fakes = make_processor()
+    copy = FakeMessage("streamrec-rekeyed-events", b"u5", orjson.dumps(play("u5", "syn-01")), headers=origin)
+    await processor.handle_batch([copy])
+    [sent] = fakes.dlq.sent
+    letter = orjson.loads(sent["value"])
+    assert letter["error_code"] == "internal_error"
+    assert (letter["source_topic"], letter["offset"]) == ("streamrec-rekeyed-events", copy.offset)
+    assert not fakes.lists and not processor.profiles.holds("u5")
+
+
+async def test_origin_headers_on_an_input_topic_are_ignored() -> None:
+    processor, fakes = make_processor()
+    origin = [("streamrec-source-topic", b"ratings"), ("streamrec-source-partition", b"0")]
+    record = FakeMessage("plays", b"u6", orjson.dumps(play("u6", "syn-01")), headers=origin)
+    await processor.handle_batch([record])
+    assert not fakes.dlq.sent and b"u6" in fakes.lists
+
+
 async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events() -> None:
     processor, fakes = make_processor()
     lists, dlq = fakes.lists, fakes.dlq
