@@ -48,7 +48,8 @@ class CatalogFeed(BroadcastFeed):
                 self.skipped += 1  # a tombstone: models.Catalog can't remove items (yet)
                 continue
             try:
-                items.append((parse_catalog_item(message.value, limits=self._limits), int(message.timestamp)))
+                parsed = parse_catalog_item(message.value, key=message.key, limits=self._limits)
+                items.append((parsed, int(message.timestamp)))
             except Rejected:
                 self.skipped += 1
         if not items:

@@ -46,7 +46,7 @@ class CatalogValidator:
         if record.value is None:
             return  # a tombstone deletes an item; the feed skips it (models can't remove items yet)
         try:
-            parse_catalog_item(record.value, limits=self.limits)
+            parse_catalog_item(record.value, key=record.key, limits=self.limits)
         except Rejected as rejected:
             self.metrics.events_rejected.labels(topic="catalog", reason=str(rejected.code)).inc()
             incoming = as_read(record, "catalog")

@@ -17,7 +17,7 @@ from faust.types import TopicT
 
 from streamrec.models.base import Recommendation, recommendation_json
 from streamrec.streams.internals.producer_buffer import Records
-from streamrec.streams.worker.dlq import dead_letter, encode
+from streamrec.streams.worker.dlq import cut_key, dead_letter, encode
 from streamrec.streams.worker.records import H_OFFSET, H_PARTITION, H_TOPIC, Incoming
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class DeadLetters:
             rejected_at_ms=rejected_at_ms,
         )
         try:
-            await self.topic.send(key=record.key, value=encode(letter))
+            await self.topic.send(key=None if record.key is None else cut_key(record.key), value=encode(letter))
         except Exception:
             log.exception("could not dead-letter %s", letter)
 

@@ -51,7 +51,12 @@ async def _load(bootstrap: str, topic: str, apply: Callable[[Sequence[tuple[Cata
 async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are_counted(
     kafka_bootstrap: str,
 ) -> None:
-    bad = [(b"x1", b"{not json"), (b"x2", orjson.dumps({"item_id": "x2"})), (b"x3", None)]  # no title; tombstone
+    bad = [
+        (b"x1", b"{not json"),
+        (b"x2", orjson.dumps({"item_id": "x2"})),  # no title
+        (b"x3", None),  # a tombstone
+        (b"x4", orjson.dumps({"item_id": "i5", "title": "Not i5"})),  # keyed by another item
+    ]
     topic = await _catalog_topic(kafka_bootstrap, 3_000, bad)
     catalog = Catalog()
     batches: list[int] = []
@@ -63,6 +68,7 @@ async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are
     feed = await _load(kafka_bootstrap, topic, apply)
     assert (feed.applied, feed.skipped) == (3_000, len(bad))
     assert len(catalog) == 3_000 and catalog.items[catalog.row_of["i17"]].title == "Title 17"
+    assert catalog.items[catalog.row_of["i5"]].title == "Title 5"
     assert max(batches) <= catalog_feed.RECORDS_PER_TURN < 3_000  # the event loop got turns in between
     assert min(catalog.added_ts) > 0  # each item carries its record's timestamp
 
