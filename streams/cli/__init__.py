@@ -7,12 +7,14 @@ import importlib
 from importlib.metadata import entry_points
 
 import typer
+from pydantic import ValidationError
 
 app = typer.Typer(
     name="streamrec",
     help="Real-time recommendations on Kafka: broker, topics, model, worker, replay, evaluation, benchmarks.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback's locals can hold a secret (the SASL password, the token)
 )
 
 # Sub-command modules, each exposing `register(app)`; imported lazily so `--help` stays fast.
@@ -30,4 +32,8 @@ def _register_all() -> None:
 
 def main() -> None:
     _register_all()
-    app()
+    try:
+        app()
+    except ValidationError as error:  # bad STREAMREC_* settings: say which, without a traceback
+        typer.echo(f"invalid settings: {error}", err=True)
+        raise SystemExit(2) from None
