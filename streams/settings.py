@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.models.fairness import ExposureCaps
@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="when set, every web view except /health and /metrics asks for `Authorization: Bearer <token>`",
     )
     profile_view: bool = Field(False, description="serve /users/{id}/profile (a viewer's history: off by default)")
+
+    @field_validator("http_token")
+    @classmethod
+    def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        # An empty token would let an empty `Bearer ` header in: empty means no token (as unset).
+        return token if token is not None and token.get_secret_value().strip() else None
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:

@@ -1,5 +1,6 @@
 """Web views with two workers of one app behind a bearer token: any worker answers for any user (table_route
-forwards the request, token included, to the owner); /health and /metrics stay open."""
+forwards the request, token included, to the owner); /health and /metrics stay open. The workers talk to the
+broker over SASL/PLAIN (the embedded broker takes it; tests/streams/kafka/test_security.py has the rest)."""
 
 from __future__ import annotations
 
@@ -58,8 +59,15 @@ def workers(
 ) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
     app_id = f"views-{uuid.uuid4().hex[:6]}"
     root = tmp_path_factory.mktemp("views")
-    a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id, http_token=TOKEN), root / "a.log")
-    b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id, http_token=TOKEN), root / "b.log")
+    secured = {
+        "http_token": TOKEN,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": "views",
+        "sasl_password": SecretStr(uuid.uuid4().hex),
+    }
+    a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id, **secured), root / "a.log")
+    b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id, **secured), root / "b.log")
     run_sync(publish_catalog(kafka_bootstrap))
     try:
         a.start()

@@ -89,3 +89,10 @@ async def test_the_profile_view_is_served_when_switched_on(serve: Serve) -> None
     async with serve(profile_view=True) as client:
         routes = {route.resource.canonical for route in client.server.app.router.routes() if route.resource}
         assert "/users/{user_id}/profile" in routes
+
+
+async def test_an_empty_token_is_no_token(serve: Serve) -> None:
+    # else an empty `Bearer ` header would match it
+    assert Settings(_env_file=None, http_token=" ").http_token is None  # type: ignore[call-arg]
+    async with serve(http_token="") as client:
+        assert await _status(client, "/catalog/items") == 200
