@@ -39,6 +39,7 @@ from streamrec.streams.settings import Settings
 
 PARTITIONS = 4
 TOKEN = SecretStr(f"views-{uuid.uuid4().hex}")
+SASL_PASSWORD = SecretStr(uuid.uuid4().hex)
 
 
 def partition_of(user: str) -> int:
@@ -64,7 +65,7 @@ def workers(
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": "PLAIN",
         "sasl_username": "views",
-        "sasl_password": SecretStr(uuid.uuid4().hex),
+        "sasl_password": SASL_PASSWORD,
     }
     a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id, **secured), root / "a.log")
     b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id, **secured), root / "b.log")
@@ -172,3 +173,10 @@ async def test_health_and_metrics_on_both_without_the_token(workers: tuple[Worke
         status, headers, text = await http_get(f"{worker.base_url}/metrics")
         assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert b"streamrec_catalog_items" in text
+
+
+async def test_the_workers_use_sasl_and_never_log_the_secrets(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+    for worker in workers:
+        log = worker.log_text()
+        assert "Sending username and password in the clear" in log  # aiokafka's SASL/PLAIN warning: SASL is on
+        assert SASL_PASSWORD.get_secret_value() not in log and TOKEN.get_secret_value() not in log
