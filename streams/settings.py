@@ -13,6 +13,11 @@ from streamrec.models.fairness import ExposureCaps
 from streamrec.models.recommender import StreamParams
 
 
+class SettingsError(ValueError):
+    """Settings that pass validation yet do not work (e.g. TLS files that do not load); the CLI reports it as it
+    reports invalid settings."""
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a validation error would otherwise quote every input, the SASL password among them.
     model_config = SettingsConfigDict(
@@ -99,6 +104,7 @@ class Settings(BaseSettings):
     )
     ssl_certfile: FilePath | None = Field(None, description="client certificate (PEM) for mutual TLS")
     ssl_keyfile: FilePath | None = Field(None, description="the client certificate's private key (PEM)")
+    ssl_keyfile_password: SecretStr | None = Field(None, description="the password of an encrypted private key")
     # The worker's web views.
     http_token: SecretStr | None = Field(
         None,
@@ -131,13 +137,15 @@ class Settings(BaseSettings):
                 f"SASL settings are given but STREAMREC_SECURITY_PROTOCOL={self.security_protocol} does not "
                 "authenticate (use SASL_PLAINTEXT or SASL_SSL)"
             )
-        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile):
+        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile or self.ssl_keyfile_password):
             problems.append(
                 f"TLS files are given but STREAMREC_SECURITY_PROTOCOL={self.security_protocol} does not use TLS "
                 "(use SSL or SASL_SSL)"
             )
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             problems.append("STREAMREC_SSL_KEYFILE needs STREAMREC_SSL_CERTFILE")
+        if self.ssl_keyfile_password is not None and self.ssl_certfile is None:
+            problems.append("STREAMREC_SSL_KEYFILE_PASSWORD needs STREAMREC_SSL_CERTFILE")
         if problems:
             raise ValueError("; ".join(problems))
         return self

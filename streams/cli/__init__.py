@@ -9,6 +9,8 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
+from streamrec.streams.settings import SettingsError
+
 app = typer.Typer(
     name="streamrec",
     help="Real-time recommendations on Kafka: broker, topics, model, worker, replay, evaluation, benchmarks.",
@@ -34,6 +36,6 @@ def main() -> None:
     _register_all()
     try:
         app()
-    except ValidationError as error:  # bad STREAMREC_* settings: say which, without a traceback
+    except (ValidationError, SettingsError) as error:  # bad STREAMREC_* settings: say which, no traceback
         typer.echo(f"invalid settings: {error}", err=True)
         raise SystemExit(2) from None

@@ -15,7 +15,7 @@ import faust
 from aiokafka.helpers import create_ssl_context
 from faust.types.auth import CredentialsT
 
-from streamrec.streams.settings import Settings, get_settings
+from streamrec.streams.settings import Settings, SettingsError, get_settings
 
 
 def client_security(settings: Settings) -> dict[str, Any]:
@@ -43,12 +43,30 @@ def environment_security() -> dict[str, Any]:
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context of SSL and SASL_SSL (hostnames checked; the CA file, else the system's CAs; the client
-    certificate for mutual TLS); None for the plaintext protocols."""
+    certificate for mutual TLS); None for the plaintext protocols. Raises SettingsError if a file does not load
+    (not PEM, a key that does not match, a wrong password)."""
     if not settings.security_protocol.endswith("SSL"):
         return None
-    context: ssl.SSLContext = create_ssl_context(
-        cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
-    )
+    # Never None: OpenSSL would ask for an encrypted key's password on the terminal, and a worker would hang.
+    password = "" if settings.ssl_keyfile_password is None else settings.ssl_keyfile_password.get_secret_value()
+    try:
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=settings.ssl_cafile,
+            certfile=settings.ssl_certfile,
+            keyfile=settings.ssl_keyfile,
+            password=password if settings.ssl_certfile is not None else None,
+        )
+    except (ssl.SSLError, OSError) as error:
+        files = {
+            "STREAMREC_SSL_CAFILE": settings.ssl_cafile,
+            "STREAMREC_SSL_CERTFILE": settings.ssl_certfile,
+            "STREAMREC_SSL_KEYFILE": settings.ssl_keyfile,
+        }
+        given = ", ".join(f"{name}={path}" for name, path in files.items() if path is not None) or "the system's CAs"
+        raise SettingsError(
+            f"could not load the TLS files ({given}): {error}; PEM files expected, an encrypted key needs "
+            "STREAMREC_SSL_KEYFILE_PASSWORD"
+        ) from None
     return context
 
 

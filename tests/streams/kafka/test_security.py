@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import struct
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -27,13 +30,14 @@ from typing import Any
 import pytest
 import trustme
 from aiokafka.errors import KafkaConnectionError
+from cryptography.hazmat.primitives import serialization
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import SecretStr, ValidationError
 
 from streamrec.streams.kafka import JsonProducer, read_all, wait_for_broker
 from streamrec.streams.kafka.admin import TopicSpec, create_topics
 from streamrec.streams.kafka.security import client_security, faust_credentials, ssl_context
-from streamrec.streams.settings import Settings, get_settings
+from streamrec.streams.settings import Settings, SettingsError, get_settings
 from streamrec.streams.tools.worker_process import settings_env
 from streamrec.streams.worker.app import create_app
 
@@ -190,6 +194,56 @@ def test_tls_files_without_tls_are_refused(pki: Pki) -> None:
         _settings(ssl_cafile=pki.ca_file)
     with pytest.raises(ValidationError, match="STREAMREC_SSL_KEYFILE needs STREAMREC_SSL_CERTFILE"):
         _settings(security_protocol="SSL", ssl_keyfile=pki.key_file)
+
+
+def test_tls_files_that_do_not_load_are_refused_by_name(pki: Pki, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(SettingsError, match=f"STREAMREC_SSL_CAFILE={garbage}"):
+        client_security(_settings(security_protocol="SSL", ssl_cafile=garbage))
+    with pytest.raises(SettingsError, match="STREAMREC_SSL_KEYFILE="):  # a key that is not the certificate's
+        ssl_context(_settings(security_protocol="SSL", ssl_certfile=pki.cert_file, ssl_keyfile=pki.other_ca_file))
+
+
+def test_an_encrypted_key_needs_its_password_and_never_prompts(pki: Pki, tmp_path: Path) -> None:
+    key = serialization.load_pem_private_key(pki.key_file.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSWORD.encode()),
+        )
+    )
+    tls = {"security_protocol": "SSL", "ssl_certfile": pki.cert_file, "ssl_keyfile": encrypted}
+    assert ssl_context(_settings(**tls, ssl_keyfile_password=PASSWORD)) is not None
+    for wrong in ({}, {"ssl_keyfile_password": "wrong"}):  # without one: an error, not OpenSSL's terminal prompt
+        with pytest.raises(SettingsError, match="STREAMREC_SSL_KEYFILE_PASSWORD") as refused:
+            ssl_context(_settings(**tls, **wrong))
+        assert PASSWORD not in str(refused.value)
+
+
+def test_the_command_line_reports_bad_settings_without_a_traceback(pki: Pki, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    cases = [
+        {"STREAMREC_SECURITY_PROTOCOL": "SASL_SSL", "STREAMREC_SASL_PASSWORD": PASSWORD},
+        {"STREAMREC_SECURITY_PROTOCOL": "SSL", "STREAMREC_SSL_CAFILE": str(garbage)},
+    ]
+    for variables in cases:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")} | variables
+        env["STREAMREC_BOOTSTRAP_SERVERS"] = "127.0.0.1:9"
+        done = subprocess.run(
+            [sys.executable, "-m", "streamrec.streams.cli", "topics", "list"],
+            env=env,
+            cwd=tmp_path,  # no .env
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("invalid settings: ") and "Traceback" not in done.stderr
+        assert PASSWORD not in done.stderr + done.stdout
 
 
 def test_the_environment_is_checked_too(environment: pytest.MonkeyPatch) -> None:
