@@ -138,9 +138,8 @@ def test_sasl_ssl_has_both(pki: Pki) -> None:
 def test_the_worker_s_faust_clients_get_the_same(
     tmp_path: Path, fields: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    if "sasl_mechanism" in fields:
-        fields |= {"sasl_username": "svc", "sasl_password": PASSWORD}
-    settings = _settings(data_dir=tmp_path, model_dir=tmp_path / "models", **fields)
+    credentials = {"sasl_username": "svc", "sasl_password": PASSWORD} if "sasl_mechanism" in fields else {}
+    settings = _settings(data_dir=tmp_path, model_dir=tmp_path / "models", **fields, **credentials)
     app = create_app(settings)
     # What Faust's consumer, producer and topic creation pass to aiokafka.
     auth = dict(credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context))
@@ -149,15 +148,12 @@ def test_the_worker_s_faust_clients_get_the_same(
 
 
 def test_the_worker_s_faust_clients_get_the_tls_context(tmp_path: Path, pki: Pki) -> None:
-    for protocol in ("SSL", "SASL_SSL"):
-        settings = (
-            _sasl(protocol, "PLAIN", ssl_cafile=pki.ca_file)
-            if protocol == "SASL_SSL"
-            else _settings(security_protocol="SSL", ssl_cafile=pki.ca_file)
-        ).model_copy(update={"data_dir": tmp_path, "model_dir": tmp_path / "models"})
+    fields = {"data_dir": tmp_path, "model_dir": tmp_path / "models", "ssl_cafile": pki.ca_file}
+    for settings in (_settings(security_protocol="SSL", **fields), _sasl("SASL_SSL", "PLAIN", **fields)):
         auth = credentials_to_aiokafka_auth(create_app(settings).conf.broker_credentials, None)
-        assert auth["security_protocol"] == protocol
-        assert auth["ssl_context"].get_ca_certs() == ssl_context(settings).get_ca_certs()  # type: ignore[union-attr]
+        assert auth["security_protocol"] == settings.security_protocol
+        expected = ssl_context(settings)
+        assert expected is not None and auth["ssl_context"].get_ca_certs() == expected.get_ca_certs()
 
 
 # -- refused at start ---------------------------------------------------------------------------------------------
