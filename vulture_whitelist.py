@@ -27,8 +27,10 @@ _._handle_pending
 # The context-manager protocol's `__aexit__(exc_type, exc, traceback)` signature (streams/kafka).
 traceback
 
-# pydantic-settings reads the class attribute `model_config` (streams/settings.py).
+# pydantic-settings reads the class attribute `model_config` and runs the validators (streams/settings.py).
 model_config
+_._security_is_complete
+_._empty_token_is_none
 
 # Dataclass fields read by name (`getattr`, `asdict`): the replay checkpoint's comparison, the evaluation's
 # results.json, the event contracts' JSON.

@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
+from streamrec.streams.kafka.security import environment_security
 from streamrec.streams.settings import Settings
 
 RATINGS, PLAYS, SEARCHES, CATALOG = "ratings", "plays", "searches", "catalog"
@@ -163,7 +164,10 @@ def _quiet_connection_errors() -> Iterator[None]:
 @asynccontextmanager
 async def _admin_client(bootstrap: str) -> AsyncIterator[Any]:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="streamrec-admin", request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap,
+        client_id="streamrec-admin",
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **environment_security(),
     )
     try:
         await admin.start()

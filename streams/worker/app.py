@@ -22,6 +22,7 @@ from streamrec.streams.internals.batching import BatchingApp
 from streamrec.streams.internals.producer_buffer import Records
 from streamrec.streams.internals.tables import PromptTableManager
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.kafka.security import faust_credentials
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker import tables
 from streamrec.streams.worker.agents import register_agents
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
         broker_max_poll_records=None,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
+        broker_credentials=faust_credentials(settings),
         store="rocksdb://",
         datadir=str(data_dir / settings.app_id),
         web_host=settings.web_host,
