@@ -39,10 +39,12 @@ miscalibration_points
 recommended_items
 clicked_item_id
 
-# Attributes of third-party objects, set for their effect: faiss index parameters, Faust's terminal spinner.
+# Attributes of third-party objects, set for their effect: faiss index parameters, Faust's terminal spinner, aiokafka's
+# leave on close.
 _.efConstruction
 _.efSearch
 _.spinner
+_._maybe_leave_group
 
 # Outcomes kept on result objects for callers, checked by the tests (vulture does not scan tests/).
 reached_total

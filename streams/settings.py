@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         "pod's name): a restarted worker takes its partitions back at once instead of waiting for the session "
         "timeout and a rebalance; none: dynamic membership",
     )
+    leave_group_on_stop: bool = Field(
+        False,
+        description="with an instance id, leave the group on a graceful stop, so the worker's partitions move at "
+        "once (scaling in for good); off: they wait for this worker's return, or the session timeout",
+    )
 
     # Kafka security: every client the project builds (the worker's Faust consumer and producer, the admin, readers,
     # producers and probes of tools, benchmarks and the CLI) takes these through `streams.kafka.security`.

@@ -44,6 +44,10 @@ MIRRORED: dict[str, str] = {
     # routing: the current event tables read
     "faust.streams.Stream._set_current_event": "b9a41294b605ac08c44529e087ad0b907a11c587b2e0fcbecf9ad667a4633e61",
     "faust.streams.current_event": "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
+    # group_join: what a join returns, and what aiokafka does with a failed one
+    "aiokafka.consumer.group_coordinator.CoordinatorGroupRebalance.perform_group_join": "ff2c2109b2e9868dc23f43643160ea3d87c40093adc03e5e8c9a45c81844ea75",
+    "aiokafka.consumer.group_coordinator.GroupCoordinator._maybe_leave_group": "016cd88a16e6c4b5b08ecab793e0fde0204fe2cfd836af5f682c48630d3fba2e",
+    "aiokafka.consumer.group_coordinator.GroupCoordinator._do_rejoin_group": "3cb016c98a087a71bfea089e25be2117bc405f76a3348558b28080ec02008559",
     # consumer_state: the app's consumer, created on first use
     "faust.app.base.App.consumer": "354b140caceca03c3e29a753faecfe63e42c3e8573de6c7baa3363a2326d960c",
 }
@@ -68,7 +72,8 @@ PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "faust.tables.manager.TableManager": ("_update_channels",),
     "faust.tables.base.Collection": ("_on_changelog_event",),
     "faust.stores.rocksdb.Store": ("_dbs",),
-    "aiokafka.AIOKafkaConsumer": ("_fetcher", "_subscription"),
+    "aiokafka.AIOKafkaConsumer": ("_fetcher", "_subscription", "_coordinator"),
+    "aiokafka.consumer.group_coordinator.GroupCoordinator": ("_maybe_leave_group", "_send_req"),
     "aiokafka.consumer.fetcher.Fetcher": ("_proc_fetch_request",),
     "aiokafka.AIOKafkaProducer": ("_message_accumulator",),
     "aiokafka.producer.message_accumulator.MessageAccumulator": ("_batches", "_waiter_future"),

@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
         TableManager=PromptTableManager,
         stop_grace_s=settings.stop_grace_s,
+        leave_group_on_stop=settings.leave_group_on_stop,
         # A getmany returns all that was fetched: capped, it returns whole partitions one after another, and on a
         # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
         broker_max_poll_records=None,

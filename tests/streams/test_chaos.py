@@ -3,9 +3,13 @@ where nothing happened. What the workers control: no event lost (every one named
 applied twice (every profile equal to the calm run's), the item state equal (the log, as folded, holds the same
 signals).
 
-noida-db keeps a SIGKILLed consumer in its group until the broker restarts gracefully; the workers here use static
-membership (`STREAMREC_INSTANCE_ID`, Kafka's `group.instance.id`), as real deployments do, so the restarted worker
-takes its member's place at once. Each run has a broker of its own: the input topics hold only its events.
+noida-db never expires a member by its session timeout: a SIGKILLed consumer stays in its group until the broker
+restarts gracefully, and a dynamic member that joins again under a new member id leaves its old id behind, which the
+broker can name leader of the next generation, so no SyncGroup ever completes (`docs/scaling.md`, "What the embedded
+broker lacks"). The workers here use static membership (`STREAMREC_INSTANCE_ID`, Kafka's `group.instance.id`), as
+real deployments do: the restarted worker takes its member's place at once. The worker stopped for good leaves the
+group (`STREAMREC_LEAVE_GROUP_ON_STOP`); with Kafka its partitions would also move after its session timeout.
+Each run has a broker of its own: the input topics hold only its events.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ async def replay(root: Path, events: Sequence[UserEvent], chaos: Chaos) -> Outco
                 "model_dir": root / "models",
                 "web_port": free_port(),
                 "instance_id": f"{app_id}-{n}",
+                "leave_group_on_stop": n == 0 and chaos.stop_at is not None,  # the worker scaled in
             }
         )
         return WorkerProcess(settings, root / f"worker-{n}.log", log_level="warning")
