@@ -85,6 +85,20 @@ class Metrics:
             "Item signals skipped by the fold: their input record was folded already (a batch handled again)",
             registry=r,
         )
+        self.users_deleted = Counter(
+            "streamrec_users_deleted",
+            "Deletion requests applied (had_profile: whether the viewer had a profile to erase)",
+            ["had_profile"],
+            registry=r,
+        )
+        self.items_removed = Counter(
+            "streamrec_items_removed", "Items removed from this worker's catalog by a catalog tombstone", registry=r
+        )
+        self.lists_refreshed = Counter(
+            "streamrec_lists_refreshed",
+            "Held lists ranked again and republished because an item they named left the catalog",
+            registry=r,
+        )
         ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
 
     def set_model(self, version: str) -> None:

@@ -7,8 +7,10 @@ JSON-encode them (`"u1"` with quotes), changing the changelog keys, their partit
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import faust
+import orjson
 from faust.types import TableT
 
 from streamrec.models.profile import EncodedProfiles
@@ -56,7 +58,8 @@ class TableProfiles(EncodedProfiles):
 
 
 class RecentLists:
-    """The last list published for each of the most recently served users (JSON bytes), bounded.
+    """The last list published for each of the most recently served users (JSON bytes), bounded, with the partition
+    it was published to.
 
     Lists are not a table: they are published to `recommendations` (keyed by user id, on the user's partition) and
     kept here for the list view. A table would double every list into a changelog the worker must replay on every
@@ -64,16 +67,31 @@ class RecentLists:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._lists: OrderedDict[str, bytes] = OrderedDict()
+        self._lists: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
-    def put(self, user_id: str, payload: bytes) -> None:
-        self._lists[user_id] = payload
+    def put(self, user_id: str, payload: bytes, partition: int) -> None:
+        self._lists[user_id] = (partition, payload)
         self._lists.move_to_end(user_id)
         while len(self._lists) > self.capacity:
             self._lists.popitem(last=False)
 
     def get(self, user_id: str) -> bytes | None:
-        return self._lists.get(user_id)
+        held = self._lists.get(user_id)
+        return None if held is None else held[1]
+
+    def forget(self, user_id: str) -> None:
+        self._lists.pop(user_id, None)
+
+    def naming(self, item_ids: Iterable[str]) -> list[tuple[str, int]]:
+        """The users (with their partitions) whose list names one of `item_ids`, as an item or a reason's evidence.
+        A scan of the lists' bytes for `"item_id":<id>` (orjson writes no spaces): for the rare catalog removal,
+        it costs nothing on the path every list takes."""
+        needles = [b'"item_id":' + orjson.dumps(item_id) for item_id in item_ids]
+        return [
+            (user_id, partition)
+            for user_id, (partition, payload) in self._lists.items()
+            if any(needle in payload for needle in needles)
+        ]
 
     def __len__(self) -> int:
         return len(self._lists)
