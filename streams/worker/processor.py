@@ -122,8 +122,10 @@ class EventProcessor:
         self._lock = asyncio.Lock()  # a batch and a refresh of lists never interleave
 
     def note_removed(self, item_ids: Iterable[str]) -> None:
-        """Items just removed from the catalog: the lists held that name one are to be ranked again."""
-        self._removed_items.update(item_ids)
+        """Items just removed from the catalog: the lists held that name one are to be ranked again (none is held
+        while a worker starts: its catalog feed reads every removal of the past then)."""
+        if len(self.outputs.recent_lists):
+            self._removed_items.update(item_ids)
 
     async def refresh_lists(self) -> int:
         """Rank again and republish, between batches, the held lists that name an item removed since the last batch
@@ -134,20 +136,21 @@ class EventProcessor:
             self.checkpoint.begin()
             try:
                 pending: dict[str, _Pending] = {}
-                self._add_stale_lists(pending)
+                removed = self._add_stale_lists(pending)
                 await self._publish(pending, {user: self.profiles.get(user) for user in pending})
                 await self.checkpoint.commit([], {})
             except BaseException:
                 self.checkpoint.abandon()
                 raise
+            self._removed_items -= removed
             return len(pending)
 
-    def _add_stale_lists(self, pending: dict[str, _Pending]) -> None:
+    def _add_stale_lists(self, pending: dict[str, _Pending]) -> set[str]:
         """Add to `pending` the users of this worker whose held list names a removed item (and who have no list
-        pending already)."""
-        removed, self._removed_items = self._removed_items, set()
+        pending already); returns the removed items looked for (forgotten once their lists are committed)."""
+        removed = set(self._removed_items)
         if not removed:
-            return
+            return removed
         owned = None if self.owned_partitions is None else set(self.owned_partitions())
         stale = [
             (user, partition)
@@ -158,6 +161,7 @@ class EventProcessor:
             pending[user] = _Pending(partition, [], [])
         self.metrics.lists_refreshed.inc(len(stale))
         log.info("%d item(s) removed from the catalog: %d held list(s) ranked again", len(removed), len(stale))
+        return removed
 
     async def handle_batch(self, records: Sequence[InputRecord]) -> None:
         """Records of the input topics and of the re-keyed topic, in time order; never raises (except
@@ -193,9 +197,10 @@ class EventProcessor:
                 self._report_consumed(unreported, per_topic)
             if self.item_log is not None:
                 await self.item_log.publish()
-            self._add_stale_lists(batch.pending)
+            removed = self._add_stale_lists(batch.pending)
             await self._publish(batch.pending, {user: self.profiles.get(user) for user in batch.pending})
             await checkpoint.commit(records, batch.owners)
+            self._removed_items -= removed
         except BaseException:
             checkpoint.abandon()
             if self.item_log is not None:
