@@ -25,12 +25,13 @@ from streamrec.streams.worker.observability import Metrics
 from streamrec.streams.worker.outputs import DeadLetters, ListOutput, Rekeyer, list_payload
 from streamrec.streams.worker.profile_store import ProfileStore
 from streamrec.streams.worker.records import Incoming, InputRecord, as_read, incoming_from, wall_clock_ms
-from streamrec.streams.worker.tables import RecentLists
+from streamrec.streams.worker.tables import RecentLists, lists_naming
 
 log = logging.getLogger(__name__)
 
 YIELD_AFTER_S = 0.02  # longest stretch of record handling between two yields to the event loop
 RANK_CHUNK = 256  # users ranked (and published) between two yields
+SCAN_CHUNK = 2_000  # held lists searched for removed items between two yields
 
 
 def _any_item(_item_id: str) -> bool:
@@ -85,7 +86,7 @@ class EventProcessor:
 
     A deletion request (`user-deletions`, in the same time order) erases the viewer (`_forget`). Items removed from
     the catalog (`note_removed`) leave every list ranked afterwards; the lists the view holds that name one are
-    ranked again and republished with the next batch, or by `refresh_lists` when no batch comes."""
+    ranked again and republished by `refresh_lists` (a timer's)."""
 
     def __init__(
         self,
@@ -128,40 +129,35 @@ class EventProcessor:
             self._removed_items.update(item_ids)
 
     async def refresh_lists(self) -> int:
-        """Rank again and republish, between batches, the held lists that name an item removed since the last batch
-        (for a worker with no events to handle); returns how many."""
+        """Rank again and republish the held lists that name an item removed since the last call; returns how many.
+        The scan of the held lists goes a chunk at a time beside the batches; ranking and publishing wait for the
+        batch in hand and are committed like one."""
         if not self._removed_items or not self._prepared:
             return 0
+        removed = set(self._removed_items)
+        held = self.outputs.recent_lists.held()
+        stale: list[tuple[str, int]] = []
+        for start in range(0, len(held), SCAN_CHUNK):
+            stale += lists_naming(held[start : start + SCAN_CHUNK], removed)
+            await asyncio.sleep(0)
         async with self._lock:
+            owned = None if self.owned_partitions is None else set(self.owned_partitions())
             self.checkpoint.begin()
             try:
-                pending: dict[str, _Pending] = {}
-                removed = self._add_stale_lists(pending)
+                pending = {
+                    user: _Pending(partition, [], [])
+                    for user, partition in stale
+                    if (owned is None or partition in owned) and user in self.profiles
+                }
                 await self._publish(pending, {user: self.profiles.get(user) for user in pending})
                 await self.checkpoint.commit([], {})
             except BaseException:
                 self.checkpoint.abandon()
                 raise
-            self._removed_items -= removed
-            return len(pending)
-
-    def _add_stale_lists(self, pending: dict[str, _Pending]) -> set[str]:
-        """Add to `pending` the users of this worker whose held list names a removed item (and who have no list
-        pending already); returns the removed items looked for (forgotten once their lists are committed)."""
-        removed = set(self._removed_items)
-        if not removed:
-            return removed
-        owned = None if self.owned_partitions is None else set(self.owned_partitions())
-        stale = [
-            (user, partition)
-            for user, partition in self.outputs.recent_lists.naming(removed)
-            if user not in pending and (owned is None or partition in owned) and user in self.profiles
-        ]
-        for user, partition in stale:
-            pending[user] = _Pending(partition, [], [])
-        self.metrics.lists_refreshed.inc(len(stale))
-        log.info("%d item(s) removed from the catalog: %d held list(s) ranked again", len(removed), len(stale))
-        return removed
+        self._removed_items -= removed
+        self.metrics.lists_refreshed.inc(len(pending))
+        log.info("%d item(s) removed from the catalog: %d held list(s) ranked again", len(removed), len(pending))
+        return len(pending)
 
     async def handle_batch(self, records: Sequence[InputRecord]) -> None:
         """Records of the input topics and of the re-keyed topic, in time order; never raises (except
@@ -197,10 +193,8 @@ class EventProcessor:
                 self._report_consumed(unreported, per_topic)
             if self.item_log is not None:
                 await self.item_log.publish()
-            removed = self._add_stale_lists(batch.pending)
             await self._publish(batch.pending, {user: self.profiles.get(user) for user in batch.pending})
             await checkpoint.commit(records, batch.owners)
-            self._removed_items -= removed
         except BaseException:
             checkpoint.abandon()
             if self.item_log is not None:

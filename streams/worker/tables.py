@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import faust
 import orjson
@@ -88,23 +88,25 @@ class RecentLists:
     def forget(self, user_id: str) -> None:
         self._lists.pop(user_id, None)
 
-    def naming(self, item_ids: Iterable[str]) -> list[tuple[str, int]]:
-        """The users (with their partitions) whose list names one of `item_ids`, as an item or a reason's evidence.
-        A scan of the lists' bytes for `"item_id":<id>` (orjson writes no spaces): for the rare catalog removal,
-        it costs nothing on the path every list takes. A few ids are searched for one by one, more in one pass."""
-        wanted = {orjson.dumps(item_id) for item_id in item_ids}
-        if len(wanted) <= _SEARCHED_ONE_BY_ONE:
-            needles = [_ITEM_ID + token for token in wanted]
-            return [
-                (user_id, partition)
-                for user_id, (partition, payload) in self._lists.items()
-                if any(needle in payload for needle in needles)
-            ]
-        return [
-            (user_id, partition)
-            for user_id, (partition, payload) in self._lists.items()
-            if not wanted.isdisjoint(_ITEM_IDS.findall(payload))
-        ]
+    def held(self) -> list[tuple[str, tuple[int, bytes]]]:
+        """Every list held, as (user id, (partition, payload)), least recently put first (a snapshot)."""
+        return list(self._lists.items())
 
     def __len__(self) -> int:
         return len(self._lists)
+
+
+def lists_naming(held: Sequence[tuple[str, tuple[int, bytes]]], item_ids: Iterable[str]) -> list[tuple[str, int]]:
+    """The users (with their partitions) of `held` (`RecentLists.held`) whose list names one of `item_ids`, as an
+    item or as a reason's evidence. A scan of the lists' bytes for `"item_id":<id>` (orjson writes no spaces): for
+    the rare catalog removal, it costs nothing on the path every list takes. A few ids are searched for one by one,
+    more in one pass."""
+    wanted = {orjson.dumps(item_id) for item_id in item_ids}
+    if len(wanted) <= _SEARCHED_ONE_BY_ONE:
+        needles = [_ITEM_ID + token for token in wanted]
+        return [(user_id, partition) for user_id, (partition, payload) in held if any(n in payload for n in needles)]
+    return [
+        (user_id, partition)
+        for user_id, (partition, payload) in held
+        if not wanted.isdisjoint(_ITEM_IDS.findall(payload))
+    ]

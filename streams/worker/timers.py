@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MODEL_CHECK_INTERVAL_S = 30.0
 TABLE_KEYS_INTERVAL_S = 15.0
 LAG_INTERVAL_S = 10.0
-REFRESH_INTERVAL_S = 1.0  # a worker with no events republishes lists naming a removed item within this
+REFRESH_INTERVAL_S = 1.0  # lists naming an item removed from the catalog are republished about this often
 
 _LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, USER_DELETIONS, CATALOG})
 
