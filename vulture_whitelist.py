@@ -12,6 +12,7 @@ list_
 # Faust timers and web views: registered by `@app.timer` / `@app.page`, called by Faust (streams/worker).
 refresh_model
 count_table_keys
+lists_naming_removed_items
 user_recommendations
 user_profile
 new_user_recommendations

@@ -34,6 +34,7 @@ from streamrec.streams.settings import Settings
 
 RATINGS, PLAYS, SEARCHES, CATALOG = "ratings", "plays", "searches", "catalog"
 RECOMMENDATIONS = "recommendations"
+USER_DELETIONS = "user-deletions"  # deletion requests, keyed by user id like the events (same partitions)
 INPUT_TOPICS = (RATINGS, PLAYS, SEARCHES, CATALOG)
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -69,7 +70,8 @@ class TopicSpec:
 
 
 def default_topics(settings: Settings) -> list[TopicSpec]:
-    """Inputs keyed by user id (catalog by item id, compacted), the compacted output, and the dead letters."""
+    """Inputs keyed by user id (catalog by item id, compacted), deletion requests keyed by user id (as many partitions
+    as the events, so the worker owning a viewer gets their requests), the compacted output, and the dead letters."""
 
     def spec(name: str, *, compacted: bool = False) -> TopicSpec:
         return TopicSpec(name, settings.partitions, compacted=compacted, replication_factor=settings.replication_factor)
@@ -78,6 +80,7 @@ def default_topics(settings: Settings) -> list[TopicSpec]:
         spec(RATINGS),
         spec(PLAYS),
         spec(SEARCHES),
+        spec(USER_DELETIONS),
         spec(CATALOG, compacted=True),
         spec(RECOMMENDATIONS, compacted=True),
         spec(settings.dlq_topic),

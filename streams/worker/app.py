@@ -19,9 +19,10 @@ from streamrec.models.events import CatalogItem, Limits
 from streamrec.models.item_model import content_only_model
 from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.batching import BatchingApp
+from streamrec.streams.internals.consumer_state import started_consumer
 from streamrec.streams.internals.producer_buffer import Records
 from streamrec.streams.internals.tables import PromptTableManager
-from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES, USER_DELETIONS
 from streamrec.streams.kafka.security import faust_credentials
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker import tables
@@ -104,15 +105,29 @@ def create_app(settings: Settings) -> TimeOrderedApp:
 
     def add_items(items: Sequence[tuple[CatalogItem, int]]) -> None:
         recommender.add_items(items)
-        metrics.catalog_items.set(len(recommender.catalog))
+        metrics.catalog_items.set(len(recommender.catalog) - len(recommender.catalog.removed))
+
+    def remove_items(item_ids: Sequence[str]) -> None:
+        removed = recommender.remove_items(item_ids)
+        metrics.catalog_items.set(len(recommender.catalog) - len(recommender.catalog.removed))
+        metrics.items_removed.inc(len(removed))
+        processor.note_removed(removed)  # the lists held that name them are ranked again
 
     limits = Limits(max_event_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms)
     feed = CatalogFeed(
-        settings.bootstrap_servers, CATALOG, add_items, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
+        settings.bootstrap_servers,
+        CATALOG,
+        add_items,
+        remove=remove_items,
+        limits=limits,
+        client_id=f"{settings.app_id}-catalog-feed",
     )
     # Raw bytes in and out: events are validated by models.events, not by a Faust codec. The names' order is
-    # the order of a viewer's events with equal timestamps: one searches, then watches, then rates.
-    input_topics = app.topic(SEARCHES, PLAYS, RATINGS, key_type=bytes, value_type=bytes)
+    # the order of a viewer's events with equal timestamps: one searches, then watches, then rates; a deletion
+    # request goes after what its viewer did at the same moment. All are keyed by user id with as many partitions,
+    # so Faust's assignor gives a worker the same partitions of each (a viewer's requests reach their profile).
+    user_topics = (SEARCHES, PLAYS, RATINGS, USER_DELETIONS)
+    input_topics = app.topic(*user_topics, key_type=bytes, value_type=bytes)
     rekeyed = app.topic(
         rekeyed_topic_name(settings.app_id),
         key_type=bytes,
@@ -153,6 +168,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         limits=limits,
         coalesce=settings.coalesce,
         item_log=item_log,
+        owned_partitions=lambda: _owned_partitions(app, {*user_topics, rekeyed_topic_name(settings.app_id)}),
     )
     validator = CatalogValidator(
         dead_letters=dead_letters, metrics=metrics, limits=limits, last_offsets=processor.last_offsets
@@ -173,7 +189,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
     app.add_dependency(_FeedService(item_feed))
-    register_timers(app, rt, profiles_table)
+    register_timers(app, rt, profiles_table, processor.refresh_lists)
     register_views(app, rt)
     return app
 
@@ -216,6 +232,14 @@ class _ConsumerOffsets:
 
     def acknowledge(self, records: Sequence[InputRecord]) -> None:
         self.app.acknowledge(cast(Sequence[Message], records))  # a batch handler's records are the consumer's
+
+
+def _owned_partitions(app: BatchingApp, topics: set[str]) -> set[int]:
+    """The partitions of `topics` assigned to this worker now (none before the consumer exists)."""
+    consumer = started_consumer(app)
+    if consumer is None:
+        return set()
+    return {tp.partition for tp in consumer.assignment() if tp.topic in topics}
 
 
 def _advertised_host(web_host: str) -> str:

@@ -108,6 +108,20 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.users_deleted = Counter(
+            "streamrec_users_deleted",
+            "Deletion requests applied (had_profile: whether the viewer had a profile to erase)",
+            ["had_profile"],
+            registry=r,
+        )
+        self.items_removed = Counter(
+            "streamrec_items_removed", "Items removed from this worker's catalog by a catalog tombstone", registry=r
+        )
+        self.lists_refreshed = Counter(
+            "streamrec_lists_refreshed",
+            "Held lists ranked again and republished because an item they named left the catalog",
+            registry=r,
+        )
         self._start_at_zero()
         ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
 
@@ -120,6 +134,8 @@ class Metrics:
             if topic != CATALOG:  # catalog records are upserts: never duplicates
                 self.events_duplicate.labels(topic=topic)
                 self.processing_seconds.labels(topic=topic)
+        for had_profile in ("true", "false"):
+            self.users_deleted.labels(had_profile=had_profile)
 
     def set_model(self, version: str) -> None:
         """Exactly one `streamrec_model_info` series: the model in use."""

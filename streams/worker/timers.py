@@ -1,11 +1,11 @@
-"""The worker's timers: item model hot swap, table key count, consumer lag. An exception escaping a Faust timer
-crashes the whole app, hence the guards."""
+"""The worker's timers: item model hot swap, table key count, consumer lag, lists naming removed items. An exception
+escaping a Faust timer crashes the whole app, hence the guards."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import faust
@@ -13,7 +13,7 @@ import faust
 from streamrec.models.item_model import ItemModel
 from streamrec.streams.internals.consumer_state import committed_offsets, started_consumer
 from streamrec.streams.internals.tables import local_key_count
-from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, SEARCHES, USER_DELETIONS
 from streamrec.streams.worker.progress import PartitionSample
 from streamrec.streams.worker.records import rekeyed_topic_name
 from streamrec.streams.worker.runtime import Runtime
@@ -24,11 +24,16 @@ log = logging.getLogger(__name__)
 MODEL_CHECK_INTERVAL_S = 30.0
 TABLE_KEYS_INTERVAL_S = 15.0
 LAG_INTERVAL_S = 10.0
+REFRESH_INTERVAL_S = 1.0  # lists naming an item removed from the catalog are republished about this often
 
-_LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, CATALOG})
+_LAG_TOPICS = frozenset({RATINGS, PLAYS, SEARCHES, USER_DELETIONS, CATALOG})
 
 
-def register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable) -> None:
+def register_timers(
+    app: faust.App, rt: Runtime, profiles_table: BytesTable, refresh_lists: Callable[[], Awaitable[int]]
+) -> None:
+    """`refresh_lists`: republish the held lists that name an item removed since (`EventProcessor.refresh_lists`)."""
+
     @app.timer(MODEL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def refresh_model() -> None:
         with _logged("model refresh"):
@@ -43,6 +48,11 @@ def register_timers(app: faust.App, rt: Runtime, profiles_table: BytesTable) -> 
     async def consumer_lag() -> None:
         with _logged("consumer lag"):
             update_consumer_lag(app, rt)
+
+    @app.timer(REFRESH_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def lists_naming_removed_items() -> None:
+        with _logged("refreshing lists naming removed items"):
+            await refresh_lists()
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from streamrec.models.events import (
 from streamrec.streams.settings import Settings
 
 SCHEMAS = DEPLOY / "schemas"
-INPUTS = ("ratings", "plays", "searches", "catalog")
+INPUTS = ("ratings", "plays", "searches", "catalog", "user-deletions")
 OUTPUTS = ("recommendations", "events-dlq")
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -124,6 +124,10 @@ BROKEN: list[tuple[str, str, Any]] = [
         "items",
         [{"item_id": "m1", "rank": 1, "score": 1, "reasons": [{"kind": "new", "text": "t", "n": 1}]}],
     ),
+    ("user-deletions", "user_id", ""),
+    ("user-deletions", "user_id", "u" * (MAX_ID_CHARS + 1)),
+    ("user-deletions", "user_id", 1.5),
+    ("user-deletions", "request_id", True),
     ("events-dlq", "error_code", "bogus"),
     ("events-dlq", "payload_base64", "not base64!"),
     ("events-dlq", "payload", 5),
@@ -149,6 +153,8 @@ def test_broken_example_is_rejected(topic: str, field: str, value: Any) -> None:
         ("catalog", "title", "t" * MAX_TITLE_CHARS),
         ("catalog", "genres", ["g"] * MAX_LIST_ITEMS),
         ("catalog", "year", None),
+        ("user-deletions", "user_id", "u" * MAX_ID_CHARS),
+        ("user-deletions", "request_id", None),
     ],
 )
 def test_limits_match_models_events(topic: str, field: str, value: Any) -> None:
@@ -173,3 +179,11 @@ def test_dlq_has_one_payload_form_or_none_for_a_tombstone() -> None:
     assert validator("events-dlq").is_valid({**doc, "payload": None, "payload_base64": "e30="})
     assert validator("events-dlq").is_valid({**doc, "payload": None, "payload_base64": None})
     assert not validator("events-dlq").is_valid({**doc, "payload_base64": "e30="})
+
+
+def test_a_list_republished_without_events_is_valid() -> None:
+    """A list ranked again because an item it named left the catalog reflects no event."""
+    assert validator("recommendations").is_valid(
+        {**example("recommendations"), "event_ids": [], "trigger_event_id": None}
+    )
+    assert not validator("recommendations").is_valid({**example("recommendations"), "trigger_event_id": ""})

@@ -87,3 +87,27 @@ async def test_an_item_that_fails_its_batch_does_not_take_the_rest_of_the_batch_
     feed = await _load(kafka_bootstrap, topic, apply)
     assert (feed.applied, feed.skipped) == (799, 1)
     assert "i7" not in catalog and len(catalog) == 799
+
+
+async def test_tombstones_remove_items_in_the_order_of_the_records(kafka_bootstrap: str) -> None:
+    """An item removed, one removed and published again: the feed applies upserts and removals as they come."""
+    back = orjson.dumps({"item_id": "i1", "title": "Back Again"})
+    topic = await _catalog_topic(kafka_bootstrap, 5, [(b"i1", None), (b"i2", None), (b"i1", back)])
+    catalog = Catalog()
+    removals: list[list[str]] = []
+
+    def remove(item_ids: Sequence[str]) -> None:
+        removals.append(list(item_ids))
+        catalog.remove(item_ids)
+
+    feed = CatalogFeed(kafka_bootstrap, topic, catalog.upsert_many, remove=remove)
+    await feed.start()
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+    finally:
+        await feed.stop()
+    assert (feed.applied, feed.removed, feed.skipped) == (6, 2, 0)
+    assert sorted(item_id for batch in removals for item_id in batch) == ["i1", "i2"]
+    assert "i2" not in catalog and "i1" in catalog and catalog.items[catalog.row_of["i1"]].title == "Back Again"
+    assert {"i0", "i3", "i4"} <= {item.item_id for item in catalog.items}
