@@ -35,5 +35,5 @@ def parse_user_deletion(raw: bytes | None, *, key: bytes | None, limits: Limits 
     obj = _loads(raw, limits)
     user_id = _id(obj, "user_id")
     assert user_id is not None
-    _check_key(key, user_id)
+    _check_key(key, "user_id", user_id)
     return UserDeletion(user_id, _id(obj, "request_id", required=False))
