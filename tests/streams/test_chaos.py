@@ -38,10 +38,10 @@ from streamrec.streams.tools import broker
 from streamrec.streams.tools.worker_process import WorkerProcess, free_port
 from streamrec.streams.worker.item_log import FoldOnce, decode_signals, item_signals_topic_name
 
-# Opt-in (STREAMREC_CHAOS=1): on noida-db 0.2.3 a run now and then fails for the broker's own faults, not the
-# workers': a member joining while the group rebalances under load wedges the group (every partition unassigned, the
-# worker never healthy), or a client gets a truncated response (aiokafka: "unpack requires a buffer of 2 bytes").
-# Runs the broker completes show nothing lost and nothing doubled (docs/scaling.md).
+# Opt-in (STREAMREC_CHAOS=1), about a minute a scenario: with the group fixes (static membership, an empty assignment
+# joined again, a leave for good) the kill passed 8 runs in a row here and the scaling scenario every run, but one
+# kill run on a loaded machine ended with 332 events of the killed worker's partitions in no list and its committed
+# offsets past them (docs/scaling.md); until that is explained, a run can fail for a reason not yet known.
 pytestmark = [
     pytest.mark.timeout(900),
     pytest.mark.skipif(os.environ.get("STREAMREC_CHAOS") != "1", reason="chaos runs are opt-in: STREAMREC_CHAOS=1"),
@@ -177,11 +177,17 @@ async def _outcome(bootstrap: str, app_id: str, events: Sequence[UserEvent]) -> 
         if wanted <= set(named):
             break
         await asyncio.sleep(2.0)
-    profiles = {
-        record.key.decode(): UserProfile.from_bytes(record.value)
-        for record in await read_all(bootstrap, f"{app_id}-profiles-changelog", timeout_s=120.0)
-        if record.key is not None and record.value is not None
-    }
+    viewers = {event.user_id for event in events}
+    profiles: dict[str, UserProfile] = {}
+    while time.monotonic() < deadline:  # a batch's lists leave before its changelog records (Checkpoint.commit)
+        profiles = {
+            record.key.decode(): UserProfile.from_bytes(record.value)
+            for record in await read_all(bootstrap, f"{app_id}-profiles-changelog", timeout_s=120.0)
+            if record.key is not None and record.value is not None
+        }
+        if viewers <= profiles.keys():
+            break
+        await asyncio.sleep(2.0)
     once, signals = FoldOnce(), collections.Counter[ItemSignal]()
     for record in await read_all(bootstrap, item_signals_topic_name(app_id), timeout_s=120.0):
         for source, item_signal in decode_signals(record.value or b"{}"):
