@@ -26,6 +26,7 @@ from streamrec.streams.internals.changelog_restore import ChangelogRestorer
 from streamrec.streams.internals.fetch_pacing import pace_consumer_fetches
 from streamrec.streams.internals.group_join import leave_group_on_close, tolerate_empty_assignments
 from streamrec.streams.internals.producer_buffer import DrainingProducer
+from streamrec.streams.internals.state_healing import StateDiscardedHook
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -359,6 +360,8 @@ class BatchingApp(faust.App):
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.on_read = on_read  # told (topic, count) of the batch-topic records each read brought, before holding
+        # told of each table partition whose local state was dropped to be restored (`streams.internals.state_healing`)
+        self.on_state_discarded: StateDiscardedHook | None = None
         self.max_batch = max_batch
         self.empty_fetch_pause_s = empty_fetch_pause_s
         self.stop_grace_s = stop_grace_s  # a stop lets the batch in hand finish for this long (then drops it)

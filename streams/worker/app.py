@@ -21,6 +21,7 @@ from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.batching import BatchingApp
 from streamrec.streams.internals.consumer_state import started_consumer
 from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.internals.state_healing import DiscardedState, register_healing_store
 from streamrec.streams.internals.tables import PromptTableManager
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES, USER_DELETIONS
 from streamrec.streams.kafka.security import faust_credentials
@@ -64,7 +65,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         broker_max_poll_records=None,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
         broker_credentials=faust_credentials(settings),
-        store="rocksdb://",
+        store=register_healing_store(),  # RocksDB; a partition's state at odds with its changelog is rebuilt
         datadir=str(data_dir / settings.app_id),
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     )
     metrics = Metrics()
     app.on_read = lambda topic, count: metrics.records_read.labels(topic=topic).inc(count)
+    app.on_state_discarded = lambda state: _count_discarded(metrics, state)
     profiles_table = tables.profiles_table(app, settings)
     stored_profiles = tables.TableProfiles(profiles_table)
     profiles = ProfileStore(stored_profiles)
@@ -232,6 +234,10 @@ class _ConsumerOffsets:
 
     def acknowledge(self, records: Sequence[InputRecord]) -> None:
         self.app.acknowledge(cast(Sequence[Message], records))  # a batch handler's records are the consumer's
+
+
+def _count_discarded(metrics: Metrics, state: DiscardedState) -> None:
+    metrics.state_discarded.labels(table=state.table, reason=state.reason).inc()
 
 
 def _owned_partitions(app: BatchingApp, topics: set[str]) -> set[int]:

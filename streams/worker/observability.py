@@ -23,7 +23,9 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from streamrec.models.events import ErrorCode
+from streamrec.streams.internals.state_healing import REASONS as STATE_DISCARD_REASONS
 from streamrec.streams.kafka.admin import CATALOG, INPUT_TOPICS
+from streamrec.streams.worker.tables import PROFILES_TABLE
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -122,6 +124,13 @@ class Metrics:
             "Held lists ranked again and republished because an item they named left the catalog",
             registry=r,
         )
+        self.state_discarded = Counter(
+            "streamrec_state_discarded",
+            "Table partitions whose local state was dropped and restored from the changelog (reason: "
+            "ahead_of_changelog, unreadable)",
+            ["table", "reason"],
+            registry=r,
+        )
         self._start_at_zero()
         ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
 
@@ -136,6 +145,8 @@ class Metrics:
                 self.processing_seconds.labels(topic=topic)
         for had_profile in ("true", "false"):
             self.users_deleted.labels(had_profile=had_profile)
+        for reason in STATE_DISCARD_REASONS:
+            self.state_discarded.labels(table=PROFILES_TABLE, reason=reason)
 
     def set_model(self, version: str) -> None:
         """Exactly one `streamrec_model_info` series: the model in use."""
