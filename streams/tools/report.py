@@ -191,8 +191,9 @@ def _creator_section(results: Mapping[str, EvalResult]) -> list[str]:
         "## Exposure by creator",
         "",
         f"{creators:,} creators. Each point of the plot is a creator: its share of the exposure against its share "
-        "of consumption (on the diagonal, a creator is shown as much as watched). *Head ratio*: the exposure share "
-        "of the 10 most consumed creators over their consumption share (above 1: the lists favour them).",
+        "of consumption (on the diagonal, a creator is shown as much as watched; a share of 0 is drawn at 10^-6). "
+        "*Head ratio*: the exposure share of the 10 most consumed creators over their consumption share (above 1: "
+        "the lists favour them).",
         "",
         "![exposure share vs consumption share per creator](creator_exposure.png)",
         "",
