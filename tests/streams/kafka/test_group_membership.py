@@ -36,6 +36,7 @@ class Member:
             bootstrap_servers=bootstrap,
             group_id=group,
             group_instance_id=instance_id,
+            enable_auto_commit=False,  # as the workers: a commit during a rebalance only adds churn here
             session_timeout_ms=6_000,
             heartbeat_interval_ms=500,
             rebalance_timeout_ms=4_000,
