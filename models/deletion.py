@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamrec.models.events import ErrorCode, Limits, Rejected, _check_key, _id, _loads
+from streamrec.models.events import ErrorCode, Limits, Rejected, check_key, parse_id, parse_json_object
 
 DEFAULT_LIMITS = Limits()
 
@@ -29,11 +29,11 @@ def parse_user_deletion(raw: bytes | None, *, key: bytes | None, limits: Limits 
             text = key.decode()
         except UnicodeDecodeError:
             raise Rejected(ErrorCode.WRONG_TYPE, "the record key must be UTF-8 text") from None
-        user_id = _id({"user_id": text}, "user_id")
+        user_id = parse_id({"user_id": text}, "user_id")
         assert user_id is not None
         return UserDeletion(user_id)
-    obj = _loads(raw, limits)
-    user_id = _id(obj, "user_id")
+    obj = parse_json_object(raw, limits)
+    user_id = parse_id(obj, "user_id")
     assert user_id is not None
-    _check_key(key, "user_id", user_id)
-    return UserDeletion(user_id, _id(obj, "request_id", required=False))
+    check_key(key, "user_id", user_id)
+    return UserDeletion(user_id, parse_id(obj, "request_id", required=False))

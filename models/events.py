@@ -133,7 +133,7 @@ class Limits:
     max_future_skew_ms: int = 5 * 60_000
 
 
-def _loads(raw: bytes, limits: Limits) -> dict[str, Any]:
+def parse_json_object(raw: bytes, limits: Limits) -> dict[str, Any]:
     if len(raw) > limits.max_event_bytes:
         raise Rejected(ErrorCode.OVERSIZED, f"{len(raw)} bytes > limit {limits.max_event_bytes}")
     try:
@@ -145,7 +145,7 @@ def _loads(raw: bytes, limits: Limits) -> dict[str, Any]:
     return obj
 
 
-def _id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+def parse_id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = obj.get(name)
     if value is None:
         if required:
@@ -205,7 +205,7 @@ def _bool(obj: dict[str, Any], name: str) -> bool | None:
     raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a boolean")
 
 
-def _check_key(key: bytes | None, id_name: str, id_value: str) -> None:
+def check_key(key: bytes | None, id_name: str, id_value: str) -> None:
     # Bytes compared, not text: a lenient decode would let a key that is not UTF-8 pass for U+FFFD.
     if key and key != id_value.encode():
         raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from {id_name} {id_value!r}")
@@ -222,11 +222,11 @@ def parse_user_event(
     limits: Limits = Limits(),
 ) -> UserEvent:
     """Validate one record of topic `kind` ('ratings' | 'plays' | 'searches'). Raises `Rejected`."""
-    obj = _loads(raw, limits)
-    event_id = _id(obj, "event_id")
-    user_id = _id(obj, "user_id")
+    obj = parse_json_object(raw, limits)
+    event_id = parse_id(obj, "event_id")
+    user_id = parse_id(obj, "user_id")
     assert event_id is not None and user_id is not None
-    _check_key(key, "user_id", user_id)
+    check_key(key, "user_id", user_id)
     ts = _ts(obj, record_ts_ms, now_ms, limits)
     if kind == "searches":
         query = obj.get("query")
@@ -237,11 +237,11 @@ def parse_user_event(
         query = query.strip()
         if not 1 <= len(query) <= MAX_QUERY_CHARS:
             raise Rejected(ErrorCode.OUT_OF_RANGE, f"'query' must be 1..{MAX_QUERY_CHARS} characters")
-        clicked = _id(obj, "clicked_item_id", required=False)
+        clicked = parse_id(obj, "clicked_item_id", required=False)
         if clicked is not None and not item_exists(clicked):
             raise Rejected(ErrorCode.UNKNOWN_ITEM, f"clicked_item_id {clicked!r} is not in the catalog")
         return Search(event_id, user_id, query, ts, clicked)
-    item_id = _id(obj, "item_id")
+    item_id = parse_id(obj, "item_id")
     assert item_id is not None
     if kind == "ratings":
         rating = _number(obj, "rating", 0.5, 5.0)
@@ -267,10 +267,10 @@ def _str_list(obj: dict[str, Any], name: str) -> tuple[str, ...]:
 
 def parse_catalog_item(raw: bytes, *, key: bytes | None = None, limits: Limits = Limits()) -> CatalogItem:
     """Validate one `catalog` record (key = item id, as the compacted topic needs). Raises `Rejected`."""
-    obj = _loads(raw, limits)
-    item_id = _id(obj, "item_id")
+    obj = parse_json_object(raw, limits)
+    item_id = parse_id(obj, "item_id")
     assert item_id is not None
-    _check_key(key, "item_id", item_id)
+    check_key(key, "item_id", item_id)
     title = obj.get("title")
     if title is None:
         raise Rejected(ErrorCode.MISSING_FIELD, "'title' is required")
