@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # can follow): a new or removed module means installing again, so the module list is part of the stamp.
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; find models streams benchmarks -name '*.py' | sort) | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench evaluate evaluate-e2e setup clean
+.PHONY: demo test lint bench evaluate evaluate-e2e setup tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/streamrec demo
 
-test: $(STAMP)
+# prometheus and promtool, which the deploy tests run (.ci/install-tools: apt-get as root, else into the venv).
+tools: $(STAMP)
+	.ci/install-tools $(BIN)
+
+test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,12 +42,13 @@ bench: $(STAMP)
 
 # The quality reports under docs/evaluation: MovieLens 100K with every baseline and the calibration curve (the
 # headline), what simulated searches add, KuaiRand-Pure (real viewing with engagement, read from ../shared/data), and
-# streamrec over 1, 2, 4 and 8 workers (one shared item-signal log against an item side per worker).
+# streamrec over 1, 2, 4 and 8 workers (one shared item-signal log against an item side per worker). MovieLens and
+# KuaiRand also run streamrec as deployed, its item model retrained every 20,000 interactions (--retrain-every).
 evaluate: $(STAMP)
 	$(BIN)/streamrec dataset fetch
-	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.6
-	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6
-	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure --calibration-weights 0,0.6
+	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
+	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6 --retrain-every 0
+	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure
 	$(BIN)/streamrec evaluate --out docs/evaluation/workers --workers 1,2,4,8 --no-baselines
 
 # Fast path vs end to end (replay through the broker and workers): all events free-running with one list per event,

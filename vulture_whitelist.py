@@ -12,6 +12,7 @@ list_
 # Faust timers and web views: registered by `@app.timer` / `@app.page`, called by Faust (streams/worker).
 refresh_model
 count_table_keys
+lists_naming_removed_items
 user_recommendations
 user_profile
 new_user_recommendations
@@ -27,8 +28,10 @@ _._handle_pending
 # The context-manager protocol's `__aexit__(exc_type, exc, traceback)` signature (streams/kafka).
 traceback
 
-# pydantic-settings reads the class attribute `model_config` (streams/settings.py).
+# pydantic-settings reads the class attribute `model_config` and runs the validators (streams/settings.py).
 model_config
+_._security_is_complete
+_._empty_token_is_none
 
 # Dataclass fields read by name (`getattr`, `asdict`): the replay checkpoint's comparison, the evaluation's
 # results.json, the event contracts' JSON.
@@ -37,10 +40,12 @@ miscalibration_points
 recommended_items
 clicked_item_id
 
-# Attributes of third-party objects, set for their effect: faiss index parameters, Faust's terminal spinner.
+# Attributes of third-party objects, set for their effect: faiss index parameters, Faust's terminal spinner, aiokafka's
+# leave on close.
 _.efConstruction
 _.efSearch
 _.spinner
+_._maybe_leave_group
 
 # Outcomes kept on result objects for callers, checked by the tests (vulture does not scan tests/).
 reached_total

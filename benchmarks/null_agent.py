@@ -29,14 +29,16 @@ def build_app(
     configured as the worker configures it."""
     import faust
 
+    from streamrec.streams.kafka.security import faust_credentials
+    from streamrec.streams.settings import get_settings
+
     data_dir.mkdir(parents=True, exist_ok=True)
     app_class: Any = faust.App
     batching_options: dict[str, Any] = {}
     if batching:  # streamrec's consumer as the worker configures it, with a handler that only counts
-        from streamrec.streams.settings import Settings
         from streamrec.streams.worker.ordered_app import TimeOrderedApp
 
-        settings = Settings()
+        settings = get_settings()
         app_class = TimeOrderedApp
         batching_options = {
             "max_batch": settings.max_batch,
@@ -48,6 +50,7 @@ def build_app(
         app_id,
         **batching_options,
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()],
+        broker_credentials=faust_credentials(get_settings()),
         store="memory://",
         datadir=str(data_dir / app_id),
         web_host="127.0.0.1",

@@ -254,7 +254,8 @@ async def rebuild(
     it gracefully and deletes its state dir; `changelog` writes the same records directly (`seed_changelogs`).
     `choose_mode` picks one for `auto`."""
     app_id = f"bench-state-{uuid.uuid4().hex[:8]}"
-    settings = infra.worker_settings(base, root / app_id, app_id)
+    # the spot check reads profiles over HTTP
+    settings = infra.worker_settings(base, root / app_id, app_id).model_copy(update={"profile_view": True})
     log = root / "logs" / f"{app_id}.log"
     out: dict[str, Any] = {"mode": mode, "app_id": app_id, "users_requested": users, "events_per_user": per_user}
     sample_users = [f"u{n:07d}" for n in np.linspace(0, users - 1, num=min(users, 20), dtype=int)]

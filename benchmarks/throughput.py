@@ -23,6 +23,7 @@ from streamrec.benchmarks.cpu import cores_used, read_cpu
 from streamrec.benchmarks.report import Sample, changes, rate_from_samples, rate_from_start, summarize_stacks
 from streamrec.streams.kafka.admin import describe_topics
 from streamrec.streams.kafka.groups import committed_offsets
+from streamrec.streams.kafka.security import environment_security
 from streamrec.streams.settings import Settings
 
 INPUT_TOPICS = infra.INPUT_TOPICS
@@ -78,7 +79,11 @@ async def raw_baseline(
     partitions = [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in range(counts.get(topic, 0))]
     model = SgdModel(sgd_items) if sgd_items is not None else None
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="streamrec-bench-raw", group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id="streamrec-bench-raw",
+        group_id=None,
+        enable_auto_commit=False,
+        **environment_security(),
     )
     await consumer.start()
     try:

@@ -141,6 +141,8 @@ class CandidateRanker(Ranker):
         for search, _ in searches:
             parts.append(self._query_candidates(search))
         candidates = _union(parts, self._mark) if len(parts) > 1 else popular
+        if self.items.catalog.removed:
+            candidates = candidates[self.items.catalog.live_rows()[candidates]]
         top = np.float32(self._acc[touched].max()) if touched.size else np.float32(0.0)
         embedding, norm = _NO_EMBEDDING, 0.0
         if profile is not None and rows is not None and profile.embedding.shape[0] == vectors.shape[1]:

@@ -90,7 +90,9 @@ def _content_vectors(features: list[list[tuple[int, float]]], dim: int) -> npt.N
 
 
 class Catalog:
-    """Items by row. Rows are never reused, so arrays indexed by row stay valid as the catalog grows."""
+    """Items by row. Rows are never reused, so arrays indexed by row stay valid as the catalog grows. A removed item
+    (`remove`) keeps its row and its counts but is no longer in the catalog: never ranked, never searched, its
+    events rejected; publishing it again brings it back in the same row."""
 
     def __init__(self) -> None:
         self.items: list[CatalogItem] = []
@@ -117,12 +119,40 @@ class Catalog:
         self._token_arrays: dict[str, npt.NDArray[np.intp]] = {}
         self._token_arrays_version = -1
         self._genre_of_name: dict[str, int | None] = {}  # display name -> column (None: unknown), by genre_key
+        self.removed: set[int] = set()  # rows of removed items
+        self._live = np.ones(0, dtype=np.bool_)
+        self._live_version = -1
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __contains__(self, item_id: str) -> bool:
-        return item_id in self.row_of
+        row = self.row_of.get(item_id)
+        return row is not None and not (self.removed and row in self.removed)
+
+    def remove(self, item_ids: Sequence[str]) -> list[str]:
+        """Remove items (a catalog tombstone); returns those that were in the catalog. Their rows stay, so the
+        co-occurrence and trending counts (anonymous aggregates, the same on every worker) keep their shape."""
+        removed: list[str] = []
+        for item_id in item_ids:
+            row = self.row_of.get(item_id)
+            if row is None or row in self.removed:
+                continue
+            self._unindex(row)  # no longer found by its title words or creators
+            self.title_tokens[row] = frozenset()
+            self.removed.add(row)
+            self._hash_index = None
+            removed.append(item_id)
+            self.version += 1
+        return removed
+
+    def live_rows(self) -> npt.NDArray[np.bool_]:
+        """Per row, whether its item is in the catalog (not removed); cached until the catalog changes."""
+        if self._live_version != self.version:
+            live = np.ones(len(self.items), dtype=np.bool_)
+            live[list(self.removed)] = False
+            self._live, self._live_version = live, self.version
+        return self._live
 
     def upsert(self, item: CatalogItem, ts: int = 0) -> int:
         """Add an item or replace its metadata; returns its row."""
@@ -150,6 +180,9 @@ class Catalog:
                 self._hash_index = None
             elif row not in latest:
                 self._unindex(row)  # the version from before this batch
+                if row in self.removed:  # published again after a removal
+                    self.removed.discard(row)
+                    self._hash_index = None
             # Every version gets its genre columns and creator ids, in arrival order, as one by one.
             cols = tuple(dict.fromkeys([self._genre_column(g) for g in item.genres]))
             genre_width = max(genre_width, len(cols))
@@ -245,10 +278,13 @@ class Catalog:
 
     def hash_index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
         """The rows' hashes sorted, and the row of each: row_of_hash as arrays (for vectorised lookups).
-        Equal hashes keep row order, so the last of a run is the row `row_of_hash` holds."""
+        Equal hashes keep row order, so the last of a run is the row `row_of_hash` holds. Removed items are left
+        out: a watched item that was removed is no reason's evidence."""
         if self._hash_index is None:
             keys = np.array(self.hashes, dtype=np.int64)
             order = np.argsort(keys, kind="stable")
+            if self.removed:
+                order = order[self.live_rows()[order]]
             self._hash_index = (keys[order], order.astype(np.intp))
         return self._hash_index
 

@@ -6,6 +6,8 @@ The JSON Schema files under deploy/schemas/ describe the same contracts for prod
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +21,47 @@ MAX_TITLE_CHARS = 500
 MAX_LIST_ITEMS = 64
 DAY_MS = 86_400_000  # event timestamps (`ts`) are epoch milliseconds
 
+# An id is printable text: none of these code points (Unicode 15.0's controls Cc, format characters Cf such as
+# zero-width spaces, bidi overrides and the BOM, line and paragraph separators Zl and Zp), no surrogate (Cs), and
+# not only whitespace. Ids become Kafka keys, RocksDB keys, log lines and API paths, where such characters corrupt,
+# hide or spoof what is shown. Fixed ranges, not the running Python's tables, so the contract (and the schemas'
+# `pattern`, built from the same ranges) does not move with the interpreter's Unicode version.
+ID_FORBIDDEN_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
+    (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x2028, 0x202E),
+    (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+)  # fmt: skip
+# Never in UTF-8 text (orjson refuses them too), and kept out of the schemas, whose strict readers refuse a lone
+# surrogate escape; the parser checks them all the same.
+SURROGATES = ((0xD800, 0xDFFF),)
+# What remains of Python's whitespace (str.isspace) once the forbidden ranges are out: the space separators, Zs.
+ID_BLANK_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0020, 0x0020), (0x00A0, 0x00A0), (0x1680, 0x1680), (0x2000, 0x200A), (0x202F, 0x202F), (0x205F, 0x205F),
+    (0x3000, 0x3000),
+)  # fmt: skip
+
+
+def char_class(ranges: tuple[tuple[int, int], ...], *, negated: bool = False) -> str:
+    """A regular-expression character class of `ranges` (the characters themselves, as JSON Schema carries them)."""
+    body = "".join(chr(lo) if lo == hi else f"{chr(lo)}-{chr(hi)}" for lo, hi in ranges)
+    return f"[{'^' if negated else ''}{body}]"
+
+
+# The schemas' two patterns: an id matches the first nowhere and the second somewhere.
+ID_FORBIDDEN_CLASS = char_class(ID_FORBIDDEN_RANGES)
+ID_VISIBLE_CLASS = char_class(ID_FORBIDDEN_RANGES + ID_BLANK_RANGES, negated=True)
+_FORBIDDEN_IN_ID = re.compile(f"{ID_FORBIDDEN_CLASS}|{char_class(SURROGATES)}")
+_VISIBLE_IN_ID = re.compile(ID_VISIBLE_CLASS)
+_CATEGORY_NAMES = {
+    "Cc": "control",
+    "Cf": "format",
+    "Cs": "surrogate",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
+
 
 class ErrorCode(StrEnum):
     NOT_JSON = "not_json"
@@ -30,6 +73,7 @@ class ErrorCode(StrEnum):
     OVERSIZED = "oversized"
     FUTURE_EVENT = "future_event"
     KEY_MISMATCH = "key_mismatch"
+    INVALID_ID = "invalid_id"  # an id holding a control or invisible character, or only whitespace
     INTERNAL_ERROR = "internal_error"  # not the input's fault: handling it raised; kept for replay after a fix
 
 
@@ -89,7 +133,7 @@ class Limits:
     max_future_skew_ms: int = 5 * 60_000
 
 
-def _loads(raw: bytes, limits: Limits) -> dict[str, Any]:
+def parse_json_object(raw: bytes, limits: Limits) -> dict[str, Any]:
     if len(raw) > limits.max_event_bytes:
         raise Rejected(ErrorCode.OVERSIZED, f"{len(raw)} bytes > limit {limits.max_event_bytes}")
     try:
@@ -101,7 +145,7 @@ def _loads(raw: bytes, limits: Limits) -> dict[str, Any]:
     return obj
 
 
-def _id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+def parse_id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = obj.get(name)
     if value is None:
         if required:
@@ -112,7 +156,22 @@ def _id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     text = str(value)
     if not 1 <= len(text) <= MAX_ID_CHARS:
         raise Rejected(ErrorCode.OUT_OF_RANGE, f"'{name}' must be 1..{MAX_ID_CHARS} characters")
+    if text.isspace() or not (text.isascii() and text.isprintable()):  # printable ASCII needs no search
+        _check_printable(name, text)
     return text
+
+
+def _check_printable(name: str, text: str) -> None:
+    forbidden = _FORBIDDEN_IN_ID.search(text)
+    if forbidden is not None:
+        char = forbidden.group()
+        kind = _CATEGORY_NAMES.get(unicodedata.category(char), "invisible")
+        raise Rejected(
+            ErrorCode.INVALID_ID,
+            f"'{name}' must be printable text: U+{ord(char):04X} (a {kind} character) at index {forbidden.start()}",
+        )
+    if _VISIBLE_IN_ID.search(text) is None:
+        raise Rejected(ErrorCode.INVALID_ID, f"'{name}' must be printable text, not only whitespace")
 
 
 def _number(obj: dict[str, Any], name: str, lo: float, hi: float) -> float:
@@ -146,9 +205,10 @@ def _bool(obj: dict[str, Any], name: str) -> bool | None:
     raise Rejected(ErrorCode.WRONG_TYPE, f"'{name}' must be a boolean")
 
 
-def _check_key(key: bytes | None, user_id: str) -> None:
-    if key and key.decode("utf-8", "replace") != user_id:
-        raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from user_id {user_id!r}")
+def check_key(key: bytes | None, id_name: str, id_value: str) -> None:
+    # Bytes compared, not text: a lenient decode would let a key that is not UTF-8 pass for U+FFFD.
+    if key and key != id_value.encode():
+        raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from {id_name} {id_value!r}")
 
 
 def parse_user_event(
@@ -162,11 +222,11 @@ def parse_user_event(
     limits: Limits = Limits(),
 ) -> UserEvent:
     """Validate one record of topic `kind` ('ratings' | 'plays' | 'searches'). Raises `Rejected`."""
-    obj = _loads(raw, limits)
-    event_id = _id(obj, "event_id")
-    user_id = _id(obj, "user_id")
+    obj = parse_json_object(raw, limits)
+    event_id = parse_id(obj, "event_id")
+    user_id = parse_id(obj, "user_id")
     assert event_id is not None and user_id is not None
-    _check_key(key, user_id)
+    check_key(key, "user_id", user_id)
     ts = _ts(obj, record_ts_ms, now_ms, limits)
     if kind == "searches":
         query = obj.get("query")
@@ -177,11 +237,11 @@ def parse_user_event(
         query = query.strip()
         if not 1 <= len(query) <= MAX_QUERY_CHARS:
             raise Rejected(ErrorCode.OUT_OF_RANGE, f"'query' must be 1..{MAX_QUERY_CHARS} characters")
-        clicked = _id(obj, "clicked_item_id", required=False)
+        clicked = parse_id(obj, "clicked_item_id", required=False)
         if clicked is not None and not item_exists(clicked):
             raise Rejected(ErrorCode.UNKNOWN_ITEM, f"clicked_item_id {clicked!r} is not in the catalog")
         return Search(event_id, user_id, query, ts, clicked)
-    item_id = _id(obj, "item_id")
+    item_id = parse_id(obj, "item_id")
     assert item_id is not None
     if kind == "ratings":
         rating = _number(obj, "rating", 0.5, 5.0)
@@ -207,11 +267,10 @@ def _str_list(obj: dict[str, Any], name: str) -> tuple[str, ...]:
 
 def parse_catalog_item(raw: bytes, *, key: bytes | None = None, limits: Limits = Limits()) -> CatalogItem:
     """Validate one `catalog` record (key = item id, as the compacted topic needs). Raises `Rejected`."""
-    obj = _loads(raw, limits)
-    item_id = _id(obj, "item_id")
+    obj = parse_json_object(raw, limits)
+    item_id = parse_id(obj, "item_id")
     assert item_id is not None
-    if key and key.decode("utf-8", "replace") != item_id:
-        raise Rejected(ErrorCode.KEY_MISMATCH, f"record key {key!r} differs from item_id {item_id!r}")
+    check_key(key, "item_id", item_id)
     title = obj.get("title")
     if title is None:
         raise Rejected(ErrorCode.MISSING_FIELD, "'title' is required")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -145,3 +145,21 @@ def train_item_model(
     )
     version = f"als-{factors}f-{len(vals)}i-{created}"
     return ItemModel(version, tuple(items), item_factors, len(vals), created, nbrs, nbr_counts, item_counts)
+
+
+def aligned(model: ItemModel, to: ItemModel) -> ItemModel:
+    """`model` with its factors turned to match `to`'s on the items both know (orthogonal Procrustes).
+
+    ALS factors are only defined up to a rotation, and a retrained model comes out turned at random. A viewer's
+    profile keeps a sum of the item vectors it consumed under the model it was learnt with; turning the new
+    factors onto the old ones keeps those sums meaningful after a swap, and changes nothing among the new
+    factors (a rotation keeps every dot product and norm). Unchanged when the two share no item or differ in size.
+    """
+    index = {item_id: pos for pos, item_id in enumerate(to.item_ids)}
+    shared = [(pos, index[item_id]) for pos, item_id in enumerate(model.item_ids) if item_id in index]
+    if not shared or model.dim != to.dim:
+        return model
+    new_rows, old_rows = (np.array(rows, dtype=np.intp) for rows in zip(*shared, strict=True))
+    u, _, vt = np.linalg.svd(model.factors[new_rows].T.astype(np.float64) @ to.factors[old_rows], full_matrices=False)
+    rotation = (u @ vt).astype(np.float32)
+    return replace(model, factors=model.factors @ rotation)

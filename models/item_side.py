@@ -101,6 +101,11 @@ class ItemSide:
         for item_id in dict.fromkeys(new_known):  # the artifact knew them before the catalog did
             self._seed_from_model(item_id)
 
+    def remove_items(self, item_ids: Sequence[str]) -> list[str]:
+        """Take items out of the catalog (`Catalog.remove`); returns those that were in it. Their counts stay:
+        the fold of the item-signal log must not depend on when each worker saw the removal."""
+        return self.catalog.remove(item_ids)
+
     def use_sparse_cooccurrence(self) -> None:
         """Keep each item's `neighbours_per_item` strongest co-occurrences only (what a large catalog needs)."""
         if isinstance(self.cooccurrence, Cooccurrence):

@@ -129,6 +129,8 @@ class Ranker:
                 intent, user.per_query = self._intent(user.profile.searches, user.now, n_items)
                 scores[u] += p.w_search * intent
         self._exclude_watched(scores, users)
+        if self.items.catalog.removed:
+            scores[:, ~self.items.catalog.live_rows()] = -np.inf
 
         rows, relevance, offsets = _top_finite(scores, min(p.candidates, n_items))
         orders = self._rerank(relevance, offsets, rows, users, n)
@@ -178,11 +180,12 @@ class Ranker:
         if profile is None or not profile.history:
             return None, _NO_WEIGHTS
         row_of = self.items.catalog.row_of
+        removed = self.items.catalog.removed  # a removed item is no evidence: no score, no reason names it
         rows: list[int] = []
         likes: list[float] = []
         for h in profile.history[-self.params.scoring_window :]:
             row = row_of.get(h.item_id)
-            if row is not None:
+            if row is not None and not (removed and row in removed):
                 rows.append(row)
                 likes.append(max(0.25, 1.0 + h.weight))
         return np.array(rows, dtype=np.intp), self._recency_weights(len(rows)) * np.array(likes, dtype=np.float32)

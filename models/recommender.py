@@ -109,6 +109,11 @@ class StreamRecommender(Recommender):
         self.item_side.add_items(items)
         self.follow_item_side()
 
+    def remove_items(self, item_ids: Sequence[str]) -> list[str]:
+        """Remove items (catalog tombstones): never ranked again, no reason's evidence, their events rejected as
+        unknown items; publishing one again brings it back. Returns the ids that were in the catalog."""
+        return self.item_side.remove_items(item_ids)
+
     def follow_item_side(self) -> None:
         """Rank as the item side now asks (candidates once it is sparse): for an item side another recommender
         changed."""
@@ -159,6 +164,16 @@ class StreamRecommender(Recommender):
         """Apply the embedding updates `learning_batch` has queued so far."""
         if self._deferred is not None:
             self._deferred.apply()
+
+    def forget(self, user_id: str) -> bool:
+        """Erase a viewer (a deletion request): the whole profile goes (embedding, history, watched set, genre
+        weights, searches, the event-id dedupe window, the input offsets), so their next event starts a fresh one.
+        What their events taught the item side stays: co-occurrence, popularity and trending counts are anonymous
+        aggregates. True if there was a profile."""
+        if user_id not in self.profiles:
+            return False
+        del self.profiles[user_id]
+        return True
 
     def applied(self, user_id: str, origin: tuple[str, int, int]) -> bool:
         """Was the input record `origin` (topic, partition, offset) of this viewer learnt already?"""

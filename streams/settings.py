@@ -6,15 +6,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.models.fairness import ExposureCaps
 from streamrec.models.recommender import StreamParams
 
 
+class SettingsError(ValueError):
+    """Settings that pass validation yet do not work (e.g. TLS files that do not load); the CLI reports it as it
+    reports invalid settings."""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STREAMREC_", env_file=".env", frozen=True, extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise quote every input, the SASL password among them.
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMREC_", env_file=".env", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
     app_id: str = Field("streamrec", description="Faust app id: consumer group and changelog topic prefix")
@@ -74,12 +82,84 @@ class Settings(BaseSettings):
         "neighbours, faiss nearest items, popular items, search matches) instead of scoring every item",
     )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
+    stuck_after_s: float = Field(
+        120.0,
+        gt=0.0,
+        description="an assigned input partition with records left to handle whose position has not moved for this "
+        "long is stuck: /ready answers 503 and streamrec_partition_stuck is 1 (judged every 10 s)",
+    )
     instance_id: str | None = Field(
         None,
         description="static group membership (Kafka's group.instance.id), stable per worker (e.g. the StatefulSet "
         "pod's name): a restarted worker takes its partitions back at once instead of waiting for the session "
         "timeout and a rebalance; none: dynamic membership",
     )
+    leave_group_on_stop: bool = Field(
+        False,
+        description="with an instance id, leave the group on a graceful stop, so the worker's partitions move at "
+        "once (scaling in for good); off: they wait for this worker's return, or the session timeout",
+    )
+
+    # Kafka security: every client the project builds (the worker's Faust consumer and producer, the admin, readers,
+    # producers and probes of tools, benchmarks and the CLI) takes these through `streams.kafka.security`.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how the clients talk to Kafka: SSL encrypts, SASL_* authenticate"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL"
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(None, description="never logged or shown (masked in reprs and dumps)")
+    ssl_cafile: FilePath | None = Field(
+        None, description="PEM CA bundle that signed the brokers' certificates; none: the system's CAs"
+    )
+    ssl_certfile: FilePath | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: FilePath | None = Field(None, description="the client certificate's private key (PEM)")
+    ssl_keyfile_password: SecretStr | None = Field(None, description="the password of an encrypted private key")
+    # The worker's web views.
+    http_token: SecretStr | None = Field(
+        None,
+        description="when set, every web view except /health and /metrics asks for `Authorization: Bearer <token>`",
+    )
+    profile_view: bool = Field(False, description="serve /users/{id}/profile (a viewer's history: off by default)")
+
+    @field_validator("http_token")
+    @classmethod
+    def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        # An empty token would let an empty `Bearer ` header in: empty means no token (as unset).
+        return token if token is not None and token.get_secret_value().strip() else None
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        """A half-configured security setup fails here, at start, instead of at the first connection."""
+        problems: list[str] = []
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl:
+            if self.sasl_mechanism is None:
+                problems.append(f"STREAMREC_SECURITY_PROTOCOL={self.security_protocol} needs STREAMREC_SASL_MECHANISM")
+            if not self.sasl_username or self.sasl_password is None or not self.sasl_password.get_secret_value():
+                problems.append(
+                    f"STREAMREC_SECURITY_PROTOCOL={self.security_protocol} needs STREAMREC_SASL_USERNAME and "
+                    "STREAMREC_SASL_PASSWORD"
+                )
+        elif self.sasl_mechanism is not None or self.sasl_username or self.sasl_password is not None:
+            problems.append(
+                f"SASL settings are given but STREAMREC_SECURITY_PROTOCOL={self.security_protocol} does not "
+                "authenticate (use SASL_PLAINTEXT or SASL_SSL)"
+            )
+        if not tls and (self.ssl_cafile or self.ssl_certfile or self.ssl_keyfile or self.ssl_keyfile_password):
+            problems.append(
+                f"TLS files are given but STREAMREC_SECURITY_PROTOCOL={self.security_protocol} does not use TLS "
+                "(use SSL or SASL_SSL)"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            problems.append("STREAMREC_SSL_KEYFILE needs STREAMREC_SSL_CERTFILE")
+        if self.ssl_keyfile_password is not None and self.ssl_certfile is None:
+            problems.append("STREAMREC_SSL_KEYFILE_PASSWORD needs STREAMREC_SSL_CERTFILE")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def stream_params(self, **overrides: Any) -> StreamParams:
         """The recommender's parameters as the worker runs them (the evaluator uses the very same)."""

@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from streamrec.streams.kafka.admin import create_topics, default_topics
 from streamrec.streams.settings import Settings
 from streamrec.streams.tools import broker
 
 _T = TypeVar("_T")
+
+# No per-example deadline: on a shared 2-core machine a deadline is a timing assertion, and fails for the machine.
+hypothesis_settings.register_profile("streamrec", deadline=None)
+hypothesis_settings.load_profile("streamrec")
 _app_ids = itertools.count()
 
 

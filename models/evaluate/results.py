@@ -36,9 +36,16 @@ class EvalResult:
     lists: int  # lists computed (rank calls)
     rolling_window: int  # evaluation points behind each `HRPoint.rolling`
     hr_over_time: tuple[HRPoint, ...] = field(default=())
+    exposure_gini: float = 0.0  # Gini coefficient of item exposure (top-k appearances) over the catalog
+    top_share: float = 0.0  # the share of exposure of the top 1% of the catalog
+    creator_gap: float | None = None  # total variation between creators' exposure and consumption shares
+    creator_head_ratio: float | None = None  # the 10 most consumed creators' exposure share / consumption share
+    # creator -> (exposure share, consumption share): the plot's data, left out of `to_dict` (one row a creator)
+    creator_shares: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["creator_shares"]
         out["reason_kinds"] = {k: list(v) for k, v in self.reason_kinds.items()}
         out["hr_over_time"] = [asdict(p) for p in self.hr_over_time]
         return out

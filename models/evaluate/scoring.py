@@ -13,7 +13,9 @@ from streamrec.models.metrics import (
     MRR,
     NDCG,
     Coverage,
+    CreatorExposure,
     HitRate,
+    ItemExposure,
     Miscalibration,
     ReasonsTrue,
     UserMiscalibration,
@@ -74,7 +76,7 @@ def eval_point(point: Point, ids: list[str], new_user: bool) -> EvalPoint:
 
 class SystemMetrics:
     """One system's metrics over the evaluation points: HR@k (and its rolling value over time), NDCG@k, MRR over
-    the held list, coverage and miscalibration of the top k, and its reasons verified against `truth`."""
+    the held list, coverage, exposure and miscalibration of the top k, and its reasons verified against `truth`."""
 
     def __init__(
         self, system: str, truth: GroundTruth, k: int, list_length: int, alpha: float, rolling_window: int
@@ -89,6 +91,8 @@ class SystemMetrics:
         self.ndcg = NDCG(k)
         self.mrr = MRR()
         self.coverage = Coverage(truth.items)
+        self.exposure = ItemExposure(truth.items)
+        self.creators = CreatorExposure(truth.creators_of, self.exposure)
         self.miscalibration = Miscalibration()
         self.reasons = ReasonsTrue(truth.checks)
         self.series: list[HRPoint] = []
@@ -106,6 +110,8 @@ class SystemMetrics:
         self.mrr.update(rank)
         top = ids[:k]
         self.coverage.update(top)
+        self.exposure.update(top)
+        self.creators.update(point.item_id)
         self.reasons.update(recs[:k], point.user_id, held.ts, held.seq)
         if point.genre_mix:
             self.miscalibration.update(point.calibration.of(tuple(top), self.truth, self.alpha))
@@ -138,4 +144,9 @@ class SystemMetrics:
             lists=lists,
             rolling_window=self.rolling_window,
             hr_over_time=tuple(self.series),
+            exposure_gini=self.exposure.gini(),
+            top_share=self.exposure.top_share(),
+            creator_gap=self.creators.get(),
+            creator_head_ratio=self.creators.head_ratio(),
+            creator_shares=self.creators.shares(),
         )

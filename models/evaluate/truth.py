@@ -129,6 +129,11 @@ class GroundTruth:
         return True
 
     # -- queries ---------------------------------------------------------------------------------------
+    def creators_of(self, item_id: str) -> tuple[str, ...]:
+        """The item's creators (none for an item the catalog lacks)."""
+        item = self.items.get(item_id)
+        return item.creators if item is not None else ()
+
     def history(self, user_id: str) -> set[str]:
         return self._history.get(user_id, set())
 

@@ -10,6 +10,14 @@ from streamrec.models.metrics.calibration import (
     miscalibration,
 )
 from streamrec.models.metrics.coverage import Coverage
+from streamrec.models.metrics.exposure import (
+    TOP_FRACTION,
+    CreatorExposure,
+    ItemExposure,
+    gini,
+    top_share,
+    total_variation,
+)
 from streamrec.models.metrics.hit_rate import HitRate
 from streamrec.models.metrics.mrr import MRR
 from streamrec.models.metrics.ndcg import NDCG
@@ -20,17 +28,23 @@ __all__ = [
     "CALIBRATION_ALPHA",
     "MRR",
     "NDCG",
+    "TOP_FRACTION",
     "Coverage",
+    "CreatorExposure",
     "HitRate",
+    "ItemExposure",
     "Miscalibration",
     "RankMetric",
     "ReasonCheck",
     "ReasonsTrue",
     "UserMiscalibration",
     "genre_mix",
+    "gini",
     "hit_at_k",
     "miscalibration",
     "ndcg_at_k",
     "rank_of",
     "reciprocal_rank",
+    "top_share",
+    "total_variation",
 ]

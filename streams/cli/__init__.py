@@ -7,12 +7,16 @@ import importlib
 from importlib.metadata import entry_points
 
 import typer
+from pydantic import ValidationError
+
+from streamrec.streams.settings import SettingsError
 
 app = typer.Typer(
     name="streamrec",
     help="Real-time recommendations on Kafka: broker, topics, model, worker, replay, evaluation, benchmarks.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback's locals can hold a secret (the SASL password, the token)
 )
 
 # Sub-command modules, each exposing `register(app)`; imported lazily so `--help` stays fast.
@@ -30,4 +34,8 @@ def _register_all() -> None:
 
 def main() -> None:
     _register_all()
-    app()
+    try:
+        app()
+    except (ValidationError, SettingsError) as error:  # bad STREAMREC_* settings: say which, no traceback
+        typer.echo(f"invalid settings: {error}", err=True)
+        raise SystemExit(2) from None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from streamrec.streams.settings import get_settings
 
@@ -29,7 +30,7 @@ def up(
     try:
         current = broker.up(get_settings(), timeout_s=timeout)
     except broker.BrokerError as error:
-        console.print(f"[red]✗ {error}[/red]")
+        console.print(f"[red]✗ {escape(str(error))}[/red]")
         raise typer.Exit(1) from error
     _print_status(current)
 
@@ -44,7 +45,7 @@ def down() -> None:
         was_running = broker.status(settings).running
         broker.down(settings)
     except broker.BrokerError as error:
-        console.print(f"[red]✗ {error}[/red]")
+        console.print(f"[red]✗ {escape(str(error))}[/red]")
         raise typer.Exit(1) from error
     message = "stopped" if was_running else "was not running"
     console.print(f"[green]✔[/green] broker {message} (data dir {settings.broker_dir.resolve()})")

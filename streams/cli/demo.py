@@ -66,7 +66,7 @@ def _ensure_model(settings: Settings, ratings: list[Any]) -> str:
 
 
 def _get(url: str, timeout: float = 2.0) -> bytes | None:
-    status, _, body = http_get(url, timeout)
+    status, _, body = http_get(url, timeout, token=get_settings().http_token)
     return body if status == 200 else None
 
 

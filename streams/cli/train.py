@@ -18,8 +18,9 @@ def train(
     iterations: Annotated[int, typer.Option(min=1, max=100)] = 15,
     regularization: Annotated[float, typer.Option(min=0.0)] = 0.05,
 ) -> None:
-    """Train ALS item factors on a dataset's ratings and save a new versioned artifact in the model dir."""
-    from streamrec.models.item_model import train_item_model
+    """Train ALS item factors on a dataset's ratings and save a new versioned artifact in the model dir, turned
+    onto the latest one there (so the viewers' profiles, learnt with it, keep their meaning after the swap)."""
+    from streamrec.models.item_model import aligned, train_item_model
     from streamrec.streams.tools.data import load_dataset
     from streamrec.streams.worker.model_store import ModelStore
 
@@ -34,7 +35,11 @@ def train(
             iterations=iterations,
             regularization=regularization,
         )
-    path = ModelStore(settings.model_dir).save(model)
+    store = ModelStore(settings.model_dir)
+    previous = store.load_latest()
+    if previous is not None:
+        model = aligned(model, previous)
+    path = store.save(model)
     console.print(f"[green]saved[/] model [bold]{model.version}[/] ({len(model.item_ids):,} items) to {path}")
 
 

@@ -24,7 +24,9 @@ from faust.types import TP, Message, TopicT
 
 from streamrec.streams.internals.changelog_restore import ChangelogRestorer
 from streamrec.streams.internals.fetch_pacing import pace_consumer_fetches
+from streamrec.streams.internals.group_join import leave_group_on_close, tolerate_empty_assignments
 from streamrec.streams.internals.producer_buffer import DrainingProducer
+from streamrec.streams.internals.state_healing import StateDiscardedHook
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -104,7 +106,8 @@ def gc_paused() -> Iterator[None]:
 
 
 class PacedConsumerThread(AIOKafkaConsumerThread):
-    """Faust's consumer thread, its fetcher paced on empty answers (`streams.internals.fetch_pacing`)."""
+    """Faust's consumer thread, its fetcher paced on empty answers (`streams.internals.fetch_pacing`), leaving its
+    group on stop when the app asks (`streams.internals.group_join`)."""
 
     async def on_start(self) -> None:
         # After `faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.on_start` has created and started the
@@ -112,6 +115,8 @@ class PacedConsumerThread(AIOKafkaConsumerThread):
         await super().on_start()
         app = cast(BatchingApp, self.app)
         pace_consumer_fetches(self._ensure_consumer(), app.empty_fetch_pause_s)
+        if app.leave_group_on_stop:
+            leave_group_on_close(self._ensure_consumer())
 
 
 class BatchingConsumer(AIOKafkaConsumer):
@@ -350,13 +355,18 @@ class BatchingApp(faust.App):
         empty_fetch_pause_s: float = 0.0,
         on_read: Callable[[str, int], None] | None = None,
         stop_grace_s: float = 20.0,
+        leave_group_on_stop: bool = False,
         **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.on_read = on_read  # told (topic, count) of the batch-topic records each read brought, before holding
+        # told of each table partition whose local state was dropped to be restored (`streams.internals.state_healing`)
+        self.on_state_discarded: StateDiscardedHook | None = None
         self.max_batch = max_batch
         self.empty_fetch_pause_s = empty_fetch_pause_s
         self.stop_grace_s = stop_grace_s  # a stop lets the batch in hand finish for this long (then drops it)
+        self.leave_group_on_stop = leave_group_on_stop  # a static member leaves its group when it stops
+        tolerate_empty_assignments()
         super().__init__(*args, **kwargs)
 
     def new_hold(self) -> RecordHold:

@@ -17,7 +17,8 @@ from mode import Service
 
 log = logging.getLogger(__name__)
 
-Records = Mapping[int, Sequence[tuple[bytes, bytes]]]  # (key, value) pairs per partition, in sending order
+Records = Mapping[int, Sequence[tuple[bytes, bytes | None]]]  # (key, value) pairs per partition, in sending order;
+# a None value is a tombstone
 
 
 class DrainingProducerBuffer(ProducerBuffer):

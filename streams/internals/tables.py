@@ -1,10 +1,14 @@
-"""Faust table internals the worker needs: a table manager that starts at once, and a table's local key count."""
+"""Faust table internals the worker needs: a table manager that starts at once and heals its tables' local state,
+and a table's local key count."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faust.tables import TableManager
+from faust.tables.recovery import Recovery
+
+from streamrec.streams.internals.state_healing import HealingRecovery
 
 EXACT_COUNT_LIMIT = 100_000  # count table keys exactly below this estimate, else report the estimate
 
@@ -19,6 +23,14 @@ class PromptTableManager(TableManager):
         if not self.should_stop:
             await self._update_channels()
             await self.recovery.start()
+
+    @property
+    def recovery(self) -> Recovery:
+        """The table recovery, healing local state that is ahead of its changelog
+        (`streams.internals.state_healing`); `faust.tables.manager.TableManager.recovery` with that class."""
+        if self._recovery is None:
+            self._recovery = HealingRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
 
 
 def local_key_count(table: Any) -> int:

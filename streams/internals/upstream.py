@@ -41,9 +41,21 @@ MIRRORED: dict[str, str] = {
     # tables: the table manager's start, the RocksDB store's partitions
     "faust.tables.manager.TableManager.on_start": "365dd25fbc0e068499c89e526516c638693a2d143b6ac249f84a60f5267fec9d",
     "faust.stores.rocksdb.Store._db_for_partition": "cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f",
+    # state_healing: the recovery's order (high-water marks, offsets, the consistency check) and the store's opens
+    "faust.tables.recovery.Recovery._restart_recovery": "6bd8a8558a2dffe4c60b8150f23d721baa6b3d658367f911a3ad2187e20efc6f",
+    "faust.tables.recovery.Recovery._build_offsets": "27eec86be06cb51f66dfd2572be2f9b41acd22c3570239bb5c554bd94e59a1d6",
+    "faust.tables.recovery.Recovery._build_highwaters": "91b4cc0d3724ae7bfc398e873684fc6f667ef8feb61a3b3314346ef11f2823de",
+    "faust.tables.manager.TableManager.recovery": "f0bf5de78b4c3d235c3554010480f407010ccb7c481c68852a985542b952df32",
+    "faust.stores.rocksdb.Store._open_for_partition": "1dc4e0113d67379dd61c0a396fa92636577d5fc6be60d4312253fa566080377b",
+    "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1cf0adca5c2fffb197579db01b31dbba3b0415aaacc35a2ed",
+    "faust.stores.rocksdb.Store._try_open_db_for_partition": "b2546e78f9298bdc6c990229c9f426f76d666fc6e0a5ebafcd86d6fe7978941d",
     # routing: the current event tables read
     "faust.streams.Stream._set_current_event": "b9a41294b605ac08c44529e087ad0b907a11c587b2e0fcbecf9ad667a4633e61",
     "faust.streams.current_event": "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
+    # group_join: what a join returns, and what aiokafka does with a failed one
+    "aiokafka.consumer.group_coordinator.CoordinatorGroupRebalance.perform_group_join": "ff2c2109b2e9868dc23f43643160ea3d87c40093adc03e5e8c9a45c81844ea75",
+    "aiokafka.consumer.group_coordinator.GroupCoordinator._maybe_leave_group": "016cd88a16e6c4b5b08ecab793e0fde0204fe2cfd836af5f682c48630d3fba2e",
+    "aiokafka.consumer.group_coordinator.GroupCoordinator._do_rejoin_group": "3cb016c98a087a71bfea089e25be2117bc405f76a3348558b28080ec02008559",
     # consumer_state: the app's consumer, created on first use
     "faust.app.base.App.consumer": "354b140caceca03c3e29a753faecfe63e42c3e8573de6c7baa3363a2326d960c",
 }
@@ -65,10 +77,12 @@ PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
     "faust.transport.drivers.aiokafka.Producer": ("_producer", "_ensure_producer"),
     "faust.transport.producer.ProducerBuffer": ("_handle_pending", "_send_pending"),
-    "faust.tables.manager.TableManager": ("_update_channels",),
+    "faust.tables.manager.TableManager": ("_update_channels", "_recovery"),
+    "faust.tables.recovery.Recovery": ("_build_offsets",),
     "faust.tables.base.Collection": ("_on_changelog_event",),
-    "faust.stores.rocksdb.Store": ("_dbs",),
-    "aiokafka.AIOKafkaConsumer": ("_fetcher", "_subscription"),
+    "faust.stores.rocksdb.Store": ("_dbs", "_open_for_partition"),
+    "aiokafka.AIOKafkaConsumer": ("_fetcher", "_subscription", "_coordinator"),
+    "aiokafka.consumer.group_coordinator.GroupCoordinator": ("_maybe_leave_group", "_send_req"),
     "aiokafka.consumer.fetcher.Fetcher": ("_proc_fetch_request",),
     "aiokafka.AIOKafkaProducer": ("_message_accumulator",),
     "aiokafka.producer.message_accumulator.MessageAccumulator": ("_batches", "_waiter_future"),

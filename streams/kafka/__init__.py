@@ -3,7 +3,8 @@ producer and consumer-group offsets seen from outside a group; the topic names e
 
 Not every Kafka client is here: the worker's consumer and producer are Faust's (`streams.worker.app`, adjusted in
 `streams.internals`), its catalog feed runs its own group-less aiokafka consumer (`streams.worker.catalog_feed`),
-and the benchmarks build raw aiokafka clients to compare against.
+and the benchmarks build raw aiokafka clients to compare against. All of them take TLS and SASL from the settings
+through `streams.kafka.security`.
 """
 
 from streamrec.streams.kafka.admin import (

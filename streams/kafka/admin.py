@@ -29,10 +29,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
+from streamrec.streams.kafka.security import environment_security
 from streamrec.streams.settings import Settings
 
 RATINGS, PLAYS, SEARCHES, CATALOG = "ratings", "plays", "searches", "catalog"
 RECOMMENDATIONS = "recommendations"
+USER_DELETIONS = "user-deletions"  # deletion requests, keyed by user id like the events (same partitions)
 INPUT_TOPICS = (RATINGS, PLAYS, SEARCHES, CATALOG)
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -68,7 +70,8 @@ class TopicSpec:
 
 
 def default_topics(settings: Settings) -> list[TopicSpec]:
-    """Inputs keyed by user id (catalog by item id, compacted), the compacted output, and the dead letters."""
+    """Inputs keyed by user id (catalog by item id, compacted), deletion requests keyed by user id (as many partitions
+    as the events, so the worker owning a viewer gets their requests), the compacted output, and the dead letters."""
 
     def spec(name: str, *, compacted: bool = False) -> TopicSpec:
         return TopicSpec(name, settings.partitions, compacted=compacted, replication_factor=settings.replication_factor)
@@ -77,6 +80,7 @@ def default_topics(settings: Settings) -> list[TopicSpec]:
         spec(RATINGS),
         spec(PLAYS),
         spec(SEARCHES),
+        spec(USER_DELETIONS),
         spec(CATALOG, compacted=True),
         spec(RECOMMENDATIONS, compacted=True),
         spec(settings.dlq_topic),
@@ -163,7 +167,10 @@ def _quiet_connection_errors() -> Iterator[None]:
 @asynccontextmanager
 async def _admin_client(bootstrap: str) -> AsyncIterator[Any]:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="streamrec-admin", request_timeout_ms=_REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap,
+        client_id="streamrec-admin",
+        request_timeout_ms=_REQUEST_TIMEOUT_MS,
+        **environment_security(),
     )
     try:
         await admin.start()

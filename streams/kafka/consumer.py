@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrec.streams.internals.fetch_pacing import pace_consumer_fetches
 from streamrec.streams.kafka.admin import describe_topics
+from streamrec.streams.kafka.security import environment_security
 
 _FETCH_MAX_BYTES = 32 * 1024 * 1024
 _PARTITION_FETCH_MAX_BYTES = 8 * 1024 * 1024
@@ -169,6 +170,7 @@ def _consumer(bootstrap: str) -> Any:
         isolation_level="read_committed",
         fetch_max_bytes=_FETCH_MAX_BYTES,
         max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
+        **environment_security(),
     )
 
 

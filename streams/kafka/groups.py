@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from streamrec.streams.kafka.admin import describe_topics
+from streamrec.streams.kafka.security import environment_security
 
 Partition = tuple[str, int]  # (topic, partition)
 
@@ -38,9 +39,12 @@ class OffsetsProbe:
     async def start(self) -> None:
         counts = await describe_topics(self._bootstrap, self._topics)
         self.partitions = [(topic, p) for topic in self._topics if topic in counts for p in range(counts[topic])]
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=self._client_id, group_id=None)
+        security = environment_security()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, client_id=self._client_id, group_id=None, **security
+        )
         await self._consumer.start()
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id, **security)
         await self._admin.start()
 
     async def stop(self) -> None:
@@ -97,7 +101,11 @@ async def commit_offsets(bootstrap: str, group_id: str, offsets: Mapping[Partiti
     if not offsets:
         return
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="streamrec-offsets", group_id=group_id, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id="streamrec-offsets",
+        group_id=group_id,
+        enable_auto_commit=False,
+        **environment_security(),
     )
     await consumer.start()
     try:

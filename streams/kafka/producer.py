@@ -25,6 +25,8 @@ from typing import Any, Self
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streamrec.streams.kafka.security import environment_security
+
 
 class DeliveryError(RuntimeError):
     """At least one record sent since the previous flush was not acknowledged by the broker."""
@@ -69,6 +71,7 @@ class JsonProducer:
             max_batch_size=max_batch_size,
             acks=acks,
             compression_type=compression_type,
+            **environment_security(),
         )
         self._key_clock = KeyClock(total=total_order) if order_keys else None
         self._last_of_key: dict[str, tuple[str, asyncio.Future[Any]]] = {}  # with order_keys: topic, delivery

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from streamrec.streams.kafka.admin import BrokerUnavailableError, wait_for_broker
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.ports import listener_of, port_in_use
 
 _T = TypeVar("_T")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -61,8 +62,9 @@ def up(settings: Settings, *, timeout_s: float = 30.0) -> BrokerStatus:
     """Start the broker (Kafka only) unless it already runs on `settings.broker_dir`; return once it answers.
 
     Blocks the calling thread; from async code use `await asyncio.to_thread(up, settings)`.
-    Raises BrokerError if it cannot start (e.g. the port is taken), if it already runs on this data dir
-    with another Kafka port, or if it does not answer a metadata request within `timeout_s`.
+    Raises BrokerError if it cannot start (e.g. the port is taken by any other process, another broker
+    included), if it already runs on this data dir with another Kafka port, or if it does not answer a metadata
+    request within `timeout_s`.
     """
     host, port = embedded_address(settings.bootstrap_servers)
     data_dir = settings.broker_dir.resolve()
@@ -70,9 +72,14 @@ def up(settings: Settings, *, timeout_s: float = 30.0) -> BrokerStatus:
     if current.running:
         _check_serves_port(current, port)
     else:
+        # Checked before starting: whatever answers on the port then is not ours, and clients would reach it.
+        if port_in_use(port):
+            raise BrokerError(port_taken_message(port))
         data_dir.mkdir(parents=True, exist_ok=True)
         result = _run_cli("up", "--data-dir", str(data_dir), "--only", "kafka", "--kafka-port", str(port))
         if result.returncode != 0:
+            if "already in use" in _output(result):  # taken between the check and the start
+                raise BrokerError(port_taken_message(port))
             raise BrokerError(_output(result) or f"noida-db did not start; see {data_dir / 'noida.log'}")
         current = status(settings)
         if not current.running:
@@ -119,6 +126,22 @@ def status(settings: Settings) -> BrokerStatus:
         kafka_address=f"{kafka['host']}:{kafka['port']}" if kafka else None,
         version=str(control["version"]) if "version" in control else None,
     )
+
+
+def port_taken_message(port: int) -> str:
+    """Why `up` refuses a port some other process holds, naming it where /proc shows it, and what to do."""
+    holder = listener_of(port)
+    who = "another process" if holder is None else holder.describe()
+    message = f"port {port} is already in use by {who}, so the broker cannot serve Kafka there. "
+    other_dir = holder.option("--data-dir") if holder is not None else None
+    if other_dir is not None:
+        message += (
+            f"It is a noida-db broker with data dir {other_dir}: use it (STREAMREC_BROKER_DIR={other_dir}) or stop "
+            f"it (STREAMREC_BROKER_DIR={other_dir} streamrec broker down); or"
+        )
+    else:
+        message += "Stop that process, or"
+    return message + " pick a free port: STREAMREC_BOOTSTRAP_SERVERS=127.0.0.1:<free port> streamrec broker up"
 
 
 def embedded_address(bootstrap_servers: str) -> tuple[str, int]:

@@ -1,5 +1,5 @@
 """The evaluation report: report.md (systems x metrics, protocol, settings, run time), hr_over_time.png,
-calibration_tradeoff.png and results.json, written from `models.evaluate.prequential` results."""
+calibration_tradeoff.png, creator_exposure.png and results.json, written from `models.evaluate.prequential` results."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ __all__ = [
     "RunInfo",
     "ScalingPoint",
     "plot_calibration_tradeoff",
+    "plot_creator_exposure",
     "plot_hr_over_time",
     "render_markdown",
     "write_report",
@@ -45,6 +46,13 @@ same events:
   (one relevant item, ideal DCG 1). MRR: 1/rank of i in the whole held list (its length is given below), 0
   when absent.
 - **Coverage.** Distinct items in the top k of the held lists at evaluation points / catalog size.
+- **Exposure.** An item's exposure is how many times it is in the top k of the held lists at evaluation
+  points: a plain count, not weighted by position. *Gini*: the Gini coefficient of exposure over the whole
+  catalog (items never shown count as 0; 0 is every item shown equally often, 1 - 1/n one item shown alone).
+  *Top 1%*: the share of all exposure that goes to the most exposed 1% of the catalog. *Creator gap*: the total
+  variation distance between the creators' shares of exposure and their shares of consumption (the items
+  consumed at the evaluation points); an item with creators C gives 1/|C| to each, items without creators are
+  left out (0: every creator is shown as much as watched; 1: the lists show other creators than the watched).
 - **Miscalibration.** Steck (2018): KL(p || q~), q~ = (1 - α) q + α p, α = 0.01; p is the genre mix of u's
   history at t (each item gives 1/|genres| to each of its genres, items weighted equally), q that of the
   top-k list. Averaged over evaluation points whose user already has a history with genres.
@@ -114,12 +122,14 @@ def render_markdown(
         f"{info.events:,} events, {points:,} evaluation points (interactions), top {k}. "
         f"Run time {info.seconds:.1f} s wall-clock ({info.cpu_seconds:.1f} s CPU).",
         "",
-        f"| system | HR@{k} | NDCG@{k} | MRR@{n_list} | coverage | miscalibration | reasons true | CPU s | wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| system | HR@{k} | NDCG@{k} | MRR@{n_list} | coverage | exposure Gini | top 1% share | creator gap | "
+        "miscalibration | reasons true | CPU s | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | {_fmt(r.hr)} | {_fmt(r.ndcg)} | {_fmt(r.mrr)} | {_fmt(r.coverage, 3)} | "
+            f"{_fmt(r.exposure_gini, 3)} | {_fmt(r.top_share, 3)} | {_fmt(r.creator_gap, 3)} | "
             f"{_fmt(r.miscalibration, 3)} | {_fmt(r.reasons_true, 3)} | {r.cpu_seconds:.1f} | {r.seconds:.1f} |"
         )
     lines += [
@@ -133,6 +143,7 @@ def render_markdown(
         "![accuracy vs miscalibration](calibration_tradeoff.png)",
         "",
     ]
+    lines += _creator_section(results)
     if calibration:
         lines += [
             "## Calibration trade-off",
@@ -169,6 +180,58 @@ def render_markdown(
         lines += [f"- {note}" for note in info.notes]
     lines.append("")
     return "\n".join(lines)
+
+
+def _creator_section(results: Mapping[str, EvalResult]) -> list[str]:
+    with_creators = {name: r for name, r in results.items() if r.creator_gap is not None}
+    if not with_creators:
+        return []
+    creators = len(next(iter(with_creators.values())).creator_shares)
+    lines = [
+        "## Exposure by creator",
+        "",
+        f"{creators:,} creators. Each point of the plot is a creator: its share of the exposure against its share "
+        "of consumption (on the diagonal, a creator is shown as much as watched; a share of 0 is drawn at 10^-6). "
+        "*Head ratio*: the exposure share of the 10 most consumed creators over their consumption share (above 1: "
+        "the lists favour them).",
+        "",
+        "![exposure share vs consumption share per creator](creator_exposure.png)",
+        "",
+        "| system | creator gap | head ratio |",
+        "|---|---:|---:|",
+    ]
+    for name, r in with_creators.items():
+        lines.append(f"| {name} | {_fmt(r.creator_gap, 3)} | {_fmt(r.creator_head_ratio, 2)} |")
+    return [*lines, ""]
+
+
+def plot_creator_exposure(results: Mapping[str, EvalResult], path: Path) -> None:
+    """Per system, each creator's exposure share against its consumption share (log-log, the diagonal marked)."""
+    runs = [(name, r) for name, r in results.items() if r.creator_shares]
+    columns = min(4, max(len(runs), 1))
+    rows = max(1, math.ceil(len(runs) / columns))
+    fig = Figure(figsize=(3.2 * columns, 3.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    floor = 1e-6  # where a share of 0 is drawn on the log scale
+    for at, ax in enumerate(axes.flat):
+        if at >= len(runs):
+            ax.set_visible(False)
+            continue
+        name, r = runs[at]
+        shares = list(r.creator_shares.values())
+        xs = [max(consumed, floor) for _, consumed in shares]
+        ys = [max(shown, floor) for shown, _ in shares]
+        ax.scatter(xs, ys, s=4, alpha=0.4, color=f"C{at % 10}", linewidths=0)
+        ax.plot([floor, 1.0], [floor, 1.0], color="grey", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}\ngap {_fmt(r.creator_gap, 3)}", fontsize="small")
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("consumption share")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("exposure share")
+    fig.savefig(path, dpi=90)
 
 
 def _scaling_section(results: Mapping[str, EvalResult], scaling: Sequence[ScalingPoint], k: int) -> list[str]:
@@ -313,8 +376,8 @@ def write_report(
     calibration: Sequence[CalibrationPoint] = (),
     scaling: Sequence[ScalingPoint] = (),
 ) -> ReportFiles:
-    """Write report.md, hr_over_time.png, calibration_tradeoff.png, results.json and, for a run over several
-    numbers of workers, scaling.png under `out_dir`."""
+    """Write report.md, hr_over_time.png, calibration_tradeoff.png, results.json, for a catalog with creators
+    creator_exposure.png and, for a run over several numbers of workers, scaling.png under `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(
@@ -325,6 +388,8 @@ def write_report(
     )
     plot_hr_over_time(results, files.hr_over_time)
     plot_calibration_tradeoff(results, calibration, files.calibration_tradeoff)
+    if any(r.creator_shares for r in results.values()):
+        plot_creator_exposure(results, out_dir / "creator_exposure.png")
     if scaling:
         plot_scaling(results, scaling, out_dir / "scaling.png")
     document = results_document(results, info, calibration, scaling)

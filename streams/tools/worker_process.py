@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 import orjson
+from pydantic import SecretStr
 
 from streamrec.streams.settings import Settings
 
@@ -37,16 +38,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a subprocess see exactly `settings` (and no stray STREAMREC_* values)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
     for name, value in settings.model_dump().items():
-        if value is not None:  # unset: the setting's default (None), not the text "None"
+        if isinstance(value, SecretStr):  # the child needs the secret itself, not its mask
+            env[f"STREAMREC_{name.upper()}"] = value.get_secret_value()
+        elif value is not None:  # unset: the setting's default (None), not the text "None"
             env[f"STREAMREC_{name.upper()}"] = str(value)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def http_get(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body); status 0 when nothing answers."""
+def http_get(url: str, timeout_s: float = 10.0, *, token: SecretStr | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body); status 0 when nothing answers. `token`: sent as `Authorization: Bearer <token>`
+    (the worker's STREAMREC_HTTP_TOKEN)."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout_s) as response:
             return int(response.status), dict(response.headers.items()), bytes(response.read())
     except urllib.error.HTTPError as error:
         return int(error.code), dict(error.headers.items()), bytes(error.read())
@@ -200,7 +205,8 @@ class WorkerProcess(ManagedProcess):
         return f"http://{self.settings.web_host}:{self.settings.web_port}"
 
     async def get(self, path: str, timeout_s: float = 30.0) -> tuple[int, bytes]:
-        status, _, body = await asyncio.to_thread(http_get, self.base_url + path, timeout_s)
+        url = self.base_url + path
+        status, _, body = await asyncio.to_thread(http_get, url, timeout_s, token=self.settings.http_token)
         return status, body
 
     async def get_json(self, path: str) -> Any:

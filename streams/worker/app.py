@@ -19,9 +19,12 @@ from streamrec.models.events import CatalogItem, Limits
 from streamrec.models.item_model import content_only_model
 from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.batching import BatchingApp
+from streamrec.streams.internals.consumer_state import started_consumer
 from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.internals.state_healing import DiscardedState, register_healing_store
 from streamrec.streams.internals.tables import PromptTableManager
-from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES
+from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES, USER_DELETIONS
+from streamrec.streams.kafka.security import faust_credentials
 from streamrec.streams.settings import Settings
 from streamrec.streams.worker import tables
 from streamrec.streams.worker.agents import register_agents
@@ -36,6 +39,7 @@ from streamrec.streams.worker.ordered_app import TimeOrderedApp
 from streamrec.streams.worker.outputs import DeadLetters, HandedOverLists, ListOutput, Rekeyer, SentLists
 from streamrec.streams.worker.processor import EventProcessor, Outputs
 from streamrec.streams.worker.profile_store import ProfileStore
+from streamrec.streams.worker.progress import PartitionProgress
 from streamrec.streams.worker.records import InputRecord, rekeyed_topic_name
 from streamrec.streams.worker.runtime import Runtime
 from streamrec.streams.worker.timers import register_timers
@@ -55,11 +59,13 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         empty_fetch_pause_s=settings.empty_fetch_pause_ms / 1000.0,
         TableManager=PromptTableManager,
         stop_grace_s=settings.stop_grace_s,
+        leave_group_on_stop=settings.leave_group_on_stop,
         # A getmany returns all that was fetched: capped, it returns whole partitions one after another, and on a
         # backlog the time-ordered hold then waits a whole batch's reading for the partitions left out.
         broker_max_poll_records=None,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",") if server.strip()],
-        store="rocksdb://",
+        broker_credentials=faust_credentials(settings),
+        store=register_healing_store(),  # RocksDB; a partition's state at odds with its changelog is rebuilt
         datadir=str(data_dir / settings.app_id),
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -85,6 +91,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     )
     metrics = Metrics()
     app.on_read = lambda topic, count: metrics.records_read.labels(topic=topic).inc(count)
+    app.on_state_discarded = lambda state: _count_discarded(metrics, state)
     profiles_table = tables.profiles_table(app, settings)
     stored_profiles = tables.TableProfiles(profiles_table)
     profiles = ProfileStore(stored_profiles)
@@ -100,15 +107,29 @@ def create_app(settings: Settings) -> TimeOrderedApp:
 
     def add_items(items: Sequence[tuple[CatalogItem, int]]) -> None:
         recommender.add_items(items)
-        metrics.catalog_items.set(len(recommender.catalog))
+        metrics.catalog_items.set(len(recommender.catalog) - len(recommender.catalog.removed))
+
+    def remove_items(item_ids: Sequence[str]) -> None:
+        removed = recommender.remove_items(item_ids)
+        metrics.catalog_items.set(len(recommender.catalog) - len(recommender.catalog.removed))
+        metrics.items_removed.inc(len(removed))
+        processor.note_removed(removed)  # the lists held that name them are ranked again
 
     limits = Limits(max_event_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms)
     feed = CatalogFeed(
-        settings.bootstrap_servers, CATALOG, add_items, limits=limits, client_id=f"{settings.app_id}-catalog-feed"
+        settings.bootstrap_servers,
+        CATALOG,
+        add_items,
+        remove=remove_items,
+        limits=limits,
+        client_id=f"{settings.app_id}-catalog-feed",
     )
     # Raw bytes in and out: events are validated by models.events, not by a Faust codec. The names' order is
-    # the order of a viewer's events with equal timestamps: one searches, then watches, then rates.
-    input_topics = app.topic(SEARCHES, PLAYS, RATINGS, key_type=bytes, value_type=bytes)
+    # the order of a viewer's events with equal timestamps: one searches, then watches, then rates; a deletion
+    # request goes after what its viewer did at the same moment. All are keyed by user id with as many partitions,
+    # so Faust's assignor gives a worker the same partitions of each (a viewer's requests reach their profile).
+    user_topics = (SEARCHES, PLAYS, RATINGS, USER_DELETIONS)
+    input_topics = app.topic(*user_topics, key_type=bytes, value_type=bytes)
     rekeyed = app.topic(
         rekeyed_topic_name(settings.app_id),
         key_type=bytes,
@@ -149,18 +170,28 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         limits=limits,
         coalesce=settings.coalesce,
         item_log=item_log,
+        owned_partitions=lambda: _owned_partitions(app, {*user_topics, rekeyed_topic_name(settings.app_id)}),
     )
     validator = CatalogValidator(
         dead_letters=dead_letters, metrics=metrics, limits=limits, last_offsets=processor.last_offsets
     )
     register_agents(app, processor, validator, input_topics=input_topics, rekeyed=rekeyed, catalog=catalog_topic)
     rt = Runtime(
-        settings, recommender, metrics, feed, models, stored_profiles, recent_lists, processor.last_offsets, model_path
+        settings,
+        recommender,
+        metrics,
+        feed,
+        models,
+        stored_profiles,
+        recent_lists,
+        processor.last_offsets,
+        model_path,
+        progress=PartitionProgress(settings.stuck_after_s),
     )
     # Started with the app, before the producer and consumer; the agents wait for `feed.ready` anyway.
     app.add_dependency(_FeedService(feed))
     app.add_dependency(_FeedService(item_feed))
-    register_timers(app, rt, profiles_table)
+    register_timers(app, rt, profiles_table, processor.refresh_lists)
     register_views(app, rt)
     return app
 
@@ -203,6 +234,18 @@ class _ConsumerOffsets:
 
     def acknowledge(self, records: Sequence[InputRecord]) -> None:
         self.app.acknowledge(cast(Sequence[Message], records))  # a batch handler's records are the consumer's
+
+
+def _count_discarded(metrics: Metrics, state: DiscardedState) -> None:
+    metrics.state_discarded.labels(table=state.table, reason=state.reason).inc()
+
+
+def _owned_partitions(app: BatchingApp, topics: set[str]) -> set[int]:
+    """The partitions of `topics` assigned to this worker now (none before the consumer exists)."""
+    consumer = started_consumer(app)
+    if consumer is None:
+        return set()
+    return {tp.partition for tp in consumer.assignment() if tp.topic in topics}
 
 
 def _advertised_host(web_host: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrec.streams.kafka.admin import describe_topics
+from streamrec.streams.kafka.security import environment_security
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class BroadcastFeed:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **environment_security(),
         )
         await consumer.start()
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from streamrec.models.events import Limits, Rejected, parse_catalog_item
+from streamrec.models.events import ErrorCode, Limits, Rejected, parse_catalog_item
 from streamrec.streams.worker.observability import Metrics
 from streamrec.streams.worker.outputs import DeadLetters
 from streamrec.streams.worker.records import InputRecord, as_read, wall_clock_ms
@@ -43,10 +43,12 @@ class CatalogValidator:
     async def validate(self, record: InputRecord) -> None:
         """Dead-letter an invalid catalog record."""
         self.metrics.events_consumed.labels(topic="catalog").inc()
-        if record.value is None:
-            return  # a tombstone deletes an item; the feed skips it (models can't remove items yet)
         try:
-            parse_catalog_item(record.value, limits=self.limits)
+            if record.value is None:  # a tombstone removes the item its key names (the feed applies it)
+                if not record.key:
+                    raise Rejected(ErrorCode.MISSING_FIELD, "a catalog tombstone needs the item id as its key")
+                return
+            parse_catalog_item(record.value, key=record.key, limits=self.limits)
         except Rejected as rejected:
             self.metrics.events_rejected.labels(topic="catalog", reason=str(rejected.code)).inc()
             incoming = as_read(record, "catalog")

@@ -3,12 +3,31 @@
 Each `Metrics` owns its own `CollectorRegistry` (not the process-global default), so several apps can be
 built in one process (tests) without "Duplicated timeseries" errors; `/metrics` renders that registry, with the
 client's standard `process_*` metrics (CPU seconds, resident memory, open files) of the worker's process.
+
+The per-topic counters start with a series at 0 for every input topic (and every dead-letter reason), so a query
+or an alert on them has data before the first increment and `rate()` sees that increment. Counters and histograms
+have no `*_created` series (creation timestamps no query here uses; they would double the series count).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from streamrec.models.events import ErrorCode
+from streamrec.streams.internals.state_healing import REASONS as STATE_DISCARD_REASONS
+from streamrec.streams.kafka.admin import CATALOG, INPUT_TOPICS
+from streamrec.streams.worker.tables import PROFILES_TABLE
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # The classic text format (what `generate_latest` writes); prometheus-client's CONTENT_TYPE_LATEST is 1.0.0.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -85,7 +104,49 @@ class Metrics:
             "Item signals skipped by the fold: their input record was folded already (a batch handled again)",
             registry=r,
         )
+        self.partition_stuck = Gauge(
+            "streamrec_partition_stuck",
+            "1: an assigned input partition with records left whose position has not moved for STREAMREC_STUCK_AFTER_S",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.users_deleted = Counter(
+            "streamrec_users_deleted",
+            "Deletion requests applied (had_profile: whether the viewer had a profile to erase)",
+            ["had_profile"],
+            registry=r,
+        )
+        self.items_removed = Counter(
+            "streamrec_items_removed", "Items removed from this worker's catalog by a catalog tombstone", registry=r
+        )
+        self.lists_refreshed = Counter(
+            "streamrec_lists_refreshed",
+            "Held lists ranked again and republished because an item they named left the catalog",
+            registry=r,
+        )
+        self.state_discarded = Counter(
+            "streamrec_state_discarded",
+            "Table partitions whose local state was dropped and restored from the changelog (reason: "
+            "ahead_of_changelog, unreadable)",
+            ["table", "reason"],
+            registry=r,
+        )
+        self._start_at_zero()
         ProcessCollector(registry=r)  # what the default registry would show: the worker's CPU time, memory
+
+    def _start_at_zero(self) -> None:
+        for topic in INPUT_TOPICS:
+            self.events_consumed.labels(topic=topic)
+            self.records_read.labels(topic=topic)
+            for code in ErrorCode:
+                self.events_rejected.labels(topic=topic, reason=str(code))
+            if topic != CATALOG:  # catalog records are upserts: never duplicates
+                self.events_duplicate.labels(topic=topic)
+                self.processing_seconds.labels(topic=topic)
+        for had_profile in ("true", "false"):
+            self.users_deleted.labels(had_profile=had_profile)
+        for reason in STATE_DISCARD_REASONS:
+            self.state_discarded.labels(table=PROFILES_TABLE, reason=reason)
 
     def set_model(self, version: str) -> None:
         """Exactly one `streamrec_model_info` series: the model in use."""

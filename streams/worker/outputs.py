@@ -17,7 +17,7 @@ from faust.types import TopicT
 
 from streamrec.models.base import Recommendation, recommendation_json
 from streamrec.streams.internals.producer_buffer import Records
-from streamrec.streams.worker.dlq import dead_letter, encode
+from streamrec.streams.worker.dlq import cut_key, dead_letter, encode
 from streamrec.streams.worker.records import H_OFFSET, H_PARTITION, H_TOPIC, Incoming
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 class ListOutput(Protocol):
     """Where the batch's lists go."""
 
-    def put(self, partition: int, user_id: str, payload: bytes) -> None:
-        """A user's list, for the user's partition of `recommendations`."""
+    def put(self, partition: int, user_id: str, payload: bytes | None) -> None:
+        """A user's list, for the user's partition of `recommendations` (None: a tombstone, the user is erased)."""
         ...
 
     def flush(self) -> None:
@@ -45,9 +45,9 @@ class HandedOverLists:
     def __init__(self, topic: str, hand_over: Callable[[str, Records], None]) -> None:
         self.topic = topic
         self._hand_over = hand_over
-        self._lists: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        self._lists: defaultdict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
 
-    def put(self, partition: int, user_id: str, payload: bytes) -> None:
+    def put(self, partition: int, user_id: str, payload: bytes | None) -> None:
         self._lists[partition].append((user_id.encode(), payload))
 
     def flush(self) -> None:
@@ -65,7 +65,7 @@ class SentLists:
     def __init__(self, topic: TopicT) -> None:
         self.topic = topic
 
-    def put(self, partition: int, user_id: str, payload: bytes) -> None:
+    def put(self, partition: int, user_id: str, payload: bytes | None) -> None:
         self.topic.send_soon(key=user_id.encode(), value=payload, partition=partition)
 
     def flush(self) -> None:
@@ -93,7 +93,7 @@ class DeadLetters:
             rejected_at_ms=rejected_at_ms,
         )
         try:
-            await self.topic.send(key=record.key, value=encode(letter))
+            await self.topic.send(key=None if record.key is None else cut_key(record.key), value=encode(letter))
         except Exception:
             log.exception("could not dead-letter %s", letter)
 

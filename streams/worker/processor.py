@@ -7,14 +7,17 @@ import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streamrec.models.deletion import UserDeletion, parse_user_deletion
 from streamrec.models.events import ErrorCode, Limits, Rejected, UserEvent, parse_user_event
 from streamrec.models.profile import UserProfile
 from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.routing import partition_context
+from streamrec.streams.kafka.admin import USER_DELETIONS
 from streamrec.streams.worker.checkpoint import Checkpoint
 from streamrec.streams.worker.dlq import INTERNAL_ERROR
 from streamrec.streams.worker.item_log import ItemLog
@@ -22,12 +25,13 @@ from streamrec.streams.worker.observability import Metrics
 from streamrec.streams.worker.outputs import DeadLetters, ListOutput, Rekeyer, list_payload
 from streamrec.streams.worker.profile_store import ProfileStore
 from streamrec.streams.worker.records import Incoming, InputRecord, as_read, incoming_from, wall_clock_ms
-from streamrec.streams.worker.tables import RecentLists
+from streamrec.streams.worker.tables import RecentLists, lists_naming
 
 log = logging.getLogger(__name__)
 
 YIELD_AFTER_S = 0.02  # longest stretch of record handling between two yields to the event loop
 RANK_CHUNK = 256  # users ranked (and published) between two yields
+SCAN_CHUNK = 2_000  # held lists searched for removed items between two yields
 
 
 def _any_item(_item_id: str) -> bool:
@@ -60,8 +64,8 @@ class Outputs:
 class _Pending:
     """A user's events applied in this batch, waiting for the user's list."""
 
-    record: InputRecord  # the user's last record: its partition is the user's
-    event_ids: list[str]
+    partition: int  # the partition of the user's last record: the user's
+    event_ids: list[str]  # none: a list republished because an item it named left the catalog
     record_ts_ms: list[int]
 
 
@@ -78,7 +82,11 @@ class EventProcessor:
     key; learn (`learn_one`; a duplicate is only counted). What can't be handled is dead-lettered: the worker never
     crashes and never drops silently. Then one list per viewer with new events (`event_ids` names them all), ranked
     for all of them together, and the batch's `Checkpoint`. With `coalesce=False` every event gets its own list,
-    ranked right after it is learned (as the prequential protocol has it)."""
+    ranked right after it is learned (as the prequential protocol has it).
+
+    A deletion request (`user-deletions`, in the same time order) erases the viewer (`_forget`). Items removed from
+    the catalog (`note_removed`) leave every list ranked afterwards; the lists the view holds that name one are
+    ranked again and republished by `refresh_lists` (a timer's)."""
 
     def __init__(
         self,
@@ -93,9 +101,11 @@ class EventProcessor:
         coalesce: bool = True,
         clock_ms: Callable[[], int] = wall_clock_ms,
         item_log: ItemLog | None = None,
+        owned_partitions: Callable[[], Collection[int]] | None = None,
     ) -> None:
         """`item_log`: where the item side's lessons go and come back from (`streams.worker.item_log`); without
-        it the recommender's item side learns in place."""
+        it the recommender's item side learns in place. `owned_partitions`: the input partitions this worker holds
+        now (whose viewers' lists it may republish); None: all."""
         self.recommender = recommender
         self.profiles = profiles
         self.feed = feed
@@ -106,14 +116,58 @@ class EventProcessor:
         self.coalesce = coalesce
         self.clock_ms = clock_ms
         self.item_log = item_log
+        self.owned_partitions = owned_partitions
         self.last_offsets: dict[tuple[str, int], int] = {}  # consumer lag: last handled offset per partition
         self._prepared = False
+        self._removed_items: set[str] = set()  # removed from the catalog since the held lists were last checked
+        self._lock = asyncio.Lock()  # a batch and a refresh of lists never interleave
+
+    def note_removed(self, item_ids: Iterable[str]) -> None:
+        """Items just removed from the catalog: the lists held that name one are to be ranked again (none is held
+        while a worker starts: its catalog feed reads every removal of the past then)."""
+        if len(self.outputs.recent_lists):
+            self._removed_items.update(item_ids)
+
+    async def refresh_lists(self) -> int:
+        """Rank again and republish the held lists that name an item removed since the last call; returns how many.
+        The scan of the held lists goes a chunk at a time beside the batches; ranking and publishing wait for the
+        batch in hand and are committed like one."""
+        if not self._removed_items or not self._prepared:
+            return 0
+        removed = set(self._removed_items)
+        held = self.outputs.recent_lists.held()
+        stale: list[tuple[str, int]] = []
+        for start in range(0, len(held), SCAN_CHUNK):
+            stale += lists_naming(held[start : start + SCAN_CHUNK], removed)
+            await asyncio.sleep(0)
+        async with self._lock:
+            owned = None if self.owned_partitions is None else set(self.owned_partitions())
+            self.checkpoint.begin()
+            try:
+                pending = {
+                    user: _Pending(partition, [], [])
+                    for user, partition in stale
+                    if (owned is None or partition in owned) and user in self.profiles
+                }
+                await self._publish(pending, {user: self.profiles.get(user) for user in pending})
+                await self.checkpoint.commit([], {})
+            except BaseException:
+                self.checkpoint.abandon()
+                raise
+        self._removed_items -= removed
+        self.metrics.lists_refreshed.inc(len(pending))
+        log.info("%d item(s) removed from the catalog: %d held list(s) ranked again", len(removed), len(pending))
+        return len(pending)
 
     async def handle_batch(self, records: Sequence[InputRecord]) -> None:
         """Records of the input topics and of the re-keyed topic, in time order; never raises (except
         cancellation): what can't be handled is dead-lettered."""
         if not self._prepared:
             await self._prepare()
+        async with self._lock:
+            await self._handle_batch(records)
+
+    async def _handle_batch(self, records: Sequence[InputRecord]) -> None:
         started = time.perf_counter()
         checkpoint = self.checkpoint
         checkpoint.begin()
@@ -179,6 +233,13 @@ class EventProcessor:
             await self._dead_letter(as_read(record), INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             return
         try:
+            if incoming.kind == USER_DELETIONS:
+                request = parse_user_deletion(incoming.value, key=incoming.key, limits=self.limits)
+                if incoming.key:
+                    self._forget(request, record, batch)
+                else:
+                    self.outputs.rekeyer.forward(incoming, request.user_id)
+                return
             if not incoming.key:
                 # Structure only: the catalog check happens on the owning worker, after the hop.
                 self.outputs.rekeyer.forward(incoming, self._parse(incoming, item_exists=_any_item).user_id)
@@ -219,15 +280,29 @@ class EventProcessor:
             batch.owners[user] = record
         entry = batch.pending.get(user)
         if entry is None:
-            batch.pending[user] = _Pending(record, [event.event_id], [incoming.timestamp_ms])
+            batch.pending[user] = _Pending(record.partition, [event.event_id], [incoming.timestamp_ms])
         else:
-            entry.record = record
+            entry.partition = record.partition
             entry.event_ids.append(event.event_id)
             entry.record_ts_ms.append(incoming.timestamp_ms)
         if not self.coalesce:
             # One list per event, ranked right after it is learned (as the prequential protocol has it).
             self._publish_chunk([user], batch.pending, {user: self.recommender.profile(user)})
             del batch.pending[user]
+
+    def _forget(self, request: UserDeletion, record: InputRecord, batch: _Batch) -> None:
+        """Erase a viewer: their profile (deleted from the table: a tombstone on its changelog when the batch
+        commits), the list their events of this batch were waiting for, the list the view holds, and their list on
+        `recommendations` (a tombstone after every list of theirs). Their next event starts a fresh profile."""
+        user = request.user_id
+        with nullcontext() if self.profiles.holds(user) else partition_context(record):
+            existed = self.recommender.forget(user)
+        batch.owners[user] = record  # the profile's delete goes to the user's partition of the changelog
+        batch.pending.pop(user, None)
+        self.outputs.lists.put(record.partition, user, None)
+        self.outputs.recent_lists.forget(user)
+        self.metrics.users_deleted.labels(had_profile=str(existed).lower()).inc()
+        log.info("deletion request %s: viewer erased (had a profile: %s)", request.request_id or "-", existed)
 
     async def _validated_after_catch_up(self, incoming: Incoming) -> UserEvent:
         # The item may have been published a moment ago: catch up with the catalog's end, then retry.
@@ -268,8 +343,8 @@ class EventProcessor:
         for user_id, items in zip(users, lists, strict=True):
             entry = pending[user_id]
             payload = list_payload(user_id, entry.event_ids, version, items, now_ms)
-            outputs.lists.put(entry.record.partition, user_id, payload)
-            outputs.recent_lists.put(user_id, payload)
+            outputs.lists.put(entry.partition, user_id, payload)
+            outputs.recent_lists.put(user_id, payload, entry.partition)
             for ts in entry.record_ts_ms:
                 self.metrics.freshness_seconds.observe(max(0.0, (now_ms - ts) / 1000.0))
         self.metrics.lists_published.inc(len(users))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from streamrec.streams.kafka.admin import PLAYS, RATINGS, SEARCHES
 from streamrec.streams.worker.dlq import Source
 
 # Headers of a re-keyed copy: where the original record lives (for dead letters and metrics).
@@ -40,8 +41,11 @@ class InputRecord(Protocol):
     def headers(self) -> Headers | None: ...
 
 
+REKEYED_SUFFIX = "-rekeyed-events"
+
+
 def rekeyed_topic_name(app_id: str) -> str:
-    return f"{app_id}-rekeyed-events"
+    return f"{app_id}{REKEYED_SUFFIX}"
 
 
 @dataclass(slots=True)
@@ -61,12 +65,22 @@ class Incoming:
 
 
 def incoming_from(record: InputRecord) -> Incoming:
-    """An input-topic record, or a re-keyed copy (origin taken from its headers)."""
-    headers = _headers(record) if record.headers else {}
-    if H_TOPIC in headers:
+    """An input-topic record (its headers ignored), or a re-keyed copy (origin taken from its headers). Raises
+    ValueError (or KeyError, UnicodeDecodeError) on a copy's origin headers the worker did not write: the caller
+    dead-letters the copy as it is."""
+    if record.topic.endswith(REKEYED_SUFFIX):
+        headers = _headers(record)
         source = Source(headers[H_TOPIC].decode(), int(headers[H_PARTITION].decode()), int(headers[H_OFFSET].decode()))
+        # The origin names the event kind and a metric label: only the user-event topics, never a made-up one.
+        if source.topic not in _REKEYED_KINDS or source.partition < 0 or source.offset < 0:
+            raise ValueError(
+                f"re-keyed copy with a foreign origin {source.topic[:64]!r}[{source.partition}]@{source.offset}"
+            )
         return Incoming(source.topic, source, record.key, record.value, timestamp_ms(record), rekeyed=True)
     return as_read(record)
+
+
+_REKEYED_KINDS = frozenset({RATINGS, PLAYS, SEARCHES})
 
 
 def as_read(record: InputRecord, kind: str | None = None) -> Incoming:

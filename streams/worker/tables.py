@@ -6,9 +6,12 @@ JSON-encode them (`"u1"` with quotes), changing the changelog keys, their partit
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 
 import faust
+import orjson
 from faust.types import TableT
 
 from streamrec.models.profile import EncodedProfiles
@@ -55,8 +58,14 @@ class TableProfiles(EncodedProfiles):
         return bytes(raw)
 
 
+_ITEM_ID = b'"item_id":'
+_ITEM_IDS = re.compile(rb'"item_id":("(?:[^"\\]|\\.)*")')  # each item id named, as the JSON string it is written as
+_SEARCHED_ONE_BY_ONE = 4
+
+
 class RecentLists:
-    """The last list published for each of the most recently served users (JSON bytes), bounded.
+    """The last list published for each of the most recently served users (JSON bytes), bounded, with the partition
+    it was published to.
 
     Lists are not a table: they are published to `recommendations` (keyed by user id, on the user's partition) and
     kept here for the list view. A table would double every list into a changelog the worker must replay on every
@@ -64,16 +73,40 @@ class RecentLists:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._lists: OrderedDict[str, bytes] = OrderedDict()
+        self._lists: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
-    def put(self, user_id: str, payload: bytes) -> None:
-        self._lists[user_id] = payload
+    def put(self, user_id: str, payload: bytes, partition: int) -> None:
+        self._lists[user_id] = (partition, payload)
         self._lists.move_to_end(user_id)
         while len(self._lists) > self.capacity:
             self._lists.popitem(last=False)
 
     def get(self, user_id: str) -> bytes | None:
-        return self._lists.get(user_id)
+        held = self._lists.get(user_id)
+        return None if held is None else held[1]
+
+    def forget(self, user_id: str) -> None:
+        self._lists.pop(user_id, None)
+
+    def held(self) -> list[tuple[str, tuple[int, bytes]]]:
+        """Every list held, as (user id, (partition, payload)), least recently put first (a snapshot)."""
+        return list(self._lists.items())
 
     def __len__(self) -> int:
         return len(self._lists)
+
+
+def lists_naming(held: Sequence[tuple[str, tuple[int, bytes]]], item_ids: Iterable[str]) -> list[tuple[str, int]]:
+    """The users (with their partitions) of `held` (`RecentLists.held`) whose list names one of `item_ids`, as an
+    item or as a reason's evidence. A scan of the lists' bytes for `"item_id":<id>` (orjson writes no spaces): for
+    the rare catalog removal, it costs nothing on the path every list takes. A few ids are searched for one by one,
+    more in one pass."""
+    wanted = {orjson.dumps(item_id) for item_id in item_ids}
+    if len(wanted) <= _SEARCHED_ONE_BY_ONE:
+        needles = [_ITEM_ID + token for token in wanted]
+        return [(user_id, partition) for user_id, (partition, payload) in held if any(n in payload for n in needles)]
+    return [
+        (user_id, partition)
+        for user_id, (partition, payload) in held
+        if not wanted.isdisjoint(_ITEM_IDS.findall(payload))
+    ]

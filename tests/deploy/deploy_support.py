@@ -1,13 +1,21 @@
-"""Helpers for the deploy tests: file loading, the documented metric table, and a small PromQL scanner."""
+"""Helpers for the deploy tests: file loading, the documented metric table, a small PromQL scanner (for the static
+checks Prometheus' own tools do not make: counters read through a rate, grouping labels, coverage), and where the
+Prometheus binaries are."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +28,29 @@ TARGET_LABELS = frozenset({"job", "instance"})
 BUILTIN_SERIES = {"up": frozenset[str](), "process_cpu_seconds_total": frozenset[str]()}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
+
+
+def prometheus_tool(name: str) -> str:
+    """The path of `prometheus` or `promtool`: on PATH or in the venv's bin, else installed now by
+    `.ci/install-tools` (what `make tools` runs: apt-get as root, else a copy into the venv's bin). Still missing:
+    the test is skipped with the reason, or fails when STREAMREC_TEST_REQUIRE_TOOLS=1 (CI)."""
+    venv_bin = str(Path(sys.executable).parent)
+    found = shutil.which(name) or shutil.which(name, path=venv_bin)
+    if not found:
+        why = _install_tools(venv_bin)
+        found = shutil.which(name) or shutil.which(name, path=venv_bin)
+        if not found:
+            reason = f"{name} not found and not installable here ({why or 'no reason given'})"
+            if os.environ.get("STREAMREC_TEST_REQUIRE_TOOLS") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+    return found
+
+
+@functools.cache
+def _install_tools(venv_bin: str) -> str:
+    done = subprocess.run([str(ROOT / ".ci" / "install-tools"), venv_bin], capture_output=True, text=True)
+    return " ".join((done.stdout + done.stderr).split())
 
 
 def load_yaml(path: Path) -> Any:

@@ -77,7 +77,7 @@ def test_worker_reaches_kafka_and_serves_metrics(name: str) -> None:
     assert e["STREAMREC_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert e["STREAMREC_BOOTSTRAP_SERVERS"] in advertised
     assert e["STREAMREC_WEB_HOST"] == "0.0.0.0"
-    assert f":{e['STREAMREC_WEB_PORT']}/metrics" in " ".join(svc["healthcheck"]["test"])
+    assert f":{e['STREAMREC_WEB_PORT']}/ready" in " ".join(svc["healthcheck"]["test"])
     assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 

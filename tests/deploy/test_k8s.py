@@ -79,7 +79,8 @@ def test_probes_and_scrape_annotations_use_the_web_port() -> None:
     annotations = POD["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == port
-    assert annotations["prometheus.io/path"] == CONTAINER["readinessProbe"]["httpGet"]["path"] == "/metrics"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert CONTAINER["readinessProbe"]["httpGet"]["path"] == "/ready"
 
 
 def test_container_runs_the_worker_with_resource_requests() -> None:
@@ -113,3 +114,14 @@ def test_pdb_leaves_a_worker_running() -> None:
         assert 1 <= spec["maxUnavailable"] < replicas
     else:
         assert 1 <= spec["minAvailable"] < replicas
+
+
+def test_secrets_come_from_an_optional_secret_and_are_secret_settings() -> None:
+    from_secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in CONTAINER["env"] if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert set(from_secrets) == {"STREAMREC_SASL_USERNAME", "STREAMREC_SASL_PASSWORD", "STREAMREC_HTTP_TOKEN"}
+    assert all(ref["optional"] is True and ref["name"] == "streamrec-secrets" for ref in from_secrets.values())
+    assert not set(from_secrets) & set(CONFIG), "a secret in the ConfigMap"
+    for name in ("sasl_password", "http_token"):  # masked in reprs and dumps
+        assert "SecretStr" in str(Settings.model_fields[name].annotation)

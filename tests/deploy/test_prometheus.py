@@ -1,8 +1,11 @@
-"""deploy/prometheus: scrape config matches the compose workers; alert rules use documented metrics."""
+"""deploy/prometheus: promtool checks the config and rules and runs the alerts' unit tests (alerts.test.yml, a case
+where each alert fires and one where it does not); the scrape config matches the compose workers; alert rules use
+documented metrics."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from deploy_support import (
     env,
     expr_problems,
     load_yaml,
+    prometheus_tool,
     scan,
     worker_services,
 )
@@ -30,6 +34,32 @@ def rules() -> list[dict[str, Any]]:
 
 
 ALERTS = [r for r in rules() if "alert" in r]
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([prometheus_tool("promtool"), *args], cwd=PROMETHEUS, capture_output=True, text=True)
+
+
+def test_promtool_accepts_the_config_and_its_rules() -> None:
+    checked = promtool("check", "config", "prometheus.yml")  # checks the rule files it names as well
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in checked.stdout
+
+
+def test_alerts_pass_their_promtool_unit_tests() -> None:
+    tested = promtool("test", "rules", "alerts.test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+def test_alert_unit_tests_see_every_alert_fire_and_stay_quiet() -> None:
+    doc = load_yaml(PROMETHEUS / "alerts.test.yml")
+    assert doc["rule_files"] == ["alerts.yml"]
+    checks = [check for case in doc["tests"] for check in case["alert_rule_test"]]
+    for name in (a["alert"] for a in ALERTS):
+        outcomes = [bool(c["exp_alerts"]) for c in checks if c["alertname"] == name]
+        assert True in outcomes, f"no case where {name} fires"
+        assert False in outcomes, f"no case where {name} stays quiet"
 
 
 def test_rule_files_exist() -> None:

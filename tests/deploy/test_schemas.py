@@ -10,11 +10,19 @@ import jsonschema
 import pytest
 from deploy_support import DEPLOY, ROOT, load_json
 
-from streamrec.models.events import MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_QUERY_CHARS, MAX_TITLE_CHARS, ErrorCode
+from streamrec.models.events import (
+    ID_FORBIDDEN_CLASS,
+    ID_VISIBLE_CLASS,
+    MAX_ID_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_QUERY_CHARS,
+    MAX_TITLE_CHARS,
+    ErrorCode,
+)
 from streamrec.streams.settings import Settings
 
 SCHEMAS = DEPLOY / "schemas"
-INPUTS = ("ratings", "plays", "searches", "catalog")
+INPUTS = ("ratings", "plays", "searches", "catalog", "user-deletions")
 OUTPUTS = ("recommendations", "events-dlq")
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -85,6 +93,11 @@ BROKEN: list[tuple[str, str, Any]] = [
     ("ratings", "user_id", ""),
     ("ratings", "user_id", "u" * (MAX_ID_CHARS + 1)),
     ("ratings", "item_id", True),
+    ("ratings", "user_id", "u\x00"),
+    ("ratings", "event_id", "e\u200b"),
+    ("plays", "item_id", "\u202em1"),
+    ("searches", "user_id", " \xa0 "),
+    ("catalog", "item_id", "m1\n"),
     ("ratings", "ts", -1),
     ("ratings", "ts", 1.5),
     ("plays", "watched_seconds", 604801),
@@ -111,9 +124,14 @@ BROKEN: list[tuple[str, str, Any]] = [
         "items",
         [{"item_id": "m1", "rank": 1, "score": 1, "reasons": [{"kind": "new", "text": "t", "n": 1}]}],
     ),
+    ("user-deletions", "user_id", ""),
+    ("user-deletions", "user_id", "u" * (MAX_ID_CHARS + 1)),
+    ("user-deletions", "user_id", 1.5),
+    ("user-deletions", "request_id", True),
     ("events-dlq", "error_code", "bogus"),
     ("events-dlq", "payload_base64", "not base64!"),
-    ("events-dlq", "payload", None),
+    ("events-dlq", "payload", 5),
+    ("events-dlq", "payload_truncated", False),
     ("events-dlq", "partition", -1),
 ]
 
@@ -135,17 +153,37 @@ def test_broken_example_is_rejected(topic: str, field: str, value: Any) -> None:
         ("catalog", "title", "t" * MAX_TITLE_CHARS),
         ("catalog", "genres", ["g"] * MAX_LIST_ITEMS),
         ("catalog", "year", None),
+        ("user-deletions", "user_id", "u" * MAX_ID_CHARS),
+        ("user-deletions", "request_id", None),
     ],
 )
 def test_limits_match_models_events(topic: str, field: str, value: Any) -> None:
     assert validator(topic).is_valid({**example(topic), field: value})
 
 
+@pytest.mark.parametrize("topic", INPUTS)
+def test_ids_follow_the_models_printable_rule(topic: str) -> None:
+    text, integer = schema(topic)["$defs"]["id"]["anyOf"]
+    assert text["pattern"] == ID_VISIBLE_CLASS
+    assert text["not"] == {"pattern": ID_FORBIDDEN_CLASS}
+    assert integer["type"] == "integer"
+    assert "printable" in schema(topic)["$defs"]["id"]["description"]
+
+
 def test_dlq_error_codes_are_exactly_models_error_codes() -> None:
     assert set(schema("events-dlq")["properties"]["error_code"]["enum"]) == {c.value for c in ErrorCode}
 
 
-def test_dlq_has_exactly_one_payload_form() -> None:
+def test_dlq_has_one_payload_form_or_none_for_a_tombstone() -> None:
     doc = example("events-dlq")
     assert validator("events-dlq").is_valid({**doc, "payload": None, "payload_base64": "e30="})
+    assert validator("events-dlq").is_valid({**doc, "payload": None, "payload_base64": None})
     assert not validator("events-dlq").is_valid({**doc, "payload_base64": "e30="})
+
+
+def test_a_list_republished_without_events_is_valid() -> None:
+    """A list ranked again because an item it named left the catalog reflects no event."""
+    assert validator("recommendations").is_valid(
+        {**example("recommendations"), "event_ids": [], "trigger_event_id": None}
+    )
+    assert not validator("recommendations").is_valid({**example("recommendations"), "trigger_event_id": ""})

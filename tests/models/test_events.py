@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +18,10 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from streamrec.models.events import (
+    ID_BLANK_RANGES,
+    ID_FORBIDDEN_RANGES,
+    MAX_ID_CHARS,
+    SURROGATES,
     CatalogItem,
     ErrorCode,
     Limits,
@@ -107,6 +113,9 @@ REJECTIONS: list[tuple[str, Any, dict[str, Any], ErrorCode]] = [
         ErrorCode.FUTURE_EVENT,
     ),
     ("plays", PLAY, {"key": b"u2"}, ErrorCode.KEY_MISMATCH),
+    ("ratings", with_(RATING, user_id="u\x001"), {}, ErrorCode.INVALID_ID),
+    ("searches", with_(SEARCH, clicked_item_id="m\u202e1"), {}, ErrorCode.INVALID_ID),
+    ("catalog", with_(ITEM, item_id=" \u3000 "), {}, ErrorCode.INVALID_ID),
 ]
 
 
@@ -309,7 +318,32 @@ def documents(draw: st.DrawFn, kind: str) -> Any:
     return {**doc, **draw(extras)}
 
 
-ID_EDGES = ["", "i" * 64, "i" * 65, 0, -1, 2**63 - 1, -(2**63), -(2**63) - 1, U64_MAX, 2**64, 1.0, True, None, [], {}]
+ID_EDGES = [
+    "",
+    "i" * 64,
+    "i" * 65,
+    " ",
+    "\xa0",
+    "a b",
+    "\x00",
+    "i\x7f",
+    "\u200b",
+    "\u2028i",
+    "\U000e0041",
+    "\U0001f600",
+    0,
+    -1,
+    2**63 - 1,
+    -(2**63),
+    -(2**63) - 1,
+    U64_MAX,
+    2**64,
+    1.0,
+    True,
+    None,
+    [],
+    {},
+]
 TEXT_EDGES = ["q", " q ", " ", "", "\u200b", "\x00", "\ufeff", "\u3000q\x85", 5, None, ["q"]]
 NAME_EDGES = [[], ["a"], [" "], [""], ["\u200b"], ["a", "a"], ["a"] * 64, ["a"] * 65, "a", None, [1], [None]]
 NUMBER_EDGES = [0, -0.0, -1e-9, 0.5, 0.49999, 5, 5.0, 5.000001, 604800, 604800.5, 2**64, True, "4", None, []]
@@ -375,3 +409,113 @@ def test_a_catalog_record_keyed_by_another_item_is_rejected() -> None:
     with pytest.raises(Rejected) as info:
         parse_catalog_item(raw, key=b"8")
     assert info.value.code is ErrorCode.KEY_MISMATCH
+
+
+# --- ids are printable text ----------------------------------------------------------------------------
+
+ID_FIELDS = [
+    ("ratings", "event_id"),
+    ("ratings", "user_id"),
+    ("ratings", "item_id"),
+    ("plays", "event_id"),
+    ("plays", "user_id"),
+    ("plays", "item_id"),
+    ("searches", "event_id"),
+    ("searches", "user_id"),
+    ("searches", "clicked_item_id"),
+    ("catalog", "item_id"),
+]
+FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}  # and surrogates (Cs), which a UTF-8 record cannot carry
+
+
+def in_ranges(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def test_forbidden_ranges_cover_this_pythons_unicode_tables() -> None:
+    # The fixed ranges hold every Cc, Cf, Cs, Zl and Zp code point the interpreter knows; more only where its
+    # (older) tables have nothing assigned yet.
+    for code in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        forbidden = in_ranges(code, ID_FORBIDDEN_RANGES)
+        assert forbidden or in_ranges(code, SURROGATES) or category not in FORBIDDEN_CATEGORIES, hex(code)
+        assert not forbidden or category in FORBIDDEN_CATEGORIES or category == "Cn", hex(code)
+        if not forbidden and not in_ranges(code, SURROGATES):
+            assert chr(code).isspace() == in_ranges(code, ID_BLANK_RANGES), hex(code)
+
+
+def id_rejection(kind: str, name: str, value: Any) -> Rejected:
+    with pytest.raises(Rejected) as info:
+        parse(kind, with_(BASES[kind], **{name: value}))
+    return info.value
+
+
+@pytest.mark.parametrize(("kind", "name"), ID_FIELDS)
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("u\x001", "U+0000 (a control character) at index 1"),
+        ("\x1b[31mu1", "U+001B (a control character) at index 0"),
+        ("u1\n", "U+000A (a control character) at index 2"),
+        ("u\u202e1", "U+202E (a format character) at index 1"),
+        ("\ufeffu1", "U+FEFF (a format character) at index 0"),
+        ("u\u20281", "U+2028 (a line separator character) at index 1"),
+        ("u1\U000e0041", "U+E0041 (a format character) at index 2"),
+        (" \t", "U+0009 (a control character) at index 1"),
+        ("   ", "not only whitespace"),
+        ("\xa0\u3000", "not only whitespace"),
+    ],
+)
+def test_an_unprintable_id_is_rejected_naming_field_and_character(kind: str, name: str, value: str, shown: str) -> None:
+    rejected = id_rejection(kind, name, value)
+    assert rejected.code is ErrorCode.INVALID_ID
+    assert rejected.message.startswith(f"'{name}' must be printable text")
+    assert shown in rejected.message
+
+
+def test_a_lone_surrogate_is_refused_whatever_the_decoder() -> None:
+    # orjson refuses the escape; the id check refuses the character itself should a decoder let it through.
+    assert id_rejection("ratings", "user_id", "u\ud800").code is ErrorCode.NOT_JSON
+    from streamrec.models.events import _check_printable
+
+    with pytest.raises(Rejected, match="U\\+D800 \\(a surrogate character\\)"):
+        _check_printable("user_id", "u\ud800")
+
+
+@pytest.mark.parametrize("value", ["u 1", " u1 ", "\xa0u", "Zoë", "視聴者", "\U0001f600", "a\u00a0b", "x" * 64])
+def test_printable_ids_with_spaces_or_any_script_are_accepted(value: str) -> None:
+    assert event("ratings", with_(RATING, user_id=value)).user_id == value
+
+
+forbidden_char = st.sampled_from(ID_FORBIDDEN_RANGES).flatmap(lambda r: st.integers(*r)).map(chr)
+printable_text = st.text(
+    st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Cn")), min_size=1, max_size=64
+).filter(lambda text: not text.isspace())
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(ID_FIELDS), text=printable_text, bad=forbidden_char, at=st.integers(0, 64))
+def test_one_forbidden_character_anywhere_rejects_the_id(field: tuple[str, str], text: str, bad: str, at: int) -> None:
+    kind, name = field
+    value = (text[:at] + bad + text[at:])[:MAX_ID_CHARS]
+    rejected = id_rejection(kind, name, value if bad in value else bad + value[1:])
+    assert rejected.code is ErrorCode.INVALID_ID and f"'{name}'" in rejected.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(ID_FIELDS), text=printable_text)
+def test_printable_text_is_accepted_as_any_id(field: tuple[str, str], text: str) -> None:
+    kind, name = field
+    parsed = parse(kind, with_(BASES[kind], **{name: text}))
+    assert getattr(parsed, name) == text
+
+
+def test_a_key_that_is_not_utf8_matches_no_id() -> None:
+    # A lenient decode would turn b"\xff" into U+FFFD, a printable id.
+    with pytest.raises(Rejected) as info:
+        parse("plays", with_(PLAY, user_id="\ufffd"), key=b"\xff")
+    assert info.value.code is ErrorCode.KEY_MISMATCH
+    with pytest.raises(Rejected) as info:
+        parse_catalog_item(json.dumps({"item_id": "\ufffd", "title": "t"}).encode(), key=b"\xff")
+    assert info.value.code is ErrorCode.KEY_MISMATCH
+    assert event("plays", with_(PLAY, user_id="Zoë"), key="Zoë".encode()).user_id == "Zoë"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamrec.models.events import CatalogItem, Rating
-from streamrec.models.item_model import ItemModel, content_only_model, train_item_model
+from streamrec.models.item_model import ItemModel, aligned, content_only_model, train_item_model
 from streamrec.models.recommender import StreamParams, StreamRecommender
 
 
@@ -77,3 +77,19 @@ def test_seeding_also_works_when_the_artifact_arrives_before_the_catalog(
             early.add_item(item)
     n = len(items)
     np.testing.assert_array_equal(early.cooccurrence.counts[:n, :n], online.cooccurrence.counts[:n, :n])
+
+
+def test_a_retrained_model_is_turned_onto_the_one_before() -> None:
+    """A model turned at random (as a retraining turns it) is turned back onto the one before; only shared items
+    decide the turn, and the new model's own geometry (dot products) is unchanged."""
+    model = train_item_model(((e.user_id, e.item_id, e.rating) for e in _stream()), factors=4, iterations=3)
+    rotation, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))
+    turned = ItemModel("turned", model.item_ids, (model.factors @ rotation).astype(np.float32), 0, 0)
+    back = aligned(turned, model)
+    np.testing.assert_allclose(back.factors, model.factors, atol=1e-5)
+    np.testing.assert_allclose(back.factors @ back.factors.T, turned.factors @ turned.factors.T, atol=1e-5)
+    assert back.version == "turned" and back.item_ids == model.item_ids
+    # a model that shares no item, or has another number of factors, is left as it is
+    stranger = ItemModel("s", tuple(f"x{i}" for i in model.item_ids), turned.factors, 0, 0)
+    assert aligned(stranger, model) is stranger
+    assert aligned(turned, content_only_model()) is turned

@@ -51,7 +51,12 @@ async def _load(bootstrap: str, topic: str, apply: Callable[[Sequence[tuple[Cata
 async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are_counted(
     kafka_bootstrap: str,
 ) -> None:
-    bad = [(b"x1", b"{not json"), (b"x2", orjson.dumps({"item_id": "x2"})), (b"x3", None)]  # no title; tombstone
+    bad = [
+        (b"x1", b"{not json"),
+        (b"x2", orjson.dumps({"item_id": "x2"})),  # no title
+        (b"x3", None),  # a tombstone
+        (b"x4", orjson.dumps({"item_id": "i5", "title": "Not i5"})),  # keyed by another item
+    ]
     topic = await _catalog_topic(kafka_bootstrap, 3_000, bad)
     catalog = Catalog()
     batches: list[int] = []
@@ -63,6 +68,7 @@ async def test_the_whole_catalog_is_applied_a_turn_at_a_time_and_bad_records_are
     feed = await _load(kafka_bootstrap, topic, apply)
     assert (feed.applied, feed.skipped) == (3_000, len(bad))
     assert len(catalog) == 3_000 and catalog.items[catalog.row_of["i17"]].title == "Title 17"
+    assert catalog.items[catalog.row_of["i5"]].title == "Title 5"
     assert max(batches) <= catalog_feed.RECORDS_PER_TURN < 3_000  # the event loop got turns in between
     assert min(catalog.added_ts) > 0  # each item carries its record's timestamp
 
@@ -81,3 +87,27 @@ async def test_an_item_that_fails_its_batch_does_not_take_the_rest_of_the_batch_
     feed = await _load(kafka_bootstrap, topic, apply)
     assert (feed.applied, feed.skipped) == (799, 1)
     assert "i7" not in catalog and len(catalog) == 799
+
+
+async def test_tombstones_remove_items_in_the_order_of_the_records(kafka_bootstrap: str) -> None:
+    """An item removed, one removed and published again: the feed applies upserts and removals as they come."""
+    back = orjson.dumps({"item_id": "i1", "title": "Back Again"})
+    topic = await _catalog_topic(kafka_bootstrap, 5, [(b"i1", None), (b"i2", None), (b"i1", back)])
+    catalog = Catalog()
+    removals: list[list[str]] = []
+
+    def remove(item_ids: Sequence[str]) -> None:
+        removals.append(list(item_ids))
+        catalog.remove(item_ids)
+
+    feed = CatalogFeed(kafka_bootstrap, topic, catalog.upsert_many, remove=remove)
+    await feed.start()
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+    finally:
+        await feed.stop()
+    assert (feed.applied, feed.removed, feed.skipped) == (6, 2, 0)
+    assert sorted(item_id for batch in removals for item_id in batch) == ["i1", "i2"]
+    assert "i2" not in catalog and "i1" in catalog and catalog.items[catalog.row_of["i1"]].title == "Back Again"
+    assert {"i0", "i3", "i4"} <= {item.item_id for item in catalog.items}

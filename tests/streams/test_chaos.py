@@ -3,9 +3,13 @@ where nothing happened. What the workers control: no event lost (every one named
 applied twice (every profile equal to the calm run's), the item state equal (the log, as folded, holds the same
 signals).
 
-noida-db keeps a SIGKILLed consumer in its group until the broker restarts gracefully; the workers here use static
-membership (`STREAMREC_INSTANCE_ID`, Kafka's `group.instance.id`), as real deployments do, so the restarted worker
-takes its member's place at once. Each run has a broker of its own: the input topics hold only its events.
+noida-db never expires a member by its session timeout: a SIGKILLed consumer stays in its group until the broker
+restarts gracefully, and a dynamic member that joins again under a new member id leaves its old id behind, which the
+broker can name leader of the next generation, so no SyncGroup ever completes (`docs/scaling.md`, "What the embedded
+broker lacks"). The workers here use static membership (`STREAMREC_INSTANCE_ID`, Kafka's `group.instance.id`), as
+real deployments do: the restarted worker takes its member's place at once. The worker stopped for good leaves the
+group (`STREAMREC_LEAVE_GROUP_ON_STOP`); with Kafka its partitions would also move after its session timeout.
+Each run has a broker of its own: the input topics hold only its events.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ from streamrec.streams.tools import broker
 from streamrec.streams.tools.worker_process import WorkerProcess, free_port
 from streamrec.streams.worker.item_log import FoldOnce, decode_signals, item_signals_topic_name
 
-# Opt-in (STREAMREC_CHAOS=1): on noida-db 0.2.3 a run now and then fails for the broker's own faults, not the
-# workers': a member joining while the group rebalances under load wedges the group (every partition unassigned, the
-# worker never healthy), or a client gets a truncated response (aiokafka: "unpack requires a buffer of 2 bytes").
-# Runs the broker completes show nothing lost and nothing doubled (docs/scaling.md).
+# Opt-in (STREAMREC_CHAOS=1), about a minute a scenario: with the group fixes (static membership, an empty assignment
+# joined again, a leave for good) the scaling scenario passed every run here, the kill 21 of 26; three kill runs on a
+# loaded machine ended with the killed worker's pre-kill events (~330) in no list and no profile: it had committed
+# offsets past them (docs/scaling.md). Until that is explained, a run can fail for a reason not yet known.
 pytestmark = [
     pytest.mark.timeout(900),
     pytest.mark.skipif(os.environ.get("STREAMREC_CHAOS") != "1", reason="chaos runs are opt-in: STREAMREC_CHAOS=1"),
@@ -98,6 +102,7 @@ async def replay(root: Path, events: Sequence[UserEvent], chaos: Chaos) -> Outco
                 "model_dir": root / "models",
                 "web_port": free_port(),
                 "instance_id": f"{app_id}-{n}",
+                "leave_group_on_stop": n == 0 and chaos.stop_at is not None,  # the worker scaled in
             }
         )
         return WorkerProcess(settings, root / f"worker-{n}.log", log_level="warning")
@@ -172,11 +177,17 @@ async def _outcome(bootstrap: str, app_id: str, events: Sequence[UserEvent]) -> 
         if wanted <= set(named):
             break
         await asyncio.sleep(2.0)
-    profiles = {
-        record.key.decode(): UserProfile.from_bytes(record.value)
-        for record in await read_all(bootstrap, f"{app_id}-profiles-changelog", timeout_s=120.0)
-        if record.key is not None and record.value is not None
-    }
+    viewers = {event.user_id for event in events}
+    profiles: dict[str, UserProfile] = {}
+    while time.monotonic() < deadline:  # a batch's lists leave before its changelog records (Checkpoint.commit)
+        profiles = {
+            record.key.decode(): UserProfile.from_bytes(record.value)
+            for record in await read_all(bootstrap, f"{app_id}-profiles-changelog", timeout_s=120.0)
+            if record.key is not None and record.value is not None
+        }
+        if viewers <= profiles.keys():
+            break
+        await asyncio.sleep(2.0)
     once, signals = FoldOnce(), collections.Counter[ItemSignal]()
     for record in await read_all(bootstrap, item_signals_topic_name(app_id), timeout_s=120.0):
         for source, item_signal in decode_signals(record.value or b"{}"):

@@ -100,3 +100,36 @@ def test_degenerate_models_round_trip(tmp_path: Path, n_items: int) -> None:
     loaded = ModelStore(tmp_path).load_latest()
     assert loaded is not None
     assert_same(loaded, saved)
+
+
+def test_train_turns_the_new_model_onto_the_latest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`streamrec train` saves a retrained model turned onto the one the workers run (its factors come out of a
+    retraining turned at random): the profiles learnt with the old one keep their meaning."""
+    import typer
+    from typer.testing import CliRunner
+
+    import streamrec.models.item_model as item_model
+    import streamrec.streams.tools.data as data
+    from streamrec.models.dataset import Dataset
+    from streamrec.streams.cli import train
+    from streamrec.streams.settings import get_settings
+
+    app = typer.Typer()
+    train.register(app)
+
+    monkeypatch.setenv("STREAMREC_MODEL_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    monkeypatch.setattr(data, "load_dataset", lambda **_: Dataset("tiny", (), ()))
+    running = model("running", n_items=6, dim=4)
+    ModelStore(tmp_path).save(running)
+    turn, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(4, 4)))
+    retrained = ItemModel("retrained", running.item_ids, (running.factors @ turn).astype(np.float32), 60, 0)
+    monkeypatch.setattr(item_model, "train_item_model", lambda *_, **__: retrained)
+    try:
+        result = CliRunner().invoke(app, [])  # the one command
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    saved = ModelStore(tmp_path).load_latest()
+    assert saved is not None and saved.version == "retrained"
+    np.testing.assert_allclose(saved.factors, running.factors, atol=1e-5)

@@ -252,7 +252,7 @@ async def test_malformed_events_are_dead_lettered_and_the_worker_keeps_going(
         letter = record.json()
         payload = (
             letter["payload"].encode()
-            if "payload" in letter
+            if letter["payload"] is not None
             else __import__("base64").b64decode(letter["payload_base64"])
         )
         by_payload[payload] = letter
@@ -262,7 +262,7 @@ async def test_malformed_events_are_dead_lettered_and_the_worker_keeps_going(
         assert letter["source_topic"] == topic and letter["key"] == user
         assert letter["partition"] == user_partition(user) and letter["offset"] >= 0
         assert letter["error_message"] and isinstance(letter["rejected_at"], int)
-    assert "payload_base64" in by_payload[cases[1][1]]  # not UTF-8
+    assert by_payload[cases[1][1]]["payload_base64"] is not None  # not UTF-8
     text = await metrics_text(worker)
     for _, _, code in cases:
         assert metric(text, "streamrec_events_rejected_total", reason=code) >= 1, code
@@ -292,10 +292,11 @@ def test_dead_letter_layout() -> None:
         "error_message": "m",
         "key": "u",
         "payload": "{",
+        "payload_base64": None,
         "rejected_at": 5,
     }
     binary = dead_letter(source, error_code="not_json", error_message="m", key=None, payload=b"\xff", rejected_at_ms=5)
-    assert binary["payload_base64"] == "/w==" and binary["key"] is None and "payload" not in binary
+    assert binary["payload_base64"] == "/w==" and binary["key"] is None and binary["payload"] is None
     big = dead_letter(
         source,
         error_code="oversized",
@@ -733,6 +734,50 @@ async def test_rejected_rekeyed_copy_names_the_original_record() -> None:
     assert (letter["source_topic"], letter["partition"], letter["offset"]) == ("plays", 3, 99)
     assert letter["error_code"] == "unknown_item" and letter["key"] is None  # the producer sent no key
     assert sent["key"] == b"u4" and not lists
+
+
+@pytest.mark.parametrize("key", ["u\x005", None])
+async def test_an_unprintable_user_id_is_dead_lettered_never_forwarded_nor_a_viewer(key: str | None) -> None:
+    processor, fakes = make_processor()
+    await processor.handle_batch([incoming("plays", play("u\x005", "syn-01"), key)])
+    [sent] = fakes.dlq.sent
+    letter = orjson.loads(sent["value"])
+    assert letter["error_code"] == "invalid_id" and letter["error_message"].startswith("'user_id' must be printable")
+    assert not fakes.rekeyed.sent and not fakes.lists and not processor.profiles.holds("u\x005")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        [("streamrec-source-topic", b"likes"), ("streamrec-source-partition", b"0"), ("streamrec-source-offset", b"1")],
+        [
+            ("streamrec-source-topic", b"plays"),
+            ("streamrec-source-partition", b"-1"),
+            ("streamrec-source-offset", b"1"),
+        ],
+        [("streamrec-source-topic", b"plays"), ("streamrec-source-partition", b"x"), ("streamrec-source-offset", b"1")],
+        [("streamrec-source-topic", b"\xff"), ("streamrec-source-partition", b"0"), ("streamrec-source-offset", b"1")],
+        [("streamrec-source-topic", b"plays")],
+        [],
+    ],
+)
+async def test_a_rekeyed_copy_with_a_foreign_origin_is_dead_lettered_where_it_is(origin: list[Any]) -> None:
+    processor, fakes = make_processor()
+    copy = FakeMessage("streamrec-rekeyed-events", b"u5", orjson.dumps(play("u5", "syn-01")), headers=origin)
+    await processor.handle_batch([copy])
+    [sent] = fakes.dlq.sent
+    letter = orjson.loads(sent["value"])
+    assert letter["error_code"] == "internal_error"
+    assert (letter["source_topic"], letter["offset"]) == ("streamrec-rekeyed-events", copy.offset)
+    assert not fakes.lists and not processor.profiles.holds("u5")
+
+
+async def test_origin_headers_on_an_input_topic_are_ignored() -> None:
+    processor, fakes = make_processor()
+    origin = [("streamrec-source-topic", b"ratings"), ("streamrec-source-partition", b"0")]
+    record = FakeMessage("plays", b"u6", orjson.dumps(play("u6", "syn-01")), headers=origin)
+    await processor.handle_batch([record])
+    assert not fakes.dlq.sent and b"u6" in fakes.lists
 
 
 async def test_a_batch_publishes_one_list_per_user_reflecting_all_of_its_events() -> None:

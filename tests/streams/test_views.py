@@ -1,4 +1,6 @@
-"""Web views with two workers of one app: any worker answers for any user (table_route forwards to the owner)."""
+"""Web views with two workers of one app behind a bearer token: any worker answers for any user (table_route
+forwards the request, token included, to the owner); /health and /metrics stay open. The workers talk to the
+broker over SASL/PLAIN (the embedded broker takes it; tests/streams/kafka/test_security.py has the rest)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helper importable
 
@@ -35,6 +38,8 @@ from streamrec.streams.kafka.admin import RECOMMENDATIONS
 from streamrec.streams.settings import Settings
 
 PARTITIONS = 4
+TOKEN = SecretStr(f"views-{uuid.uuid4().hex}")
+SASL_PASSWORD = SecretStr(uuid.uuid4().hex)
 
 
 def partition_of(user: str) -> int:
@@ -55,8 +60,15 @@ def workers(
 ) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
     app_id = f"views-{uuid.uuid4().hex[:6]}"
     root = tmp_path_factory.mktemp("views")
-    a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id), root / "a.log")
-    b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id), root / "b.log")
+    secured = {
+        "http_token": TOKEN,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": "views",
+        "sasl_password": SASL_PASSWORD,
+    }
+    a = WorkerProcess(worker_settings(broker_settings, root / "a", app_id=app_id, **secured), root / "a.log")
+    b = WorkerProcess(worker_settings(broker_settings, root / "b", app_id=app_id, **secured), root / "b.log")
     run_sync(publish_catalog(kafka_bootstrap))
     try:
         a.start()
@@ -130,11 +142,15 @@ async def test_any_worker_serves_any_users_list(
     for worker in workers:
         for user, value in published.items():
             # 503 is possible while partitions move; poll until the owner answers.
-            await get_json_until(f"{worker.base_url}/users/{user}/recommendations", lambda s, _: s == 200)
-            status, headers, body = await http_get(f"{worker.base_url}/users/{user}/recommendations")
+            url = f"{worker.base_url}/users/{user}/recommendations"
+            await get_json_until(url, lambda s, _: s == 200, token=TOKEN)
+            status, headers, body = await http_get(url, token=TOKEN)
             assert status == 200 and headers["Content-Type"].startswith("application/json")
             assert body == value, f"{worker.base_url} served a different list for {user}"
-            _, profile = await get_json_until(f"{worker.base_url}/users/{user}/profile", lambda s, _: s == 200)
+            assert (await http_get(url))[0] == 401  # without the token
+            _, profile = await get_json_until(
+                f"{worker.base_url}/users/{user}/profile", lambda s, _: s == 200, token=TOKEN
+            )
             assert profile["user_id"] == user and [h["item_id"] for h in profile["history"]] == [
                 events[user]["item_id"]
             ]
@@ -145,15 +161,22 @@ async def test_unknown_user_is_404_on_every_worker(workers: tuple[WorkerProcess,
         user = f"nobody-{uuid.uuid4().hex}"
         for worker in workers:
             status, body = await get_json_until(
-                f"{worker.base_url}/users/{user}/recommendations", lambda s, _: s in (200, 404)
+                f"{worker.base_url}/users/{user}/recommendations", lambda s, _: s in (200, 404), token=TOKEN
             )
             assert status == 404 and body == {"error": "unknown_user", "user_id": user}
 
 
-async def test_health_and_metrics_on_both(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+async def test_health_and_metrics_on_both_without_the_token(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
     for worker in workers:
         status, health = await get_json_until(f"{worker.base_url}/health", lambda s, _: s == 200)
         assert health["status"] == "ok" and health["catalog_ready"] and health["catalog_items"] >= 20
         status, headers, text = await http_get(f"{worker.base_url}/metrics")
         assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert b"streamrec_catalog_items" in text
+
+
+async def test_the_workers_use_sasl_and_never_log_the_secrets(workers: tuple[WorkerProcess, WorkerProcess]) -> None:
+    for worker in workers:
+        log = worker.log_text()
+        assert "Sending username and password in the clear" in log  # aiokafka's SASL/PLAIN warning: SASL is on
+        assert SASL_PASSWORD.get_secret_value() not in log and TOKEN.get_secret_value() not in log

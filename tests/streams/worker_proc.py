@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+from pydantic import SecretStr
 
 from streamrec.models.events import CatalogItem, event_to_dict
 from streamrec.streams.kafka import JsonProducer, Record
@@ -84,24 +86,27 @@ def worker_settings(broker_settings: Settings, root: Path, *, app_id: str | None
         "model_dir": root / "models",
         "cache_dir": root / "cache",
         "web_port": free_port(),
+        "profile_view": True,  # the tests compare stored profiles over HTTP
         **overrides,
     }
     return Settings(_env_file=None, **fields)
 
 
-async def http_get(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body); status 0 when nothing answers."""
-    return await asyncio.to_thread(sync_http_get, url, timeout_s)
+async def http_get(
+    url: str, timeout_s: float = 10.0, *, token: SecretStr | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body); status 0 when nothing answers; `token`: the worker's STREAMREC_HTTP_TOKEN."""
+    return await asyncio.to_thread(functools.partial(sync_http_get, url, timeout_s, token=token))
 
 
 async def get_json_until(
-    url: str, accept: Callable[[int, Any], bool], timeout_s: float = DEADLINE_S
+    url: str, accept: Callable[[int, Any], bool], timeout_s: float = DEADLINE_S, *, token: SecretStr | None = None
 ) -> tuple[int, Any]:
     """Poll `url` until `accept(status, json)`; returns the accepted answer (TimeoutError otherwise)."""
     deadline = time.monotonic() + timeout_s
     last: tuple[int, Any] = (0, None)
     while time.monotonic() < deadline:
-        status, _, body = await http_get(url)
+        status, _, body = await http_get(url, token=token)
         try:
             last = (status, orjson.loads(body) if body else None)
         except orjson.JSONDecodeError:

@@ -33,8 +33,17 @@ def test_default_topics_follow_the_architecture() -> None:
 
     specs = {spec.name: spec for spec in default_topics(settings)}
 
-    assert set(specs) == {"ratings", "plays", "searches", "catalog", "recommendations", "dead-letters"}
-    assert {spec.partitions for spec in specs.values()} == {6}
+    assert set(specs) == {
+        "ratings",
+        "plays",
+        "searches",
+        "user-deletions",
+        "catalog",
+        "recommendations",
+        "dead-letters",
+    }
+    assert {spec.partitions for spec in specs.values()} == {6}  # deletion requests co-partitioned with the events
+    assert specs["user-deletions"].topic_configs["cleanup.policy"] == "delete"  # compaction would drop requests
     assert {name for name, spec in specs.items() if spec.compacted} == {CATALOG, RECOMMENDATIONS}
     assert specs[CATALOG].topic_configs["cleanup.policy"] == "compact"
     assert specs["dead-letters"].topic_configs["cleanup.policy"] == "delete"

@@ -95,17 +95,65 @@ def test_down_when_not_running_is_a_no_op(private_broker: Settings) -> None:
     assert not broker.down(private_broker).running
 
 
-@pytest.mark.kafka  # runs a noida-db of its own
-def test_up_reports_a_port_already_in_use(private_broker: Settings) -> None:
+@pytest.mark.parametrize(("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+def test_up_refuses_a_port_another_process_listens_on(private_broker: Settings, family: int, host: str) -> None:
+    _, port = broker.embedded_address(private_broker.bootstrap_servers)
+    with socket.socket(family, socket.SOCK_STREAM) as squatter:
+        squatter.bind((host, port))
+        squatter.listen()
+
+        with pytest.raises(broker.BrokerError) as info:
+            broker.up(private_broker, timeout_s=10.0)
+
+    message = str(info.value)
+    assert f"port {port} is already in use by pid {os.getpid()}" in message  # this test process holds it
+    assert "STREAMREC_BOOTSTRAP_SERVERS=127.0.0.1:<free port>" in message
+    assert not broker.status(private_broker).running
+
+
+def test_up_refuses_a_port_bound_but_not_listening(private_broker: Settings) -> None:
     _, port = broker.embedded_address(private_broker.bootstrap_servers)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
         squatter.bind(("127.0.0.1", port))
-        squatter.listen()
 
-        with pytest.raises(broker.BrokerError, match="already in use"):
+        with pytest.raises(broker.BrokerError, match=f"port {port} is already in use by another process"):
             broker.up(private_broker, timeout_s=10.0)
 
-    assert not broker.status(private_broker).running
+
+async def test_cli_up_exits_non_zero_naming_a_taken_port(
+    private_broker: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, port = broker.embedded_address(private_broker.bootstrap_servers)
+    monkeypatch.setenv("STREAMREC_BOOTSTRAP_SERVERS", private_broker.bootstrap_servers)
+    monkeypatch.setenv("STREAMREC_BROKER_DIR", str(private_broker.broker_dir))
+    get_settings.cache_clear()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            result = await asyncio.to_thread(CliRunner().invoke, broker_app, ["up", "--timeout", "5"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert f"port {port} is already in use" in text and "pick a free port" in text
+    assert "running" not in text
+
+
+@pytest.mark.kafka
+def test_up_refuses_the_port_of_a_broker_with_another_data_dir(broker_settings: Settings, tmp_path: Path) -> None:
+    elsewhere = broker_settings.model_copy(update={"broker_dir": tmp_path / "elsewhere"})
+
+    with pytest.raises(broker.BrokerError) as info:
+        broker.up(elsewhere, timeout_s=10.0)
+
+    message = str(info.value)
+    _, port = broker.embedded_address(broker_settings.bootstrap_servers)
+    assert f"port {port} is already in use" in message
+    assert f"noida-db broker with data dir {broker_settings.broker_dir.resolve()}" in message
+    assert not broker.status(elsewhere).running
+    assert broker.status(broker_settings).running  # the other broker is left alone
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def synthetic_dataset(n_users: int = 15, n_items: int = 25, n_ratings: int = 240, seed: int = 1) -> Dataset:
     rng = np.random.default_rng(seed)
     items = tuple(
-        CatalogItem(str(i), f"Film {i}", (GENRES[i % 4],) if i % 5 else (GENRES[i % 4], GENRES[(i + 1) % 4]))
+        CatalogItem(
+            str(i),
+            f"Film {i}",
+            (GENRES[i % 4],) if i % 5 else (GENRES[i % 4], GENRES[(i + 1) % 4]),
+            (f"c{i % 6}",) if i % 3 else (),  # a third without creators
+        )
         for i in range(n_items)
     )
     popularity = 1.0 / np.arange(1, n_items + 1)
@@ -58,7 +63,9 @@ def test_write_report(tmp_path: Path) -> None:
     info = RunInfo("synthetic", 240, 1.5, 1.2, {"k": 5, "seed": 1}, ("a note",))
     files = write_report(tmp_path / "out", results, info, [CalibrationPoint(0.0, "streamrec λ=0")])
     report = files.report.read_text(encoding="utf-8")
-    assert "| system | HR@5 | NDCG@5 | MRR@8 |" in report
+    assert "| system | HR@5 | NDCG@5 | MRR@8 | coverage | exposure Gini | top 1% share | creator gap |" in report
+    assert "## Exposure by creator" in report
+    assert_png(files.report.parent / "creator_exposure.png")
     assert "| popularity |" in report and "## Protocol" in report and "a note" in report
     assert "1.5 s wall-clock" in report
     assert_png(files.hr_over_time)
@@ -66,6 +73,12 @@ def test_write_report(tmp_path: Path) -> None:
     document = json.loads(files.results.read_text(encoding="utf-8"))
     assert document["results"]["popularity"]["hr"] == pytest.approx(results["popularity"].hr)
     assert document["results"]["popularity"]["hr_over_time"][-1]["events"] == 240
+    popularity = results["popularity"]
+    assert 0.0 < popularity.exposure_gini < 1.0 and 0.0 < popularity.top_share <= 1.0
+    assert document["results"]["popularity"]["exposure_gini"] == pytest.approx(popularity.exposure_gini)
+    assert popularity.creator_gap is not None and 0.0 <= popularity.creator_gap <= 1.0
+    assert set(popularity.creator_shares) == {"c1", "c2", "c4", "c5"}  # c0 and c3: items without creators
+    assert "creator_shares" not in document["results"]["popularity"]  # one row a creator: the plot only
     assert document["calibration"] == [{"weight": 0.0, "system": "streamrec λ=0"}]
     assert document["run"]["settings"]["seed"] == 1
 
@@ -100,6 +113,13 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setattr(evaluate_cli, "load_data", lambda name, path, cache_dir: data)
     monkeypatch.setattr(evaluate_cli, "load_events", fake_events)
     monkeypatch.setattr(evaluate_cli, "build_streamrec", fake_streamrec)
+    loops: list[tuple[float, int]] = []
+
+    def fake_loop(weight: float, searches: bool, *, top_n: int, every: int) -> Recommender:
+        loops.append((weight, every))
+        return IncrementalPopularity()
+
+    monkeypatch.setattr(evaluate_cli, "build_deployed_loop", fake_loop)
     monkeypatch.setattr(evaluate_cli, "streamrec_available", lambda: True)
     app = typer.Typer()
 
@@ -109,6 +129,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
 
     evaluate_cli.register(app)
     app.built = built  # type: ignore[attr-defined]
+    app.loops = loops  # type: ignore[attr-defined]
     return app
 
 
@@ -120,11 +141,15 @@ def test_evaluate_command_writes_the_report(cli: typer.Typer, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert cli.built == [(0.0, False, 20), (0.5, False, 20)]  # type: ignore[attr-defined]
+    assert cli.loops == [(0.0, 20_000)]  # type: ignore[attr-defined]  # the default weight was not swept
     for name in ("report.md", "hr_over_time.png", "calibration_tradeoff.png", "results.json"):
         assert (out / name).stat().st_size > 0
     document = json.loads((out / "results.json").read_text(encoding="utf-8"))
     baselines = {"popularity", "als-retrained", "als-foldin", "trending", "item-knn", "ease"}
-    assert set(document["results"]) == baselines | {"streamrec λ=0", "streamrec λ=0.5"}
+    systems = list(document["results"])
+    assert set(systems) == baselines | {"streamrec λ=0", "streamrec λ=0 (deployed loop)", "streamrec λ=0.5"}
+    assert systems.index("streamrec λ=0 (deployed loop)") == systems.index("streamrec λ=0") + 1
+    assert "retrained every 20,000 interactions" in document["run"]["settings"]["deployed loop"]
     assert all(r["eval_points"] == 240 for r in document["results"].values())
     assert_png(out / "calibration_tradeoff.png")
 
@@ -136,3 +161,17 @@ def test_evaluate_command_baselines_only(cli: typer.Typer, tmp_path: Path) -> No
     assert set(document["results"]) == {"popularity", "als-retrained", "als-foldin", "trending", "item-knn", "ease"}
     assert document["run"]["events"] == 100
     assert cli.built == []  # type: ignore[attr-defined]
+    assert cli.loops == []  # type: ignore[attr-defined]
+
+
+def test_evaluate_command_without_the_deployed_loop(cli: typer.Typer, tmp_path: Path) -> None:
+    args = ["evaluate", "--out", str(tmp_path), "--no-baselines", "--calibration-weights", "0.6,0.9"]
+    result = CliRunner().invoke(cli, [*args, "--retrain-every", "0"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["results"]) == {
+        "streamrec λ=0.6",
+        "streamrec λ=0.9",
+    }
+    result = CliRunner().invoke(cli, [*args, "--retrain-every", "500"])
+    assert result.exit_code == 0, result.output
+    assert cli.loops == [(0.6, 500)]  # type: ignore[attr-defined]  # the default weight, swept
