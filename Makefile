@@ -40,15 +40,25 @@ bench: $(STAMP)
 	$(BIN)/streamrec dataset fetch
 	$(BIN)/streamrec bench
 
-# The quality reports under docs/evaluation: MovieLens 100K with every baseline and the calibration curve (the
-# headline), what simulated searches add, KuaiRand-Pure (real viewing with engagement, read from ../shared/data), and
-# streamrec over 1, 2, 4 and 8 workers (one shared item-signal log against an item side per worker). MovieLens and
-# KuaiRand also run streamrec as deployed, its item model retrained every 20,000 interactions (--retrain-every).
+# The quality reports under docs/evaluation: MovieLens 100K and KuaiRand-Pure (real viewing with engagement, read from
+# ../shared/data, or from KUAIRAND=<folder>), each with every baseline, streamrec uncalibrated and at the default
+# calibration weight, and streamrec as deployed (its item model retrained every 20,000 interactions); the two
+# datasets run side by side. `evaluate-more`: what simulated searches add, and streamrec over 1, 2, 4 and 8 workers.
+.PHONY: evaluate-ml-100k evaluate-kuairand evaluate-more
 evaluate: $(STAMP)
 	$(BIN)/streamrec dataset fetch
-	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.3,0.6,0.9
+	$(MAKE) --no-print-directory -j2 evaluate-ml-100k evaluate-kuairand
+
+evaluate-ml-100k: $(STAMP)
+	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.6
+
+evaluate-kuairand: $(STAMP)
+	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure --calibration-weights 0,0.6 \
+		$(if $(KUAIRAND),--path $(KUAIRAND))
+
+evaluate-more: $(STAMP)
+	$(BIN)/streamrec dataset fetch
 	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6 --retrain-every 0
-	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure
 	$(BIN)/streamrec evaluate --out docs/evaluation/workers --workers 1,2,4,8 --no-baselines
 
 # Fast path vs end to end (replay through the broker and workers): all events free-running with one list per event,

@@ -40,7 +40,7 @@ class ItemSide:
         # while events change the counts directly (one process, no log).
         self.position: int | None = None
         self._scratch = np.zeros(0, dtype=np.float32)  # sparse co-occurrence sums, all zeros between calls
-        self._leaders: list[int] = []
+        self._leaders = np.zeros(0, dtype=np.intp)
         self._leaders_at = (-1, -1)  # (catalog size, recency version) when `_leaders` was computed
         self.set_item_model(item_model)
 
@@ -129,10 +129,11 @@ class ItemSide:
         self.recency.add(row, ts)
 
     def cooccurrence_values(
-        self, history: npt.NDArray[np.intp], weights: npt.NDArray[np.float32], rows: list[int], m: int
-    ) -> tuple[list[int], list[float]]:
-        """For a history (its rows and weights): the `m` items with the highest co-occurrence score, and the
-        scores of `rows` then of those, as the rankers scale them (over the largest; 0 when none is positive)."""
+        self, history: npt.NDArray[np.intp], weights: npt.NDArray[np.float32], rows: npt.NDArray[np.intp], m: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """For a history (its rows and weights): the `m` items with the highest co-occurrence score (in no set
+        order), and the scores of `rows` then of those, as the rankers scale them (over the largest; 0 when none is
+        positive)."""
         cooccurrence = self.cooccurrence
         if isinstance(cooccurrence, Cooccurrence):
             sums = cooccurrence.similarity_sums(history, weights, np.array([0, history.shape[0]], dtype=np.intp))[0]
@@ -145,24 +146,28 @@ class ItemSide:
             touched = cooccurrence.accumulate(history, weights, sums)
         values = sums[touched]
         top = float(values.max(initial=0.0))
-        best = touched[np.argsort(-values, kind="stable")[:m]].tolist() if top > 0 else []
-        scaled = [float(sums[row]) / top if top > 0 else 0.0 for row in [*rows, *best]]
+        if top > 0:
+            best = touched[np.argpartition(-values, m - 1)[:m]] if touched.shape[0] > m else touched
+            scaled = sums[np.concatenate((rows, best))].astype(np.float64) / top
+        else:
+            best, scaled = touched[:0], np.zeros(rows.shape[0], dtype=np.float64)
         if sums is self._scratch:
             self._scratch[touched] = 0.0
         return best, scaled
 
-    def leading_items(self, m: int) -> list[int]:
+    def leading_items(self, m: int) -> npt.NDArray[np.intp]:
         """The `m` most popular items and the `m` with the most recent views, refreshed every `LEADERS_REFRESH`
         views (they move slowly: two partial sorts of the catalog per view would cost more than the rest)."""
         n = len(self.catalog)
         if self._leaders_at[0] == n and self.recency.version < self._leaders_at[1] + LEADERS_REFRESH:
             return self._leaders
-        leaders: list[int] = []
-        for values in (self.cooccurrence.item_counts[:n], self.recency.values[:n]):
-            k = min(m, n)
-            if k:
-                leaders.extend(np.argpartition(-values, k - 1)[:k].tolist())
-        self._leaders = list(dict.fromkeys(leaders))
+        k = min(m, n)
+        leaders = [
+            np.argpartition(-values, k - 1)[:k]
+            for values in (self.cooccurrence.item_counts[:n], self.recency.values[:n])
+            if k
+        ]
+        self._leaders = np.unique(np.concatenate(leaders)) if leaders else np.zeros(0, dtype=np.intp)
         self._leaders_at = (n, self.recency.version)
         return self._leaders
 

@@ -23,7 +23,9 @@ class StreamParams:
     dedupe_window: int = 64
     candidates: int = 100
     w_cooccurrence: float = 1.0
-    w_embedding: float = 0.1
+    # The embedding (ALS factors and content) is off by default: a fixed weight of 0.1 cost KuaiRand-Pure 12% of its
+    # HR@10 and MovieLens 100K nothing, and the learnt blend cannot weigh it fairly (`blend`).
+    w_embedding: float = 0.0
     w_search: float = 1.0
     w_popularity: float = 0.05
     w_recency: float = 0.05

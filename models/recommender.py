@@ -25,7 +25,7 @@ from streamrec.models.ranking import RankedLists, Ranker
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 from streamrec.models.text import hash64
 
-CONTENDERS_PER_COMPONENT = 50  # the strongest items of each component the consumed one is ranked against
+CONTENDERS_PER_COMPONENT = 20  # the strongest items of each component the consumed one is ranked against
 
 __all__ = ["StreamParams", "StreamRecommender", "preference"]  # StreamParams: where the streams side finds it
 
@@ -274,31 +274,31 @@ class StreamRecommender(Recommender):
         """The consumption of `row` as feedback on the blend (`blend.Blend.hits`), from the viewer's state before
         it: the item against the strongest contenders of each component the viewer has not consumed (the items with
         the highest co-occurrence score for them, the most popular and the most recently viewed), every value as
-        the rankers scale it. O(contenders) beyond the co-occurrence scores the rankers compute too."""
+        the rankers scale them. O(contenders) beyond the co-occurrence scores the rankers compute too."""
         items, catalog = self.item_side, self.catalog
         m = CONTENDERS_PER_COMPONENT
         history, weights = self._ranker.recent_history(profile)
-        candidates = [row, *items.leading_items(m)]
-        best: list[int] = []
-        cooccurrence = [0.0] * len(candidates)
+        candidates = np.concatenate((np.array([row], dtype=np.intp), items.leading_items(m)))
         if history is not None:
             best, cooccurrence = items.cooccurrence_values(history, weights, candidates, m)
-        pool, values, seen = [row], [cooccurrence[0]], {row}
+            candidates = np.concatenate((candidates, best))
+        else:
+            cooccurrence = np.zeros(candidates.shape[0], dtype=np.float64)
+        # The item first, then each contender once, unless the viewer consumed it already.
+        _, first = np.unique(candidates, return_index=True)
+        first.sort()
         hashes, watched = catalog.hashes, profile.watched
-        for r, value in zip([*candidates[1:], *best], cooccurrence[1:], strict=True):
-            if r not in seen and hashes[r] not in watched:
-                seen.add(r)
-                pool.append(r)
-                values.append(value)
-        features = np.zeros((len(pool), 4), dtype=np.float64)
-        features[:, 0] = values
+        keep = [i for i in first.tolist() if i == 0 or hashes[candidates[i]] not in watched]
+        pool = candidates[keep]
+        features = np.zeros((pool.shape[0], 4), dtype=np.float64)
+        features[:, 0] = cooccurrence[keep]
         vectors = self.item_vectors
-        norm = float(np.sqrt(profile.embedding.dot(profile.embedding)))
-        if norm > 0 and profile.embedding.shape[0] == vectors.shape[1]:
-            features[:, 1] = vectors[pool] @ profile.embedding / norm
-        n = len(catalog)
+        if items.blend.weighs_embedding and profile.embedding.shape[0] == vectors.shape[1]:
+            norm = float(np.sqrt(profile.embedding.dot(profile.embedding)))
+            if norm > 0:
+                features[:, 1] = vectors[pool] @ profile.embedding / norm
         counts = items.cooccurrence.item_counts
-        top = float(np.log1p(counts[:n].max(initial=0.0)))
+        top = float(np.log1p(counts[: len(catalog)].max(initial=0.0)))
         if top > 0:
             features[:, 2] = np.log1p(counts[pool]) / top
         recency = items.recency

@@ -446,6 +446,7 @@ def evaluate(
     from streamrec.streams.tools.report import CalibrationPoint, RunInfo, write_report
 
     run_settings: dict[str, object] = {
+        "reproduce": f"`make evaluate` (both datasets), or this run alone: `{_command_line()}`",
         "dataset": dataset.name,
         "events": _events_text(dataset, plays=plays, searches=searches, seed=seed),
         "k": k,
@@ -565,6 +566,14 @@ def _loop_text(systems: dict[str, Recommender], name: str | None, weight: float,
         f"co-occurrence snapshot) retrained every {every:,} interactions on the ratings (confidence: the rating) and "
         f"plays (1) learnt so far, turned onto the model before it, and swapped in before the next event{swaps}"
     )
+
+
+def _command_line() -> str:
+    """The command as run, with its arguments as given."""
+    import shlex
+    import sys
+
+    return shlex.join(["streamrec", *sys.argv[1:]])
 
 
 def _confidence_text(als: ALSParams) -> str:

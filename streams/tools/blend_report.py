@@ -23,9 +23,9 @@ def write_blend(out_dir: Path, histories: Mapping[str, Sequence[BlendPoint]]) ->
         for c, component in enumerate(COMPONENTS):
             ax.plot(xs, [point.weights[c] for point in history], label=component)
         ax.set_title(f"{name}: learnt blend weights")
-        ax.set_xlabel("consumptions learnt from")
+        ax.set_xlabel("consumptions that credited a blend")
         ax.set_ylabel("weight")
-        ax.set_yscale("log")
+        ax.set_yscale("symlog", linthresh=0.01)  # weights of 0 stay on the plot
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.savefig(out_dir / "blend_weights.png", dpi=110)
@@ -35,12 +35,15 @@ def write_blend(out_dir: Path, histories: Mapping[str, Sequence[BlendPoint]]) ->
         "",
         "## Learnt blend weights",
         "",
-        "streamrec's score weighs co-occurrence, the profile embedding, popularity and recency (views decayed with a "
-        "one-hour half-life). The popularity and recency weights are learnt online from the stream "
-        "(`models/blend.py`): at each first consumption, every blend of a grid (each weight from 0 to 4) is credited "
-        "if it would have ranked the consumed item in its top 10 against the strongest contenders of each component "
-        "(the viewer's top co-occurring items, the most popular and the most recently viewed), and the blend "
-        "credited most so far is used. The co-occurrence, embedding and search weights stay at their defaults.",
+        "streamrec's score weighs co-occurrence with the recent history, the profile embedding, popularity and "
+        "recency (views decayed with a one-hour half-life). The weights are learnt online from the stream "
+        "(`models/blend.py`): at each first consumption, every blend of a grid (the personal signals at their "
+        "defaults or off; popularity and recency each from 0 to 4) is credited if it would have ranked the consumed "
+        "item in its top 10 against the strongest contenders of each component (the viewer's top co-occurring "
+        "items, the most popular and the most recently viewed, those the viewer has not consumed), and the blend "
+        "credited most so far is used. The embedding's weight is 0 by default and only switched off with the "
+        "co-occurrence; the search weight stays at its default. The x axis counts the consumptions that credited at "
+        "least one blend.",
         "",
         "![learnt blend weights](blend_weights.png)",
         "",
