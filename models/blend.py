@@ -72,8 +72,10 @@ class Blend:
         leader = int(self._tie_order[int(np.argmax(self.credit[self._tie_order]))])
         if leader != self.leader:
             self.leader = leader
-            self.weights = tuple(float(w) for w in self.experts[:, leader])
-            self.version += 1
+            weights = tuple(float(w) for w in self.experts[:, leader])
+            if weights != self.weights:
+                self.weights = weights
+                self.version += 1
         if self.updates % self.sample_every == 0:
             self.history.append(BlendPoint(self.updates, self.weights))
 
