@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 HEALING_STORE_URL = "streamrec-rocksdb://"  # Faust's RocksDB store, healing itself (`HealingStore`)
 AHEAD_OF_CHANGELOG = "ahead_of_changelog"
 UNREADABLE = "unreadable"
-REASONS = (AHEAD_OF_CHANGELOG, UNREADABLE)
+UNCLEAN_STOP = "unclean_stop"  # the last worker on the data directory did not stop cleanly (`unclean_stop`)
+REASONS = (AHEAD_OF_CHANGELOG, UNREADABLE, UNCLEAN_STOP)
 
 
 @dataclass(frozen=True, slots=True)
