@@ -83,7 +83,14 @@ class Chaos:
     stop_at: int | None = None  # stop worker 0 gracefully (SIGTERM) after this many events
 
 
-async def replay(root: Path, events: Sequence[UserEvent], chaos: Chaos) -> Outcome:
+async def replay(
+    root: Path,
+    events: Sequence[UserEvent],
+    chaos: Chaos,
+    *,
+    catalog: Sequence[CatalogItem] = ITEMS,
+    rate: float = RATE,
+) -> Outcome:
     base = Settings(_env_file=None)  # type: ignore[call-arg]
     broker_settings = base.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}", "broker_dir": root})
     bootstrap = broker_settings.bootstrap_servers
@@ -109,14 +116,14 @@ async def replay(root: Path, events: Sequence[UserEvent], chaos: Chaos) -> Outco
     try:
         await create_topics(bootstrap, default_topics(workers[0].settings))
         async with JsonProducer(bootstrap, client_id="chaos-catalog") as producer:
-            for item in ITEMS:
+            for item in catalog:
                 await producer.send(CATALOG, event_to_dict(item), key=item.item_id)
         (root / "models").mkdir()
         for process in workers:
             process.start()
         for process in workers:
             await process.wait_healthy(180.0)
-        await _send(bootstrap, events, workers, chaos, worker)
+        await _send(bootstrap, events, workers, chaos, worker, rate)
         return await _outcome(bootstrap, app_id, events)
     finally:
         for process in workers:
@@ -132,6 +139,7 @@ async def _send(
     workers: list[WorkerProcess],
     chaos: Chaos,
     make: Callable[[int], WorkerProcess],
+    rate: float,
 ) -> None:
     started = time.monotonic()
     async with JsonProducer(bootstrap, client_id="chaos-replay", linger_ms=5, order_keys=True) as producer:
@@ -141,7 +149,7 @@ async def _send(
             )
             if n % 100 == 0:
                 await producer.flush()
-                await asyncio.sleep(max(0.0, n / RATE - (time.monotonic() - started)))
+                await asyncio.sleep(max(0.0, n / rate - (time.monotonic() - started)))
             if n == chaos.kill_at:
                 victim = workers[1]
                 assert victim.proc is not None
@@ -239,3 +247,33 @@ def test_a_worker_added_and_another_stopped_mid_replay_loses_and_doubles_nothing
     events = stream()
     outcome = asyncio.run(replay(tmp_path, events, Chaos(add_at=len(events) * 3 // 10, stop_at=len(events) * 6 // 10)))
     assert_nothing_lost_or_doubled(outcome, calm)
+
+
+MOVIELENS_EVENTS = int(os.environ.get("STREAMREC_CHAOS_MOVIELENS_EVENTS", "20000"))  # 200000: the whole stream
+
+
+def movielens() -> tuple[list[UserEvent], list[CatalogItem]]:
+    """The first `MOVIELENS_EVENTS` events of the evaluation's MovieLens 100K stream (ratings and simulated plays),
+    from the dataset cache (`streamrec dataset fetch`)."""
+    from streamrec.models.simulate import event_stream
+    from streamrec.streams.tools.data import load_dataset
+
+    dataset = load_dataset(name="ml-100k", path=None, cache_dir=Settings(_env_file=None).cache_dir)  # type: ignore[call-arg]
+    events = list(event_stream(dataset, plays=True, searches=False, seed=0))[:MOVIELENS_EVENTS]
+    return events, list(dataset.items)
+
+
+@pytest.mark.kafka
+def test_a_worker_killed_mid_movielens_replay_and_restarted_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """The same kill on MovieLens 100K at 2,000 events a second (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000;
+    the whole stream is 200,000), against a calm run of its own."""
+    events, catalog = movielens()
+    calm = asyncio.run(replay(tmp_path / "calm", events, Chaos(), catalog=catalog, rate=2_000.0))
+    killed = asyncio.run(
+        replay(tmp_path / "killed", events, Chaos(kill_at=len(events) * 2 // 5), catalog=catalog, rate=2_000.0)
+    )
+    print(
+        f"\n[chaos] MovieLens, {len(events):,} events, one of {WORKERS} workers killed: lost {killed.lost}, "
+        f"named twice {killed.named_again}, viewers {len(killed.profiles)}"
+    )
+    assert_nothing_lost_or_doubled(killed, calm)
