@@ -264,16 +264,19 @@ def movielens() -> tuple[list[UserEvent], list[CatalogItem]]:
 
 
 @pytest.mark.kafka
-def test_a_worker_killed_mid_movielens_replay_and_restarted_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    """The same kill on MovieLens 100K at 2,000 events a second (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000;
-    the whole stream is 200,000), against a calm run of its own."""
+@pytest.mark.parametrize("scenario", ["killed", "scaled"])
+def test_a_movielens_replay_with_a_worker_killed_or_added_and_removed_loses_and_doubles_nothing(
+    tmp_path: Path, scenario: str
+) -> None:
+    """The kill, and the fifth worker added then one stopped for good, on MovieLens 100K at 2,000 events a second
+    (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000; the whole stream is 200,000), against a calm run of its own."""
     events, catalog = movielens()
+    n = len(events)
+    chaos = Chaos(kill_at=n * 2 // 5) if scenario == "killed" else Chaos(add_at=n * 3 // 10, stop_at=n * 6 // 10)
     calm = asyncio.run(replay(tmp_path / "calm", events, Chaos(), catalog=catalog, rate=2_000.0))
-    killed = asyncio.run(
-        replay(tmp_path / "killed", events, Chaos(kill_at=len(events) * 2 // 5), catalog=catalog, rate=2_000.0)
-    )
+    outcome = asyncio.run(replay(tmp_path / scenario, events, chaos, catalog=catalog, rate=2_000.0))
     print(
-        f"\n[chaos] MovieLens, {len(events):,} events, one of {WORKERS} workers killed: lost {killed.lost}, "
-        f"named twice {killed.named_again}, viewers {len(killed.profiles)}"
+        f"\n[chaos] MovieLens, {n:,} events, {scenario}: lost {outcome.lost}, named twice {outcome.named_again}, "
+        f"viewers {len(outcome.profiles)}, item signals {sum(outcome.signals.values()):,}"
     )
-    assert_nothing_lost_or_doubled(killed, calm)
+    assert_nothing_lost_or_doubled(outcome, calm)
