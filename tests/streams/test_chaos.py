@@ -264,6 +264,7 @@ def movielens() -> tuple[list[UserEvent], list[CatalogItem]]:
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(900 + MOVIELENS_EVENTS // 40)  # two replays at 2,000 events a second, and their handling
 @pytest.mark.parametrize("scenario", ["killed", "scaled"])
 def test_a_movielens_replay_with_a_worker_killed_or_added_and_removed_loses_and_doubles_nothing(
     tmp_path: Path, scenario: str
