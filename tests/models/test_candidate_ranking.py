@@ -76,10 +76,8 @@ class World:
 def world() -> World:
     items = synthetic_catalog(N_ITEMS)
     events = parsed_events(items, N_EVENTS, n_users=2000)
-    # Every row fits (exact counts), and few enough candidates that the candidate path is a real subset.
-    params = StreamParams(
-        neighbours_per_item=N_ITEMS, ann_candidates=30, popular_candidates=30, query_candidates=30, ann_nprobe=8
-    )
+    # Few enough candidates that the candidate path is a real subset (the sparse counts are exact).
+    params = StreamParams(ann_candidates=30, popular_candidates=30, query_candidates=30, ann_nprobe=8)
     dense = system(items, events, params, None)
     exhaustive = system(items, events, params, True)
     candidates = system(items, events, params, False)
@@ -189,7 +187,7 @@ def test_candidate_lists_are_the_same_batched_or_one_by_one(world: World) -> Non
 # -- (c) the automatic switch ----------------------------------------------------------------------------------
 def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> None:
     items = synthetic_catalog(120, seed=3)
-    rec = StreamRecommender(StreamParams(exact_max_items=50, neighbours_per_item=64))
+    rec = StreamRecommender(StreamParams(exact_max_items=50))
     for item in items[:50]:
         rec.add_item(item)
     for event in parsed_events(items[:50], 1500, n_users=100, seed=3):
@@ -199,14 +197,13 @@ def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> N
     counts = dense.counts[:50, :50].copy()
     item_counts = dense.item_counts[:50].copy()
     assert np.count_nonzero(counts) > 200 and np.count_nonzero(counts.sum(axis=1)) > 40
-    assert np.count_nonzero(counts, axis=1).max() <= 49 < 64  # every row fits: the counts must be kept exactly
     before = rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:5]])
 
     rec.add_item(items[50])
     sparse = rec.cooccurrence
     assert isinstance(sparse, SparseCooccurrence)
     assert isinstance(rec._ranker, CandidateRanker) and not rec._ranker.exhaustive
-    assert sparse.k == 64 and sparse.n_items == 51
+    assert sparse.exact and sparse.n_items == 51  # every count kept
     np.testing.assert_array_equal(sparse.item_counts[:50], item_counts)
     assert sparse.item_counts[50] == 0.0
     for a in range(50):
