@@ -31,6 +31,7 @@ class StreamParams:
     exact_max_items: int = 8192
     cooccurrence_slots: int = 1 << 24  # exact sparse counts up to this many (8 bytes each); past it, Misra-Gries
     ann_candidates: int = 200
+    cowatched_candidates: int = 300
     popular_candidates: int = 300
     query_candidates: int = 1000
     ann_nprobe: int = 32
