@@ -324,8 +324,9 @@ COVERED = "streamrec_freshness_seconds_count"
 def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
     """Peak size of the worker's co-occurrence once `n_items` items have arrived one by one: the dense float32
     matrix (`models.cooccurrence.Cooccurrence.ensure` doubles its capacity: capacity² × 4 bytes) up to
-    `exact_max_items`, and past it that matrix as it was at the switch plus the sparse neighbour lists
-    (`models.sparse_cooccurrence`: capacity × k × 8 bytes) they are converted into."""
+    `exact_max_items`, and past it that matrix as it was at the switch plus the sparse counts' pool
+    (`models.sparse_cooccurrence`: at most twice `cooccurrence_slots` slots of 8 bytes, a moved table's old
+    slots included) and its per-row index (capacity × 24 bytes)."""
     params = StreamParams()
     capacity = initial_capacity
     while capacity < min(n_items, params.exact_max_items):
@@ -336,7 +337,7 @@ def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
     rows = max(params.exact_max_items, initial_capacity)  # the sparse lists start at the dense matrix's rows
     while rows < n_items:
         rows *= 2
-    return dense + rows * params.neighbours_per_item * 8
+    return dense + 2 * params.cooccurrence_slots * 8 + rows * 24
 
 
 def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | None:
