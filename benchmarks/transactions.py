@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -242,7 +243,6 @@ async def check_coverage(
         "seen_before_commit": before_commit,  # the first look really was before the offsets were committed
         "after_commit": after,
         "exit_code": code,
-        "log": str(run.log_path),
     }
 
 
@@ -317,6 +317,7 @@ async def measure(config: TransactionsConfig, console: Console) -> dict[str, Any
                 results["coverage"] = await check_coverage(broker, check_events, catalog, root, config, console)
     finally:
         await asyncio.to_thread(broker.stop)
+        shutil.rmtree(root, ignore_errors=True)  # the workers' state dirs and logs
     results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
