@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -366,8 +366,19 @@ class BenchWorker(WorkerProcess):
     """The streamrec worker under measurement (`python -m streamrec.streams.cli worker`, log level warning) and the
     /metrics reads the phases need."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        memory_limit_bytes: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(settings, log_path, log_level="warning", memory_limit_bytes=memory_limit_bytes)
+        self.extra_env = dict(extra_env or {})  # e.g. STREAMREC_FAUST_* overrides of Faust's own settings
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), **self.extra_env}
 
     async def metrics(self) -> Metrics | None:
         return await scrape(self.base_url)
@@ -417,12 +428,13 @@ async def launch_worker(
     exact_catalog: bool,
     timeout_s: float,
     memory_limit_bytes: int | None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[BenchWorker, float]:
     """Start the worker and wait until /metrics shows the whole catalog (`streamrec_catalog_items`); returns it
     with the seconds that took. On failure the worker is stopped and the error carries its log tail."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    run = BenchWorker(settings, log_path, memory_limit_bytes=memory_limit_bytes).start()
+    run = BenchWorker(settings, log_path, memory_limit_bytes=memory_limit_bytes, extra_env=extra_env).start()
 
     async def catalog_loaded() -> bool:
         items = metric_sum(await run.metrics(), "streamrec_catalog_items")
