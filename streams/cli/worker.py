@@ -29,6 +29,7 @@ def worker(
     """Consume ratings/plays/searches/catalog, keep profiles, publish lists to `recommendations`."""
     import faust
 
+    from streamrec.streams.internals.state_healing import tell_discarded
     from streamrec.streams.internals.unclean_stop import LocalStateClaim, StateInUse
     from streamrec.streams.settings import get_settings
     from streamrec.streams.worker.app import create_app
@@ -47,15 +48,7 @@ def worker(
     except StateInUse as error:
         raise typer.BadParameter(str(error), param_hint="STREAMREC_DATA_DIR") from None
     for state in discarded:
-        log.warning(
-            "local state of table %s partition %d discarded (%s: %s): restoring it from the changelog",
-            state.table,
-            state.partition,
-            state.reason,
-            state.detail,
-        )
-        if app.on_state_discarded is not None:
-            app.on_state_discarded(state)
+        tell_discarded(app, state)
     runner = faust.Worker(app, loglevel=level, redirect_stdouts=False)
     # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
     # on every record: every aiokafka debug record is then built, several per event. No spinner.
