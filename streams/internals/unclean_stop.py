@@ -4,8 +4,9 @@ Faust's RocksDB store writes a table change to RocksDB at once and to the change
 offset it persists is the last changelog record acknowledged. A worker killed between the two leaves local state
 ahead of its changelog and of its committed input offsets, and its persisted offset gives no sign of it. The
 restarted worker reads those input records again, and a profile (which records the last input offset it applied per
-partition) skips them as applied: they are lost, in no list and never in the changelog. Kafka Streams drops the
-local state of a task that was not closed cleanly under exactly-once for the same reason.
+partition) skips them as applied: what they taught it reaches the changelog only if the viewer's profile is written
+again, and is lost for good if the partition moves to another worker first. Kafka Streams drops the local state of
+a task that was not closed cleanly under exactly-once for the same reason.
 
 A marker file in the app's data directory says whether the last worker on it stopped cleanly; if it did not, every
 table partition's local state is dropped and Faust's recovery reads the changelogs from their start (with Kafka's
