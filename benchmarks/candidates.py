@@ -90,7 +90,7 @@ def run_candidate_ranking(
         "exhaustive_us_per_list": timings["exhaustive"],
         "speedup": timings["exhaustive"] / timings["candidates"],
         "params": {
-            "neighbours_per_item": params.neighbours_per_item,
+            "cooccurrence_slots": params.cooccurrence_slots,
             "ann_candidates": params.ann_candidates,
             "ann_nprobe": params.ann_nprobe,
             "popular_candidates": params.popular_candidates,

@@ -132,5 +132,41 @@ def _run(config: BenchConfig) -> None:
     console.print(f"[green]✔[/green] results in {config.out / 'results.json'} and {config.out / 'results.md'}")
 
 
+def large_catalog(
+    datasets: Annotated[
+        str, typer.Option("--datasets", help="comma-separated: ml-100k, kuairand-pure (the shared local copy)")
+    ] = "ml-100k,kuairand-pure",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N events of each")] = None,
+    sample_every: Annotated[
+        int, typer.Option("--sample-every", min=1, help="evaluation points between two per-source recall samples")
+    ] = 20,
+    calibration_weight: Annotated[
+        float | None,
+        typer.Option("--calibration-weight", min=0.0, max=1.0, help="default STREAMREC_CALIBRATION_WEIGHT"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="directory for results.json and results.md")] = Path(
+        "docs/large-catalog"
+    ),
+    kuairand_path: Annotated[
+        Path | None, typer.Option("--kuairand-path", help="the KuaiRand-Pure folder (default: the shared copy)")
+    ] = None,
+) -> None:
+    """The large-catalog path forced on real interactions against the exact path: HR@10, CPU time, and the recall
+    of its candidates against scoring every item (per source too)."""
+    from streamrec.benchmarks.large_catalog_report import run_datasets
+
+    run_datasets(
+        [name.strip() for name in datasets.split(",") if name.strip()],
+        limit=limit,
+        sample_every=sample_every,
+        calibration_weight=calibration_weight,
+        out=out,
+        console=console,
+        command="streamrec large-catalog " + " ".join(sys.argv[2:]),
+        kuairand_path=kuairand_path,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
+    app.command("large-catalog")(large_catalog)

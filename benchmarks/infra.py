@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,8 +324,9 @@ COVERED = "streamrec_freshness_seconds_count"
 def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
     """Peak size of the worker's co-occurrence once `n_items` items have arrived one by one: the dense float32
     matrix (`models.cooccurrence.Cooccurrence.ensure` doubles its capacity: capacity² × 4 bytes) up to
-    `exact_max_items`, and past it that matrix as it was at the switch plus the sparse neighbour lists
-    (`models.sparse_cooccurrence`: capacity × k × 8 bytes) they are converted into."""
+    `exact_max_items`, and past it that matrix as it was at the switch plus the sparse counts' pool
+    (`models.sparse_cooccurrence`: at most twice `cooccurrence_slots` slots of 8 bytes, a moved table's old
+    slots included) and its per-row index (capacity × 24 bytes)."""
     params = StreamParams()
     capacity = initial_capacity
     while capacity < min(n_items, params.exact_max_items):
@@ -336,7 +337,7 @@ def cooccurrence_bytes(n_items: int, initial_capacity: int = 256) -> int:
     rows = max(params.exact_max_items, initial_capacity)  # the sparse lists start at the dense matrix's rows
     while rows < n_items:
         rows *= 2
-    return dense + rows * params.neighbours_per_item * 8
+    return dense + 2 * params.cooccurrence_slots * 8 + rows * 24
 
 
 def feasible_catalog(n_items: int, memory_budget_bytes: int | None) -> str | None:
@@ -365,8 +366,19 @@ class BenchWorker(WorkerProcess):
     """The streamrec worker under measurement (`python -m streamrec.streams.cli worker`, log level warning) and the
     /metrics reads the phases need."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, memory_limit_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        memory_limit_bytes: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(settings, log_path, log_level="warning", memory_limit_bytes=memory_limit_bytes)
+        self.extra_env = dict(extra_env or {})  # e.g. STREAMREC_FAUST_* overrides of Faust's own settings
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), **self.extra_env}
 
     async def metrics(self) -> Metrics | None:
         return await scrape(self.base_url)
@@ -416,12 +428,13 @@ async def launch_worker(
     exact_catalog: bool,
     timeout_s: float,
     memory_limit_bytes: int | None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[BenchWorker, float]:
     """Start the worker and wait until /metrics shows the whole catalog (`streamrec_catalog_items`); returns it
     with the seconds that took. On failure the worker is stopped and the error carries its log tail."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    run = BenchWorker(settings, log_path, memory_limit_bytes=memory_limit_bytes).start()
+    run = BenchWorker(settings, log_path, memory_limit_bytes=memory_limit_bytes, extra_env=extra_env).start()
 
     async def catalog_loaded() -> bool:
         items = metric_sum(await run.metrics(), "streamrec_catalog_items")

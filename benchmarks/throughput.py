@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,6 +254,9 @@ async def pipeline(
     model_dir: Path | None = None,
     profile_seconds: int = 0,
     on_progress: Callable[[int], None] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    app_prefix: str = "bench-pipe",
+    interval_s: float = 0.5,
 ) -> dict[str, Any]:
     """The real worker over the pre-produced events (a new app id, so it starts at the beginning), timed from
     outside once the catalog is loaded, for at most `max_seconds`; committed offsets checked after a graceful stop.
@@ -261,7 +264,7 @@ async def pipeline(
     events in the batch), not in lists, nor in records merely consumed. The window runs from the first record read
     (`infra.READ` moving: records are read, then held for their time-ordered turn, then handled) to the last list
     (`report.rate_from_start`: the covered counter moves once per batch, so the first batch stays in)."""
-    app_id = f"bench-pipe-{uuid.uuid4().hex[:8]}"
+    app_id = f"{app_prefix}-{uuid.uuid4().hex[:8]}"
     settings = infra.worker_settings(base, root / app_id, app_id, model_dir=model_dir)
     run, catalog_s = await infra.launch_worker(
         settings,
@@ -270,6 +273,7 @@ async def pipeline(
         exact_catalog=exact_catalog,
         timeout_s=start_timeout_s,
         memory_limit_bytes=memory_limit_bytes,
+        extra_env=extra_env,
     )
     spy: infra.ManagedProcess | None = None
     spy_out = root / "logs" / f"{app_id}.py-spy.txt"
@@ -278,21 +282,21 @@ async def pipeline(
             spy = infra.start_py_spy(run.pid, spy_out, profile_seconds, root / "logs" / "py-spy.log")
         # When reading began: a batch's records are read (and held for their time order) before it is handled,
         # and the null agent's window starts at its first record read too.
-        started = infra.Sampler(run.read, 0.5).start()
+        started = infra.Sampler(run.read, interval_s).start()
         cpu_before = read_cpu(broker_pid, run.pid)
         try:
             sampled = await _sample_until(
                 run.covered,
                 total,
                 max_seconds=max_seconds,
-                interval_s=0.5,
+                interval_s=interval_s,
                 alive=run.alive,
                 on_progress=on_progress,
             )
         finally:
             read_samples = await started.stop()
         cpu_after = read_cpu(broker_pid, run.pid)
-        final = await _settled_metrics(run)
+        final, committed_at = await _settled_metrics(run, interval_s=interval_s)
     finally:
         if spy is not None:
             await infra.wait_exit(spy, profile_seconds + 30.0)
@@ -303,6 +307,7 @@ async def pipeline(
     if rate.per_s is None:  # time-capped: over the covered counter's own window
         rate, basis = rate_from_samples(sampled.samples, total), "outside"
     breakdown = worker_breakdown(final)
+    last_list = next((sample.t for sample in sampled.samples if sample.value >= total), None)
     per_s = rate.per_s
     if per_s is None and breakdown.get("mean_processing_ms"):
         # The covered count moves once per batch: with fewer than two batch ends after the first there is no
@@ -320,6 +325,10 @@ async def pipeline(
         "catalog_load_seconds": round(catalog_s, 2),
         "covered": sampled.samples[-1].value if sampled.samples else 0,
         "covered_samples": changes(sampled.samples),
+        # from the last list to the group's offsets at the end of the input (sampled every interval): the commit
+        "committed_after_last_list_s": (
+            None if committed_at is None or last_list is None else round(committed_at - last_list, 3)
+        ),
         "committed_at_stop": sum(committed.values()),
         "exit_code": code,
         # mean cores from the worker's start of reading to the last list (py-spy, when on, counts as other)
@@ -334,14 +343,20 @@ async def pipeline(
     return result
 
 
-async def _settled_metrics(run: infra.BenchWorker, max_s: float = 20.0) -> infra.Metrics | None:
+async def _settled_metrics(
+    run: infra.BenchWorker, max_s: float = 20.0, interval_s: float = 0.5
+) -> tuple[infra.Metrics | None, float | None]:
     """The worker's metrics once its last batch is over: the batch observes its histograms after its lists are
     out and its flush (a scrape at the last list missed it), and its offsets are committed after that. So: once
-    the group's committed offsets are at the end of the input (or after `max_s`)."""
+    the group's committed offsets are at the end of the input (or after `max_s`); with the monotonic time they
+    were seen there (None if not within `max_s`)."""
     deadline = time.monotonic() + max_s
-    while time.monotonic() < deadline and not await infra.all_committed(run.settings):
-        await asyncio.sleep(0.5)
-    return await run.metrics()
+    while time.monotonic() < deadline:
+        if await infra.all_committed(run.settings):
+            committed_at = time.monotonic()
+            return await run.metrics(), committed_at
+        await asyncio.sleep(interval_s)
+    return await run.metrics(), None
 
 
 def worker_breakdown(metrics: infra.Metrics | None) -> dict[str, Any]:

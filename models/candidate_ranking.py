@@ -44,7 +44,7 @@ class CandidateRanker(Ranker):
         self._mark = np.zeros(0, dtype=np.bool_)  # candidate scratch, all False between users
         self._query_rows: dict[str, I64] = {}
         self._query_rows_version = -1
-        self._norms = np.zeros(0, dtype=np.float32)  # |item vector| per row, for `_may_reach_top`
+        self._norms = np.zeros(0, dtype=np.float32)  # |item vector| per row, for `_embed_best`
         self._norms_of: F32 | None = None
 
     def rank_lists(self, profiles: Sequence[UserProfile | None], n: int) -> RankedLists:
@@ -134,7 +134,7 @@ class CandidateRanker(Ranker):
         assert isinstance(cooc, SparseCooccurrence)
         if rows is not None and rows.size:
             touched = cooc.accumulate(rows, weights, self._acc)
-            parts.append(touched)
+            parts.append(self._most_cowatched(touched))
         if nearest is not None:
             parts.append(nearest)
         searches = self._recent_searches(profile, now)
@@ -165,12 +165,9 @@ class CandidateRanker(Ranker):
             keys, key_rows = self.items.catalog.hash_index()
             seen = _seen_positions(keys, key_rows, watched_hashes([user])[0], candidates)
         if norm > 0:
-            if not self.exhaustive:  # exhaustive: every item, as `Ranker` (ties then fall alike)
-                keep = self._may_reach_top(scores, searched, seen, candidates, vectors)
-                if keep is not None:
-                    candidates, scores = candidates[keep], scores[keep]
-                    searched = searched[keep] if searched is not None else None
-                    seen = np.flatnonzero(np.isin(keep, seen)) if seen is not None else None
+            if not self.exhaustive and candidates.shape[0] > p.candidates:  # exhaustive: every item, as `Ranker`
+                keep = self._embed_best(scores, searched, seen, candidates, vectors, embedding, norm, w_embedding)
+                return user, candidates[keep], scores[keep]
             _add_embedding(candidates, vectors, embedding, norm, w_embedding, scores)
         if searched is not None:
             scores += searched
@@ -178,28 +175,73 @@ class CandidateRanker(Ranker):
             scores[seen] = -np.inf
         return user, candidates, scores
 
-    def _may_reach_top(
-        self, partial: F32, searched: F32 | None, seen: Rows | None, candidates: I64, vectors: F32
-    ) -> Rows | None:
-        """Positions of the candidates that can make the top `candidates` once the embedding term is added
-        (None: all can): that term is at most w_embedding × |item vector| either way, so a candidate whose best
-        case is below the k-th best worst case cannot. Exact: it only skips dot products that cannot matter."""
-        k = self.params.candidates
-        if candidates.shape[0] <= k:
-            return None
+    def _embed_best(
+        self,
+        partial: F32,
+        searched: F32 | None,
+        seen: Rows | None,
+        candidates: I64,
+        vectors: F32,
+        embedding: F32,
+        norm: float,
+        w_embedding: float,
+    ) -> Rows:
+        """Add the embedding term (and the search term) to the candidates that can make the top `candidates`, in
+        place; returns their positions, ascending. The term is at most w_embedding × |item vector|, so taken in
+        order of that best case, the candidates stop counting once the best case falls below the k-th best
+        score found: the same top, without the dot products that cannot matter."""
         if self._norms_of is not vectors:
             self._norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
             self._norms_of = vectors
-        keep, bounded = _reachable(
+        return _embed_best(
             partial,
             searched if searched is not None else _NO_SCORES,
             seen if seen is not None else _NONE,
             self._norms,
             candidates,
-            self.items.blend.weights[1],
-            k,
+            vectors,
+            embedding,
+            norm,
+            w_embedding,
+            self.params.candidates,
         )
-        return keep if bounded else None
+
+    def _most_cowatched(self, touched: Rows) -> Rows:
+        """The `cowatched_candidates` items with the largest co-occurrence scores among those touched (every one
+        when `exhaustive`): a popular item in the history is co-watched with thousands of items, most of them
+        once, and those need another signal to make the top (which brings them in as the other candidates)."""
+        k = self.params.cowatched_candidates
+        if self.exhaustive or touched.shape[0] <= k:
+            return touched
+        return touched[np.argpartition(-self._acc[touched], k - 1)[:k]]
+
+    def sources(self, profile: UserProfile | None) -> dict[str, Rows]:
+        """Each candidate source's rows for one viewer, as `rank_lists` would take them now (what the large-catalog
+        benchmark measures the recall of)."""
+        n_items = len(self.items.catalog)
+        self._sync_catalog()
+        if self._acc.shape[0] < n_items:
+            self._acc = np.zeros(n_items, dtype=np.float32)
+            self._mark = np.zeros(n_items, dtype=np.bool_)
+        vectors = self.items.vectors
+        now = profile.last_ts if profile is not None else self.items.trending.now
+        self.items.advance_trending(now)
+        found = {"popular": self._popular(n_items), "co-watched": _NONE, "nearest": _NONE, "searched": _NONE}
+        rows, weights = self.recent_history(profile)
+        cooc = self.items.cooccurrence
+        assert isinstance(cooc, SparseCooccurrence)
+        if rows is not None and rows.size:
+            touched = cooc.accumulate(rows, weights, self._acc)
+            found["co-watched"] = self._most_cowatched(touched).copy()
+            found["co-watched, all"] = touched
+            self._acc[touched] = 0.0
+        nearest = self._nearest([profile], vectors)[0]
+        if nearest is not None:
+            found["nearest"] = nearest
+        searched = [self._query_candidates(search) for search, _ in self._recent_searches(profile, now)]
+        if searched:
+            found["searched"] = _union(searched, self._mark)
+        return found
 
     def _recent_searches(self, profile: UserProfile | None, now: int) -> list[tuple[str, float]]:
         """(query, decay) of the searches `Ranker._intent` counts: not faded out, matching something."""
@@ -281,37 +323,92 @@ def _distinct(rows: I64, mark: npt.NDArray[np.bool_], out: I64) -> int:  # pragm
 
 
 @njit(cache=True)
-def _reachable(
-    partial: F32, searched: F32, seen: I64, norms: F32, candidates: I64, w_embedding: float, k: int
-) -> tuple[I64, bool]:  # pragma: no cover - compiled
-    """`_may_reach_top` in one pass, with numpy's float32 steps: margin = w_e * |v| * 1.001 + 1e-6, known =
-    partial (+ searched), and the k-th best of known - margin (seen: -inf) as the bar for known + margin.
-    Returns (positions, True), or (empty, False) when the bar is not finite (every candidate can make it)."""
+def _embed_best(
+    partial: F32,
+    searched: F32,
+    seen: I64,
+    norms: F32,
+    candidates: I64,
+    vectors: F32,
+    embedding: F32,
+    norm: float,
+    w_embedding: float,
+    k: int,
+) -> I64:  # pragma: no cover - compiled
+    """`CandidateRanker._embed_best`: partial[i] += w_e * (vector . embedding) / norm, then + searched[i], as
+    `_add_embedding` and numpy's float32 steps take them, for the candidates (seen ones aside) in order of
+    their best case known + w_e * |v| * 1.001 + 1e-6, until that falls below the k-th best score so far."""
     n = candidates.shape[0]
     we = np.float32(w_embedding)
-    lowest = np.empty(n, dtype=np.float32)
+    norm32 = np.float32(norm)
+    dim = embedding.shape[0]
+    with_search = searched.shape[0] > 0
     upper = np.empty(n, dtype=np.float32)
+    lowest = np.empty(n, dtype=np.float32)
     for i in range(n):
         margin = np.float32(np.float32(we * norms[candidates[i]]) * np.float32(1.001)) + np.float32(1e-6)
-        known = np.float32(partial[i] + searched[i]) if searched.shape[0] else partial[i]
-        lowest[i] = known - margin
+        known = np.float32(partial[i] + searched[i]) if with_search else partial[i]
         upper[i] = known + margin
+        lowest[i] = known - margin
     for s in seen:
+        upper[s] = -np.inf
         lowest[s] = -np.inf
-    threshold = np.partition(lowest, n - k)[n - k]
-    if not np.isfinite(threshold):
-        return np.empty(0, dtype=np.int64), False
+    # The k-th best worst case is a first bar: only the candidates whose best case reaches it are ordered.
+    bar = np.partition(lowest, n - k)[n - k] if n > k else -np.inf
+    reach = np.flatnonzero(upper >= bar) if np.isfinite(bar) else np.flatnonzero(upper > -np.inf)
+    order = reach[np.argsort(-upper[reach])]
+    heap = np.empty(k, dtype=np.float32)  # the k best scores so far, a min-heap
+    size = 0
+    done = np.zeros(n, dtype=np.bool_)
     count = 0
-    for i in range(n):
-        if upper[i] >= threshold:
-            count += 1
+    for i in order:
+        if upper[i] == -np.inf or (size == k and upper[i] < heap[0]):
+            break
+        dot = _dot(vectors[candidates[i]], embedding, dim)
+        score = np.float32(partial[i] + np.float32(np.float32(we * dot) / norm32))
+        if with_search:
+            score = np.float32(score + searched[i])
+        partial[i] = score
+        done[i] = True
+        count += 1
+        if size < k:
+            heap[size] = score
+            size += 1
+            _sift_up(heap, size - 1)
+        elif score > heap[0]:
+            heap[0] = score
+            _sift_down(heap, size)
     keep = np.empty(count, dtype=np.int64)
     count = 0
     for i in range(n):
-        if upper[i] >= threshold:
+        if done[i]:
             keep[count] = i
             count += 1
-    return keep, True
+    return keep
+
+
+@njit(cache=True, inline="always")
+def _sift_up(heap: F32, at: int) -> None:  # pragma: no cover - compiled
+    while at > 0:
+        parent = (at - 1) // 2
+        if heap[parent] <= heap[at]:
+            return
+        heap[parent], heap[at] = heap[at], heap[parent]
+        at = parent
+
+
+@njit(cache=True, inline="always")
+def _sift_down(heap: F32, size: int) -> None:  # pragma: no cover - compiled
+    at = 0
+    while True:
+        low = at
+        for child in (2 * at + 1, 2 * at + 2):
+            if child < size and heap[child] < heap[low]:
+                low = child
+        if low == at:
+            return
+        heap[low], heap[at] = heap[at], heap[low]
+        at = low
 
 
 @njit(cache=True)

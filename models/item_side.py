@@ -107,9 +107,9 @@ class ItemSide:
         return self.catalog.remove(item_ids)
 
     def use_sparse_cooccurrence(self) -> None:
-        """Keep each item's `neighbours_per_item` strongest co-occurrences only (what a large catalog needs)."""
+        """Keep only the non-zero co-occurrence counts (what a large catalog needs: `cooccurrence_slots` of them)."""
         if isinstance(self.cooccurrence, Cooccurrence):
-            self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.neighbours_per_item)
+            self.cooccurrence = SparseCooccurrence.from_dense(self.cooccurrence, self.params.cooccurrence_slots)
 
     @property
     def sparse(self) -> bool:

@@ -36,8 +36,9 @@ class StreamParams:
     recency_half_life_ms: int = 3_600_000
     # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
     exact_max_items: int = 8192
-    neighbours_per_item: int = 128
+    cooccurrence_slots: int = 1 << 24  # exact sparse counts up to this many (8 bytes each); past it, Misra-Gries
     ann_candidates: int = 200
+    cowatched_candidates: int = 300
     popular_candidates: int = 300
     query_candidates: int = 1000
     ann_nprobe: int = 32

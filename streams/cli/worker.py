@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -28,6 +29,8 @@ def worker(
     """Consume ratings/plays/searches/catalog, keep profiles, publish lists to `recommendations`."""
     import faust
 
+    from streamrec.streams.internals.state_healing import tell_discarded
+    from streamrec.streams.internals.unclean_stop import LocalStateClaim, StateInUse
     from streamrec.streams.settings import get_settings
     from streamrec.streams.worker.app import create_app
 
@@ -38,16 +41,29 @@ def worker(
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
     app = create_app(settings)
+    # Local table state a killed worker left may be ahead of its changelogs: dropped before Faust opens it.
+    local_state = LocalStateClaim(Path(app.conf.datadir), Path(app.conf.tabledir))
+    try:
+        discarded = local_state.claim()
+    except StateInUse as error:
+        raise typer.BadParameter(str(error), param_hint="STREAMREC_DATA_DIR") from None
+    for state in discarded:
+        tell_discarded(app, state)
     runner = faust.Worker(app, loglevel=level, redirect_stdouts=False)
     # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
     # on every record: every aiokafka debug record is then built, several per event. No spinner.
     runner.spinner = None
+    code: int = 1
     try:
         # execute_from_commandline installs the SIGINT/SIGTERM handlers and raises SystemExit when stopped.
         runner.execute_from_commandline()
+        code = 0
     except SystemExit as stopped:
-        code = stopped.code
-        _exit(0 if code is None else code if isinstance(code, int) else 1)
+        code = 0 if stopped.code is None else stopped.code if isinstance(stopped.code, int) else 1
+    finally:
+        # Faust's stop has committed the offsets after flushing the producer: the state matches its changelogs.
+        local_state.release(clean=code == 0)
+    _exit(code)
 
 
 def _exit(code: int) -> NoReturn:

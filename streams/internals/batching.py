@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
@@ -146,6 +147,27 @@ class BatchingConsumer(AIOKafkaConsumer):
         self._hold = cast(BatchingApp, self.app).new_hold()  # read and tracked, not handed over yet
         self._held_generation: int | None = None
         self._restorer = ChangelogRestorer(self.app)  # table recovery a fetch at a time
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its committed offset (`faust.transport.consumer.Consumer.
+        perform_seek`), and to its start where nothing is committed yet.
+
+        Faust drops the records a fetch brought for a partition paused for table recovery, or after its flow was
+        suspended for a rebalance (`Consumer.getmany`), and reads them again by this seek. aiokafka's
+        `seek_to_committed` leaves a partition with no committed offset where its fetcher got to (the reset to the
+        earliest offset applies only to its first position), so those records were never read: a worker restarted
+        before its first commit lost everything its partitions held up to then."""
+        await super().perform_seek()
+        if self.app.conf.consumer_auto_offset_reset != "earliest":
+            return
+        acking = self.app.topics.acks_enabled_for
+        never_committed = [
+            tp for tp in self.assignment() if acking(tp.topic) and self._committed_offset.get(tp) is None
+        ]
+        if never_committed:
+            await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in never_committed))
+            for tp in never_committed:
+                self._read_offset[tp] = None
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised by the worker tests
         # Replaces `faust.transport.consumer.Consumer._drain_messages`: the same stop conditions, commit_every

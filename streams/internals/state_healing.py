@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 HEALING_STORE_URL = "streamrec-rocksdb://"  # Faust's RocksDB store, healing itself (`HealingStore`)
 AHEAD_OF_CHANGELOG = "ahead_of_changelog"
 UNREADABLE = "unreadable"
-REASONS = (AHEAD_OF_CHANGELOG, UNREADABLE)
+UNCLEAN_STOP = "unclean_stop"  # the last worker on the data directory did not stop cleanly (`unclean_stop`)
+REASONS = (AHEAD_OF_CHANGELOG, UNREADABLE, UNCLEAN_STOP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,20 @@ def register_healing_store() -> str:
     return HEALING_STORE_URL
 
 
+def tell_discarded(app: Any, discarded: DiscardedState) -> None:
+    """Say that a table partition's local state was dropped: a log line, and the app's `on_state_discarded`."""
+    log.warning(
+        "local state of table %s partition %d discarded (%s: %s): restoring it from the changelog",
+        discarded.table,
+        discarded.partition,
+        discarded.reason,
+        discarded.detail,
+    )
+    hook: StateDiscardedHook | None = getattr(app, "on_state_discarded", None)
+    if hook is not None:
+        hook(discarded)
+
+
 class HealingStore(Store):
     """Faust's RocksDB store that can drop one partition's database, and does when the database cannot be opened
     or its persisted offset cannot be read."""
@@ -58,17 +73,7 @@ class HealingStore(Store):
         if db is not None:
             db.close()  # releases RocksDB's lock on the directory, so that it can be created again
         shutil.rmtree(self.partition_path(partition), ignore_errors=True)
-        discarded = DiscardedState(str(self.table_name), partition, reason, detail)
-        log.warning(
-            "local state of table %s partition %d discarded (%s: %s): restoring it from the changelog",
-            discarded.table,
-            partition,
-            reason,
-            detail,
-        )
-        hook: StateDiscardedHook | None = getattr(self.app, "on_state_discarded", None)
-        if hook is not None:
-            hook(discarded)
+        tell_discarded(self.app, DiscardedState(str(self.table_name), partition, reason, detail))
 
     def persisted_offset(self, tp: TP) -> int | None:
         try:

@@ -134,11 +134,11 @@ def test_invalid_query_never_produced(catalog: tuple[CatalogItem, ...]) -> None:
 def test_cooccurrence_sizing_follows_the_doubling() -> None:
     assert infra.cooccurrence_bytes(1_682) == 2_048 * 2_048 * 4
     assert infra.cooccurrence_bytes(8_192) == 8_192 * 8_192 * 4
-    # Past exact_max_items (8,192): the dense matrix at the switch plus 128 neighbours × 8 bytes per row.
-    assert infra.cooccurrence_bytes(100_000) == 8_192 * 8_192 * 4 + 131_072 * 128 * 8
+    # Past exact_max_items (8,192): the dense matrix at the switch, the sparse pool at its largest, the row index.
+    assert infra.cooccurrence_bytes(100_000) == 8_192 * 8_192 * 4 + 2 * (1 << 24) * 8 + 131_072 * 24
     assert infra.cooccurrence_bytes(10) == 256 * 256 * 4
     assert infra.feasible_catalog(1_682, 2**30) is None
     assert infra.feasible_catalog(100_000, 8 * 2**30) is None
     reason = infra.feasible_catalog(100_000, 2**28)
-    assert reason is not None and "0.4 GiB" in reason
+    assert reason is not None and "0.5 GiB" in reason
     assert infra.feasible_catalog(100_000, None) is None

@@ -14,7 +14,7 @@ import pytest
 
 from streamrec.benchmarks.workloads import EventGenerator, synthetic_catalog
 from streamrec.models.base import Recommendation
-from streamrec.models.candidate_ranking import CandidateRanker, _reachable, _seen_positions, _top
+from streamrec.models.candidate_ranking import CandidateRanker, _add_embedding, _embed_best, _seen_positions, _top
 from streamrec.models.cooccurrence import Cooccurrence
 from streamrec.models.events import CatalogItem, UserEvent, parse_user_event
 from streamrec.models.item_index import ItemIndex
@@ -76,10 +76,8 @@ class World:
 def world() -> World:
     items = synthetic_catalog(N_ITEMS)
     events = parsed_events(items, N_EVENTS, n_users=2000)
-    # Every row fits (exact counts), and few enough candidates that the candidate path is a real subset.
-    params = StreamParams(
-        neighbours_per_item=N_ITEMS, ann_candidates=30, popular_candidates=30, query_candidates=30, ann_nprobe=8
-    )
+    # Few enough candidates that the candidate path is a real subset (the sparse counts are exact).
+    params = StreamParams(ann_candidates=30, popular_candidates=30, query_candidates=30, ann_nprobe=8)
     dense = system(items, events, params, None)
     exhaustive = system(items, events, params, True)
     candidates = system(items, events, params, False)
@@ -189,7 +187,7 @@ def test_candidate_lists_are_the_same_batched_or_one_by_one(world: World) -> Non
 # -- (c) the automatic switch ----------------------------------------------------------------------------------
 def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> None:
     items = synthetic_catalog(120, seed=3)
-    rec = StreamRecommender(StreamParams(exact_max_items=50, neighbours_per_item=64))
+    rec = StreamRecommender(StreamParams(exact_max_items=50))
     for item in items[:50]:
         rec.add_item(item)
     for event in parsed_events(items[:50], 1500, n_users=100, seed=3):
@@ -199,14 +197,13 @@ def test_the_recommender_switches_past_exact_max_items_keeping_its_counts() -> N
     counts = dense.counts[:50, :50].copy()
     item_counts = dense.item_counts[:50].copy()
     assert np.count_nonzero(counts) > 200 and np.count_nonzero(counts.sum(axis=1)) > 40
-    assert np.count_nonzero(counts, axis=1).max() <= 49 < 64  # every row fits: the counts must be kept exactly
     before = rec.rank_many([rec.profiles[u] for u in sorted(rec.profiles)[:5]])
 
     rec.add_item(items[50])
     sparse = rec.cooccurrence
     assert isinstance(sparse, SparseCooccurrence)
     assert isinstance(rec._ranker, CandidateRanker) and not rec._ranker.exhaustive
-    assert sparse.k == 64 and sparse.n_items == 51
+    assert sparse.exact and sparse.n_items == 51  # every count kept
     np.testing.assert_array_equal(sparse.item_counts[:50], item_counts)
     assert sparse.item_counts[50] == 0.0
     for a in range(50):
@@ -392,53 +389,49 @@ def test_item_index_pads_with_minus_one_when_asked_for_more_than_it_holds() -> N
     assert all(sorted(row[:50].tolist()) == list(range(50)) for row in found)
 
 
-def _reachable_reference(
-    partial: npt.NDArray[np.float32],
-    searched: npt.NDArray[np.float32] | None,
-    seen: npt.NDArray[np.int64] | None,
-    norms: npt.NDArray[np.float32],
-    candidates: npt.NDArray[np.int64],
-    w_embedding: float,
-    k: int,
-) -> npt.NDArray[np.int64] | None:
-    """The pruning bound as numpy array steps (what the compiled pass must give exactly)."""
-    margin = w_embedding * norms[candidates] * np.float32(1.001) + np.float32(1e-6)
-    known = partial + searched if searched is not None else partial
-    lowest = known - margin
-    if seen is not None:
-        lowest[seen] = -np.inf
-    threshold = np.partition(lowest, lowest.shape[0] - k)[lowest.shape[0] - k]
-    if not np.isfinite(threshold):
-        return None
-    return np.flatnonzero(known + margin >= threshold)
-
-
 @pytest.mark.parametrize("seed", range(40))
-def test_the_compiled_pruning_bound_keeps_exactly_the_numpy_steps_candidates(seed: int) -> None:
+def test_embedding_the_best_candidates_only_gives_the_top_of_embedding_them_all(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_items, n = 5_000, int(rng.integers(101, 3_000))
-    norms = (rng.random(n_items) * 3).astype(np.float32)
+    n_items, n, dim, k = 5_000, int(rng.integers(101, 3_000)), 16, 100
+    vectors = (rng.standard_normal((n_items, dim)) * rng.random((n_items, 1)) * 3).astype(np.float32)
+    norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
+    embedding = rng.standard_normal(dim).astype(np.float32)
+    norm = float(np.sqrt(embedding.dot(embedding)))
     candidates = np.sort(rng.choice(n_items, n, replace=False)).astype(np.int64)
-    # Coarse scores: many ties at the bar, the case where a different float step would show.
+    # Coarse scores: many ties, the case where a different float step would show.
     partial = (np.round(rng.random(n) * 40) / 40).astype(np.float32)
-    searched = (rng.random(n) * 0.5).astype(np.float32) if seed % 2 else None
+    searched = (rng.random(n) * 0.5).astype(np.float32) if seed % 2 else np.zeros(0, dtype=np.float32)
     seen = np.sort(rng.choice(n, int(rng.integers(0, n - 100 if seed % 5 else n)), replace=False)).astype(np.int64)
-    seen_or_none = seen if seed % 3 else None
-    expected = _reachable_reference(partial, searched, seen_or_none, norms, candidates, 0.1, 100)
-    keep, bounded = _reachable(
-        partial,
-        searched if searched is not None else np.zeros(0, dtype=np.float32),
-        seen_or_none if seen_or_none is not None else np.zeros(0, dtype=np.int64),
-        norms,
-        candidates,
-        0.1,
-        100,
-    )
-    if expected is None:
-        assert not bounded
+    if seed % 3 == 0:
+        seen = np.zeros(0, dtype=np.int64)
+    full = partial.copy()
+    _add_embedding(candidates, vectors, embedding, norm, 0.1, full)  # every candidate, as the exhaustive path
+    if searched.shape[0]:
+        full += searched
+    full[seen] = -np.inf
+    scores = partial.copy()
+    keep = _embed_best(scores, searched, seen, norms, candidates, vectors, embedding, norm, 0.1, k)
+    assert np.all(np.diff(keep) > 0) and not np.isin(keep, seen).any()
+    assert scores[keep].tobytes() == full[keep].tobytes()  # the same float steps
+    finite = np.flatnonzero(np.isfinite(full))
+    if finite.size <= k:
+        assert keep.tolist() == finite.tolist()
     else:
-        assert bounded
-        np.testing.assert_array_equal(keep, expected)
+        bar = np.sort(full[finite])[-k]
+        assert set(np.flatnonzero(full > bar).tolist()) <= set(keep.tolist())  # nothing that beats the bar is lost
+        assert np.sort(scores[keep])[-k:].tolist() == np.sort(full[finite])[-k:].tolist()
+
+
+def test_embedding_the_best_candidates_skips_those_whose_best_case_cannot_make_the_top() -> None:
+    n, k = 1_000, 100
+    vectors = np.eye(n, 4, dtype=np.float32)  # |v| = 1 for the first four rows, 0 after
+    candidates = np.arange(n, dtype=np.int64)
+    partial = np.linspace(1.0, 0.0, n).astype(np.float32)  # the best case of row i: partial[i] (+ 0.1 for 0-3)
+    embedding = np.ones(4, dtype=np.float32)
+    none_f, none_i = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    norms = np.linalg.norm(vectors, axis=1).astype(np.float32)
+    keep = _embed_best(partial, none_f, none_i, norms, candidates, vectors, embedding, 2.0, 0.1, k)
+    assert keep.tolist() == list(range(k))  # the k best cases, then the k-th best score stops the rest
 
 
 @pytest.mark.parametrize("seed", range(20))

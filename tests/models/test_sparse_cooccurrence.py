@@ -1,5 +1,5 @@
-"""Sparse co-occurrence: exactly the dense counts while every row fits in k neighbours, Misra-Gries' bounds
-when rows overflow, and the same similarity sums as the dense matrix."""
+"""Sparse co-occurrence: exactly the dense counts while the pool holds them all, Misra-Gries' bounds in the rows
+that must make room past it, and the same similarity sums as the dense matrix."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamrec.models.cooccurrence import Cooccurrence
-from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.sparse_cooccurrence import FIRST_BLOCK, SparseCooccurrence
 
 Update = tuple[int, list[int]]
 
@@ -22,8 +22,8 @@ def updates(n_items: int, max_updates: int, max_recent: int) -> st.SearchStrateg
     )
 
 
-def feed(n_items: int, stream: list[Update], k: int) -> tuple[SparseCooccurrence, Cooccurrence]:
-    sparse, dense = SparseCooccurrence(k, capacity=4), Cooccurrence(capacity=4)
+def feed(n_items: int, stream: list[Update], max_slots: int = 1 << 20) -> tuple[SparseCooccurrence, Cooccurrence]:
+    sparse, dense = SparseCooccurrence(max_slots, capacity=4), Cooccurrence(capacity=4)
     for counts in (sparse, dense):
         counts.ensure(n_items)  # as the recommender does for every catalog row (`add_item`)
     for item, recent in stream:
@@ -33,17 +33,17 @@ def feed(n_items: int, stream: list[Update], k: int) -> tuple[SparseCooccurrence
 
 
 def listed(sparse: SparseCooccurrence, row: int) -> dict[int, float]:
-    size = int(sparse.sizes[row])
-    return dict(zip(sparse.neighbours[row, :size].tolist(), sparse.counts[row, :size].tolist(), strict=True))
+    neighbours, counts = sparse.row(row)
+    return dict(zip(neighbours.tolist(), counts.tolist(), strict=True))
 
 
-# -- (a) rows that fit: exactly the dense counts ------------------------------------------------------------
+# -- (a) within the budget: exactly the dense counts ----------------------------------------------------------
 @settings(deadline=None, max_examples=60)  # the first call compiles (numba)
-@given(data=st.data(), n_items=st.integers(1, 30))
-def test_counts_equal_the_dense_matrix_while_every_row_fits(data: st.DataObject, n_items: int) -> None:
-    stream = data.draw(updates(n_items, 40, 20))
-    k = data.draw(st.integers(n_items, n_items + 3))
-    sparse, dense = feed(n_items, stream, k)
+@given(data=st.data(), n_items=st.integers(1, 40))
+def test_counts_equal_the_dense_matrix_within_the_budget(data: st.DataObject, n_items: int) -> None:
+    stream = data.draw(updates(n_items, 60, 30))
+    sparse, dense = feed(n_items, stream)
+    assert sparse.exact
     assert sparse.n_items == dense.n_items == n_items
     np.testing.assert_array_equal(sparse.item_counts[:n_items], dense.item_counts[:n_items])
     for a in range(n_items):
@@ -52,102 +52,122 @@ def test_counts_equal_the_dense_matrix_while_every_row_fits(data: st.DataObject,
         assert set(row) == set(np.flatnonzero(dense.counts[a, :n_items]).tolist())
         for b in range(n_items):
             assert sparse.pair_count(a, b) == float(dense.counts[a, b])
+    assert sparse.pairs == int(np.count_nonzero(dense.counts[:n_items, :n_items]))
+    assert sparse.slots >= sparse.pairs * 4 // 3  # tables at most 3/4 full
     assert sparse.version > 0
 
 
+def test_rows_grow_past_their_first_table_and_the_pool_moves_them() -> None:
+    sparse = SparseCooccurrence(1 << 20, capacity=2)
+    many = list(range(1, 300))
+    sparse.add_pairs(0, many)  # row 0 outgrows its table again and again; the pool grows under it
+    sparse.add_pairs(0, many[::2])
+    assert sparse.exact and sparse.sizes[0] == 299
+    assert listed(sparse, 0) == {b: (2.0 if b % 2 else 1.0) for b in many}
+    assert all(listed(sparse, b) == {0: (2.0 if b % 2 else 1.0)} for b in many)
+    assert sparse.slots <= sparse.keys.shape[0]
+
+
 def test_add_pairs_skips_unknown_rows_and_the_item_itself() -> None:
-    sparse = SparseCooccurrence(4, capacity=2)
+    sparse = SparseCooccurrence(64, capacity=2)
     sparse.add_pairs(3, [-1, 3, 1, -1])  # grows past its capacity by itself
     assert sparse.n_items == 4
     assert sparse.item_counts[:4].tolist() == [0.0, 0.0, 0.0, 1.0]
     assert listed(sparse, 3) == {1: 1.0}
     assert listed(sparse, 1) == {3: 1.0}
     assert sparse.pair_count(3, 3) == 0.0
+    assert sparse.pair_count(0, 3) == 0.0  # a row without a table
     assert sparse.sizes[:4].tolist() == [0, 1, 0, 1]
     sparse.add_pairs(3, [])
     assert sparse.item_counts[3] == 2.0
     assert sparse.pair_count(3, 1) == 1.0
 
 
-# -- (b) rows that overflow: Misra-Gries ------------------------------------------------------------------
+# -- (b) past the budget: rows that must grow make room the Misra-Gries way -----------------------------------
 @settings(deadline=None, max_examples=80)
-@given(data=st.data(), n_items=st.integers(2, 14), k=st.integers(1, 4))
-def test_overflowing_rows_keep_misra_gries_bounds(data: st.DataObject, n_items: int, k: int) -> None:
-    stream = data.draw(updates(n_items, 50, 10))
-    sparse, dense = feed(n_items, stream, k)
+@given(data=st.data(), n_items=st.integers(2, 30), budget=st.integers(0, 200))
+def test_past_the_budget_counts_keep_misra_gries_bounds(data: st.DataObject, n_items: int, budget: int) -> None:
+    stream = data.draw(updates(n_items, 60, 20))
+    sparse, dense = feed(n_items, stream, max_slots=budget)
     np.testing.assert_array_equal(sparse.item_counts[:n_items], dense.item_counts[:n_items])
+    # Every row may take its first table; only growth is held to the budget.
+    assert sparse.slots <= max(budget, 0) + FIRST_BLOCK * n_items
     for a in range(n_items):
-        size = int(sparse.sizes[a])
-        assert 0 <= size <= k
         true = dense.counts[a, :n_items].astype(np.float64)
-        total = float(true.sum())
         row = listed(sparse, a)
-        assert len(row) == size and all(0 <= b < n_items and b != a for b in row)
+        assert len(row) == int(sparse.sizes[a]) and all(0 <= b < n_items and b != a for b in row)
         assert all(count > 0 for count in row.values())
-        assert (sparse.neighbours[a, size:] == -1).all() and not sparse.counts[a, size:].any()
-        # Making room takes the row's smallest count from each of its k places: the mass removed is k times
-        # what any one pair can have lost.
-        removed = total - sum(row.values())
+        removed = float(true.sum()) - sum(row.values())
         assert removed >= 0
+        places = 3 * int(sparse.caps[a]) // 4  # a table makes room only when full
         for b in range(n_items):
             count = sparse.pair_count(a, b)
             assert count == row.get(b, 0.0)
             assert count <= true[b]  # never over-states
-            assert true[b] - count <= removed / k  # under-states by at most (row total - kept) / k
-            if true[b] > total / k:
-                assert b in row, f"row {a}: pair {b} seen {true[b]} of {total} times was dropped (k={k})"
+            if places:
+                assert true[b] - count <= removed / places  # under-states by at most (row total - kept) / places
         if removed == 0:  # nothing ever taken away: the row is exact
             assert row == {b: float(true[b]) for b in np.flatnonzero(true).tolist()}
+    if sparse.exact:
+        assert all(listed(sparse, a) == _nonzero(dense, a, n_items) for a in range(n_items))
 
 
-def test_a_frequent_neighbour_survives_a_flood_of_one_off_pairs() -> None:
-    sparse, dense = feed(40, [(0, [1]) for _ in range(20)] + [(0, [j]) for j in range(2, 40)], k=3)
+def _nonzero(dense: Cooccurrence, a: int, n_items: int) -> dict[int, float]:
+    return {b: float(dense.counts[a, b]) for b in np.flatnonzero(dense.counts[a, :n_items]).tolist()}
+
+
+def test_past_the_budget_a_frequent_neighbour_survives_a_flood_of_one_off_pairs() -> None:
+    # Budget 0: every row keeps its first table of 8 slots (6 places).
+    sparse, dense = feed(40, [(0, [1]) for _ in range(20)] + [(0, [j]) for j in range(2, 40)], max_slots=0)
+    assert not sparse.exact
     assert dense.counts[0, 1] == 20.0 and dense.counts[0, :40].sum() == 58.0
-    # Rows 2 and 3 fill the row; from then on every second one-off pair finds it full and takes 1 from each
-    # place (18 times: 20 -> 2), dropping the one-off pairs, before it is listed.
-    assert listed(sparse, 0) == {1: 2.0, 38: 1.0, 39: 1.0}
-    assert 20 > 58 / 3  # so row 1 had to stay listed
+    row = listed(sparse, 0)
+    assert 1 in row and row[1] < 20.0  # the frequent pair stays, its count lowered by the rounds of making room
+    assert 20 - row[1] <= (58 - sum(row.values())) / 6
     for j in range(2, 40):  # the reverse direction: one pair each, rows never full
         assert listed(sparse, j) == {0: 1.0}
 
 
 # -- (c) from_dense --------------------------------------------------------------------------------------------
 @settings(deadline=None, max_examples=40)
-@given(data=st.data(), n_items=st.integers(1, 25), k=st.integers(1, 6))
-def test_from_dense_keeps_each_rows_k_largest_counts(data: st.DataObject, n_items: int, k: int) -> None:
+@given(data=st.data(), n_items=st.integers(1, 25))
+def test_from_dense_keeps_every_count(data: st.DataObject, n_items: int) -> None:
     stream = data.draw(updates(n_items, 40, 12))
-    _, dense = feed(n_items, stream, k=n_items)
-    sparse = SparseCooccurrence.from_dense(dense, k)
-    assert sparse.k == k and sparse.n_items == n_items
+    _, dense = feed(n_items, stream)
+    sparse = SparseCooccurrence.from_dense(dense)
+    assert sparse.exact and sparse.n_items == n_items
     assert sparse.version > dense.version  # readers' caches keyed on the version refresh
     np.testing.assert_array_equal(sparse.item_counts[:n_items], dense.item_counts[:n_items])
     for a in range(n_items):
-        values = dense.counts[a, :n_items]
-        nonzero = np.flatnonzero(values)
-        row = listed(sparse, a)
-        assert len(row) == int(sparse.sizes[a]) == min(k, nonzero.size)
-        assert all(float(values[b]) == count for b, count in row.items())  # the dense count, unchanged
-        assert sorted(row.values(), reverse=True) == sorted(values[nonzero].tolist(), reverse=True)[:k]
-        dropped = [float(values[b]) for b in nonzero.tolist() if b not in row]
-        assert not dropped or max(dropped) <= min(row.values())
+        assert listed(sparse, a) == _nonzero(dense, a, n_items)
+
+
+def test_from_dense_past_the_budget_keeps_each_rows_largest_counts() -> None:
+    dense = Cooccurrence()
+    dense.ensure(300)  # more rows than the sparse default capacity
+    for j in range(1, 20):
+        for _ in range(j):
+            dense.add_pairs(0, [j])  # count(0, j) = j
+    sparse = SparseCooccurrence.from_dense(dense, max_slots=0)  # first tables only: 6 places
+    row = listed(sparse, 0)
+    assert set(row) == set(range(14, 20))  # the largest six, loaded first, fill the table
+    assert row == {j: float(j) for j in range(14, 20)}
+    assert listed(sparse, 5) == {0: 5.0}
 
 
 def test_from_dense_then_live_pairs_continue_from_the_kept_counts() -> None:
     dense = Cooccurrence()
-    dense.ensure(300)  # more rows than the sparse default capacity
+    dense.ensure(300)
     for _ in range(3):
         dense.add_pairs(299, [0, 1])
     dense.add_pairs(299, [2])
-    sparse = SparseCooccurrence.from_dense(dense, 2)
-    assert listed(sparse, 299) == {0: 3.0, 1: 3.0}  # the single pair with row 2 did not make the cut
-    assert listed(sparse, 2) == {299: 1.0}
-    assert listed(sparse, 0) == {299: 3.0}
-    sparse.add_pairs(299, [5])  # full row: both places lose the minimum, 3, and leave; then 5 is listed
+    sparse = SparseCooccurrence.from_dense(dense)
+    assert listed(sparse, 299) == {0: 3.0, 1: 3.0, 2: 1.0}
+    sparse.add_pairs(299, [5, 0])
     assert sparse.item_counts[299] == 5.0
-    assert listed(sparse, 299) == {5: 1.0}
-    assert sparse.pair_count(299, 0) == 0.0
+    assert listed(sparse, 299) == {0: 4.0, 1: 3.0, 2: 1.0, 5: 1.0}
     assert listed(sparse, 5) == {299: 1.0}
-    assert listed(sparse, 0) == {299: 3.0}  # the other direction is its own row: untouched
+    assert listed(sparse, 0) == {299: 4.0}
 
 
 # -- (d) seed --------------------------------------------------------------------------------------------------
@@ -184,7 +204,7 @@ def test_seed_keeps_the_larger_of_live_and_snapshot_counts(data: st.DataObject, 
     before = data.draw(updates(n_items, 15, 6))
     snapshot = data.draw(snapshots(n_items))
     after = data.draw(updates(n_items, 10, 6))
-    sparse, dense = feed(n_items, before, k=n_items)
+    sparse, dense = feed(n_items, before)
     live = dense.counts[:n_items, :n_items].copy()
     live_items = dense.item_counts[:n_items].copy()
     version = sparse.version
@@ -219,7 +239,7 @@ def test_seed_keeps_the_larger_of_live_and_snapshot_counts(data: st.DataObject, 
 
 
 def test_seed_of_nothing_changes_nothing() -> None:
-    sparse, _ = feed(3, [(0, [1, 2])], k=3)
+    sparse, _ = feed(3, [(0, [1, 2])])
     version = sparse.version
     empty = np.zeros(0, dtype=np.intp)
     sparse.seed(empty, np.zeros((0, 3), dtype=np.intp), np.zeros((0, 3), dtype=np.float32), np.zeros(0, np.float32))
@@ -231,7 +251,7 @@ def test_seed_of_nothing_changes_nothing() -> None:
 @settings(deadline=None, max_examples=60)
 @given(data=st.data(), n_items=st.integers(1, 30))
 def test_accumulate_gives_the_dense_similarity_sums(data: st.DataObject, n_items: int) -> None:
-    sparse, dense = feed(n_items, data.draw(updates(n_items, 40, 15)), k=n_items)
+    sparse, dense = feed(n_items, data.draw(updates(n_items, 40, 15)))
     histories = data.draw(
         st.lists(st.lists(st.integers(0, n_items - 1), min_size=1, max_size=10, unique=True), min_size=1, max_size=3)
     )
@@ -255,7 +275,7 @@ def test_accumulate_gives_the_dense_similarity_sums(data: st.DataObject, n_items
 
 
 def test_accumulate_adds_onto_what_the_caller_left_in_acc() -> None:
-    sparse, _ = feed(3, [(0, [1]), (1, []), (1, [])], k=3)  # item counts 1 and 2: norm sqrt(2)
+    sparse, _ = feed(3, [(0, [1]), (1, []), (1, [])])  # item counts 1 and 2: norm sqrt(2)
     rows, weights = np.array([0], dtype=np.intp), np.array([2.0], dtype=np.float32)
     acc = np.zeros(3, dtype=np.float32)
     touched = sparse.accumulate(rows, weights, acc)
@@ -268,7 +288,7 @@ def test_accumulate_adds_onto_what_the_caller_left_in_acc() -> None:
 
 
 def test_accumulate_of_an_empty_history_touches_nothing() -> None:
-    sparse, _ = feed(4, [(0, [1, 2, 3])], k=2)
+    sparse, _ = feed(4, [(0, [1, 2, 3])])
     acc = np.zeros(4, dtype=np.float32)
     touched = sparse.accumulate(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), acc)
     assert touched.size == 0 and not acc.any()
@@ -282,17 +302,17 @@ def _dense_row(sparse: SparseCooccurrence, a: int) -> npt.NDArray[np.float32]:
 
 
 def test_accumulate_with_truncated_rows_uses_only_the_listed_neighbours() -> None:
-    sparse, dense = feed(6, [(0, [1, 2, 3, 4]), (0, [1]), (5, [0, 1])], k=2)
-    rows = np.array([0, 5], dtype=np.intp)
+    sparse, dense = feed(12, [(0, list(range(1, 11))), (0, [1]), (11, [0, 1])], max_slots=0)
+    rows = np.array([0, 11], dtype=np.intp)
     weights = np.array([1.0, 0.5], dtype=np.float32)
-    acc = np.zeros(6, dtype=np.float32)
+    acc = np.zeros(12, dtype=np.float32)
     touched = sparse.accumulate(rows, weights, acc)
     truncated = Cooccurrence()
-    truncated.ensure(6)
-    truncated.item_counts[:6] = dense.item_counts[:6]
-    for a in range(6):
-        truncated.counts[a, :6] = _dense_row(sparse, a)
+    truncated.ensure(12)
+    truncated.item_counts[:12] = dense.item_counts[:12]
+    for a in range(12):
+        truncated.counts[a, :12] = _dense_row(sparse, a)
     expected = truncated.similarity_sums(rows, weights, np.array([0, 2], dtype=np.intp))[0]
     assert acc.tobytes() == expected.tobytes()
     assert sorted(touched.tolist()) == np.flatnonzero(expected).tolist()
-    assert int(sparse.sizes[0]) == 2 and np.count_nonzero(dense.counts[0, :6]) == 5
+    assert int(sparse.sizes[0]) < np.count_nonzero(dense.counts[0, :12]) == 11
