@@ -270,7 +270,9 @@ def test_a_movielens_replay_with_a_worker_killed_or_added_and_removed_loses_and_
     tmp_path: Path, scenario: str
 ) -> None:
     """The kill, and the fifth worker added then one stopped for good, on MovieLens 100K at 2,000 events a second
-    (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000; the whole stream is 200,000), against a calm run of its own."""
+    (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000; the whole stream is 200,000), against a calm run of its own.
+    For the whole stream give pytest a `--basetemp` on a tmpfs (/dev/shm): noida-db rewrites its whole data file, over
+    800 MB by the end, every ~1.5 s, and each replay then takes about 30 minutes."""
     events, catalog = movielens()
     n = len(events)
     chaos = Chaos(kill_at=n * 2 // 5) if scenario == "killed" else Chaos(add_at=n * 3 // 10, stop_at=n * 6 // 10)
