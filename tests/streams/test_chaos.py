@@ -20,7 +20,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,15 +141,8 @@ async def _send(
     make: Callable[[int], WorkerProcess],
     rate: float,
 ) -> None:
-    started = time.monotonic()
     async with JsonProducer(bootstrap, client_id="chaos-replay", linger_ms=5, order_keys=True) as producer:
-        for n, event in enumerate(events, start=1):
-            await producer.send(
-                RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id
-            )
-            if n % 100 == 0:
-                await producer.flush()
-                await asyncio.sleep(max(0.0, n / rate - (time.monotonic() - started)))
+        async for n in paced(producer, events, rate):
             if n == chaos.kill_at:
                 victim = workers[1]
                 assert victim.proc is not None
@@ -166,6 +159,17 @@ async def _send(
             if n == chaos.stop_at:
                 await asyncio.to_thread(workers[0].stop, 150.0)
         await producer.flush()
+
+
+async def paced(producer: JsonProducer, events: Sequence[UserEvent], rate: float) -> AsyncIterator[int]:
+    """Sends `events` at `rate` a second (flushed every 100), yielding each one's number once it is sent."""
+    started = time.monotonic()
+    for n, event in enumerate(events, start=1):
+        await producer.send(RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id)
+        if n % 100 == 0:
+            await producer.flush()
+            await asyncio.sleep(max(0.0, n / rate - (time.monotonic() - started)))
+        yield n
 
 
 async def _outcome(bootstrap: str, app_id: str, events: Sequence[UserEvent]) -> Outcome:

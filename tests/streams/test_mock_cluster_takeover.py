@@ -31,13 +31,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helpers importable
 
 from mock_kafka import MockCluster, MockClusterUnavailable, worker_topics
-from test_chaos import ITEMS, stream
+from test_chaos import ITEMS, paced, stream
 from test_chaos import _outcome as outcome_of
 
-from streamrec.models.events import Rating, UserEvent, event_to_dict
+from streamrec.models.events import UserEvent, event_to_dict
 from streamrec.models.profile import UserProfile
 from streamrec.streams.kafka import JsonProducer
-from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS
+from streamrec.streams.kafka.admin import CATALOG
 from streamrec.streams.kafka.consumer import read_all
 from streamrec.streams.settings import Settings
 from streamrec.streams.tools.worker_process import WorkerProcess, free_port
@@ -162,16 +162,9 @@ async def replay(root: Path, events: Sequence[UserEvent]) -> tuple[Takeover, col
 async def send(
     bootstrap: str, events: Sequence[UserEvent], *, victim: WorkerProcess, survivor: WorkerProcess
 ) -> Takeover:
-    started = time.monotonic()
     takeover = Takeover()
     async with JsonProducer(bootstrap, client_id="mock-replay", linger_ms=5, order_keys=True) as producer:
-        for n, event in enumerate(events, start=1):
-            await producer.send(
-                RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id
-            )
-            if n % 100 == 0:
-                await producer.flush()
-                await asyncio.sleep(max(0.0, n / RATE - (time.monotonic() - started)))
+        async for n in paced(producer, events, RATE):
             if n == len(events) // 2:
                 await producer.flush()
                 takeover = await kill_and_watch(victim, survivor)
