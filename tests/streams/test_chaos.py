@@ -83,6 +83,20 @@ class Chaos:
     stop_at: int | None = None  # stop worker 0 gracefully (SIGTERM) after this many events
 
 
+def worker_settings(base: Settings, root: Path, n: int, *, app_id: str, **update: object) -> Settings:
+    """Worker `n` of a replay under `root`: its own data directory and port, the models shared, a static member id."""
+    return base.model_copy(
+        update={
+            "app_id": app_id,
+            "data_dir": root / f"worker-{n}",
+            "model_dir": root / "models",
+            "web_port": free_port(),
+            "instance_id": f"{app_id}-{n}",
+            **update,
+        }
+    )
+
+
 async def replay(
     root: Path,
     events: Sequence[UserEvent],
@@ -97,17 +111,14 @@ async def replay(
     app_id = f"chaos-{uuid.uuid4().hex[:6]}"
 
     def worker(n: int) -> WorkerProcess:
-        settings = base.model_copy(
-            update={
-                "bootstrap_servers": bootstrap,
-                "partitions": PARTITIONS,
-                "app_id": app_id,
-                "data_dir": root / f"worker-{n}",
-                "model_dir": root / "models",
-                "web_port": free_port(),
-                "instance_id": f"{app_id}-{n}",
-                "leave_group_on_stop": n == 0 and chaos.stop_at is not None,  # the worker scaled in
-            }
+        settings = worker_settings(
+            base,
+            root,
+            n,
+            bootstrap_servers=bootstrap,
+            partitions=PARTITIONS,
+            app_id=app_id,
+            leave_group_on_stop=n == 0 and chaos.stop_at is not None,  # the worker scaled in
         )
         return WorkerProcess(settings, root / f"worker-{n}.log", log_level="warning")
 

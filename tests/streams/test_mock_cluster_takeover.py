@@ -31,7 +31,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helpers importable
 
 from mock_kafka import MockCluster, MockClusterUnavailable, worker_topics
-from test_chaos import ITEMS, paced, stream
+from test_chaos import ITEMS, paced, stream, worker_settings
 from test_chaos import _outcome as outcome_of
 
 from streamrec.models.events import UserEvent, event_to_dict
@@ -40,7 +40,7 @@ from streamrec.streams.kafka import JsonProducer
 from streamrec.streams.kafka.admin import CATALOG
 from streamrec.streams.kafka.consumer import read_all
 from streamrec.streams.settings import Settings
-from streamrec.streams.tools.worker_process import WorkerProcess, free_port
+from streamrec.streams.tools.worker_process import WorkerProcess
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -118,17 +118,14 @@ async def replay(root: Path, events: Sequence[UserEvent]) -> tuple[Takeover, col
         base = Settings(_env_file=None)  # type: ignore[call-arg]
         workers = [
             WorkerProcess(
-                base.model_copy(
-                    update={
-                        "bootstrap_servers": cluster.bootstrap,
-                        "partitions": PARTITIONS,
-                        "app_id": app_id,
-                        "data_dir": root / f"worker-{n}",
-                        "model_dir": root / "models",
-                        "web_port": free_port(),
-                        "instance_id": f"{app_id}-{n}",
-                        "session_timeout_s": SESSION_TIMEOUT_S,
-                    }
+                worker_settings(
+                    base,
+                    root,
+                    n,
+                    app_id=app_id,
+                    bootstrap_servers=cluster.bootstrap,
+                    partitions=PARTITIONS,
+                    session_timeout_s=SESSION_TIMEOUT_S,
                 ),
                 root / f"worker-{n}.log",
                 log_level="info",
