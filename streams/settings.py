@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         "pod's name): a restarted worker takes its partitions back at once instead of waiting for the session "
         "timeout and a rebalance; none: dynamic membership",
     )
+    session_timeout_s: float = Field(
+        60.0,
+        ge=1.0,
+        le=90.0,  # Faust refuses a session timeout above its request timeout (90 s)
+        description="how long the group coordinator waits for a silent worker (killed, hung, cut off) before moving "
+        "its partitions to the others (Kafka's session.timeout.ms; Kafka brokers refuse less than 6 s by default); "
+        "the worker heartbeats every third of it, at most every 3 s",
+    )
     leave_group_on_stop: bool = Field(
         False,
         description="with an instance id, leave the group on a graceful stop, so the worker's partitions move at "

@@ -20,7 +20,6 @@ import faust
 from aiokafka import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, Message, TopicT
 
 from streamrec.streams.internals.changelog_restore import ChangelogRestorer
@@ -28,6 +27,7 @@ from streamrec.streams.internals.fetch_pacing import pace_consumer_fetches
 from streamrec.streams.internals.group_join import leave_group_on_close, tolerate_empty_assignments
 from streamrec.streams.internals.producer_buffer import DrainingProducer
 from streamrec.streams.internals.state_healing import StateDiscardedHook
+from streamrec.streams.internals.topic_declaration import ExistingTopicsTransport
 
 BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -361,7 +361,7 @@ async def _paused(handler: BatchHandler, messages: list[Message]) -> None:
         await handler(messages)
 
 
-class BatchingTransport(AIOKafkaTransport):
+class BatchingTransport(ExistingTopicsTransport):
     Consumer = BatchingConsumer
     Producer = DrainingProducer
 

@@ -60,6 +60,9 @@ MIRRORED: dict[str, str] = {
     "aiokafka.consumer.group_coordinator.CoordinatorGroupRebalance.perform_group_join": "ff2c2109b2e9868dc23f43643160ea3d87c40093adc03e5e8c9a45c81844ea75",
     "aiokafka.consumer.group_coordinator.GroupCoordinator._maybe_leave_group": "016cd88a16e6c4b5b08ecab793e0fde0204fe2cfd836af5f682c48630d3fba2e",
     "aiokafka.consumer.group_coordinator.GroupCoordinator._do_rejoin_group": "3cb016c98a087a71bfea089e25be2117bc405f76a3348558b28080ec02008559",
+    # topic_declaration: a topic is created unless the declaring client's metadata cache holds it
+    "faust.transport.drivers.aiokafka.Transport._create_topic": "5e1966c11a52b515d86c8ff9be5277eed3ece22dd0ce077811467da043651cf0",
+    "faust.transport.drivers.aiokafka.Transport._really_create_topic": "698806ec237ce0d79243e063ca3913ebed5205e37095932282bf130ee5483fbd",
     # consumer_state: the app's consumer, created on first use
     "faust.app.base.App.consumer": "354b140caceca03c3e29a753faecfe63e42c3e8573de6c7baa3363a2326d960c",
 }
@@ -79,6 +82,7 @@ PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     ),
     "faust.transport.drivers.aiokafka.Consumer": ("_new_consumer_thread", "_thread"),
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread": ("_ensure_consumer",),
+    "faust.transport.drivers.aiokafka.Transport": ("_create_topic",),
     "faust.transport.drivers.aiokafka.Producer": ("_producer", "_ensure_producer"),
     "faust.transport.producer.ProducerBuffer": ("_handle_pending", "_send_pending"),
     "faust.tables.manager.TableManager": ("_update_channels", "_recovery"),

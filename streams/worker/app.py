@@ -75,6 +75,8 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=settings.instance_id,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),  # Faust's default, or a third
         # Lists and changelog records leave in a few large compressed requests instead of many small ones: each
         # request costs the broker and the worker's event loop, and the bytes cost the broker (noida-db keeps all
         # it holds in memory and saves it whole every ~1.5 s).

@@ -25,6 +25,26 @@ def test_zstd_is_the_default_codec(tmp_path: Path) -> None:
     assert create_app(settings).conf.producer_compression_type == "zstd"
 
 
+@pytest.mark.parametrize(("session_timeout_s", "heartbeat_s"), [(60.0, 3.0), (10.0, 3.0), (6.0, 2.0)])
+def test_the_session_timeout_is_the_consumer_s_with_heartbeats_every_third_of_it_at_most_3_s(
+    tmp_path: Path, session_timeout_s: float, heartbeat_s: float
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path,
+        model_dir=tmp_path / "models",
+        session_timeout_s=session_timeout_s,
+    )
+    app = create_app(settings)
+    assert app.conf.broker_session_timeout == session_timeout_s
+    assert app.conf.broker_heartbeat_interval == heartbeat_s
+
+
+def test_a_session_timeout_faust_would_refuse_is_refused() -> None:
+    with pytest.raises(ValueError, match="session_timeout_s"):
+        Settings(_env_file=None, session_timeout_s=120)  # type: ignore[call-arg]
+
+
 def test_an_unknown_codec_is_refused() -> None:
     with pytest.raises(ValueError, match="compression"):
         Settings(_env_file=None, compression="brotli")  # type: ignore[call-arg, arg-type]

@@ -20,7 +20,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,20 @@ class Chaos:
     stop_at: int | None = None  # stop worker 0 gracefully (SIGTERM) after this many events
 
 
+def worker_settings(base: Settings, root: Path, n: int, *, app_id: str, **update: object) -> Settings:
+    """Worker `n` of a replay under `root`: its own data directory and port, the models shared, a static member id."""
+    return base.model_copy(
+        update={
+            "app_id": app_id,
+            "data_dir": root / f"worker-{n}",
+            "model_dir": root / "models",
+            "web_port": free_port(),
+            "instance_id": f"{app_id}-{n}",
+            **update,
+        }
+    )
+
+
 async def replay(
     root: Path,
     events: Sequence[UserEvent],
@@ -97,17 +111,14 @@ async def replay(
     app_id = f"chaos-{uuid.uuid4().hex[:6]}"
 
     def worker(n: int) -> WorkerProcess:
-        settings = base.model_copy(
-            update={
-                "bootstrap_servers": bootstrap,
-                "partitions": PARTITIONS,
-                "app_id": app_id,
-                "data_dir": root / f"worker-{n}",
-                "model_dir": root / "models",
-                "web_port": free_port(),
-                "instance_id": f"{app_id}-{n}",
-                "leave_group_on_stop": n == 0 and chaos.stop_at is not None,  # the worker scaled in
-            }
+        settings = worker_settings(
+            base,
+            root,
+            n,
+            bootstrap_servers=bootstrap,
+            partitions=PARTITIONS,
+            app_id=app_id,
+            leave_group_on_stop=n == 0 and chaos.stop_at is not None,  # the worker scaled in
         )
         return WorkerProcess(settings, root / f"worker-{n}.log", log_level="warning")
 
@@ -141,15 +152,8 @@ async def _send(
     make: Callable[[int], WorkerProcess],
     rate: float,
 ) -> None:
-    started = time.monotonic()
     async with JsonProducer(bootstrap, client_id="chaos-replay", linger_ms=5, order_keys=True) as producer:
-        for n, event in enumerate(events, start=1):
-            await producer.send(
-                RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id
-            )
-            if n % 100 == 0:
-                await producer.flush()
-                await asyncio.sleep(max(0.0, n / rate - (time.monotonic() - started)))
+        async for n in paced(producer, events, rate):
             if n == chaos.kill_at:
                 victim = workers[1]
                 assert victim.proc is not None
@@ -166,6 +170,17 @@ async def _send(
             if n == chaos.stop_at:
                 await asyncio.to_thread(workers[0].stop, 150.0)
         await producer.flush()
+
+
+async def paced(producer: JsonProducer, events: Sequence[UserEvent], rate: float) -> AsyncIterator[int]:
+    """Sends `events` at `rate` a second (flushed every 100), yielding each one's number once it is sent."""
+    started = time.monotonic()
+    for n, event in enumerate(events, start=1):
+        await producer.send(RATINGS if isinstance(event, Rating) else PLAYS, event_to_dict(event), key=event.user_id)
+        if n % 100 == 0:
+            await producer.flush()
+            await asyncio.sleep(max(0.0, n / rate - (time.monotonic() - started)))
+        yield n
 
 
 async def _outcome(bootstrap: str, app_id: str, events: Sequence[UserEvent]) -> Outcome:
@@ -270,7 +285,9 @@ def test_a_movielens_replay_with_a_worker_killed_or_added_and_removed_loses_and_
     tmp_path: Path, scenario: str
 ) -> None:
     """The kill, and the fifth worker added then one stopped for good, on MovieLens 100K at 2,000 events a second
-    (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000; the whole stream is 200,000), against a calm run of its own."""
+    (`STREAMREC_CHAOS_MOVIELENS_EVENTS`, default 20,000; the whole stream is 200,000), against a calm run of its own.
+    For the whole stream give pytest a `--basetemp` on a tmpfs (/dev/shm): noida-db rewrites its whole data file, over
+    800 MB by the end, every ~1.5 s, and each replay then takes about 30 minutes."""
     events, catalog = movielens()
     n = len(events)
     chaos = Chaos(kill_at=n * 2 // 5) if scenario == "killed" else Chaos(add_at=n * 3 // 10, stop_at=n * 6 // 10)

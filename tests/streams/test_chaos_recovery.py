@@ -10,7 +10,8 @@ restart is opt-in (`STREAMREC_CHAOS=1`, see its test); the others run in the nor
 Two workers, one SIGKILLed: noida-db 0.2.3 never expires a member by its session timeout, so the survivor never takes
 the dead member's partitions (Kafka would after `session.timeout.ms`); the dead worker's partitions wait until it is
 restarted under the same static member id (`STREAMREC_INSTANCE_ID`), which takes its place at once
-(docs/scaling.md, "What the embedded broker lacks").
+(docs/scaling.md, "What the embedded broker lacks"). The survivor's takeover is shown on librdkafka's mock cluster
+(`test_mock_cluster_takeover.py`).
 """
 
 from __future__ import annotations
