@@ -42,26 +42,29 @@ bench: $(STAMP)
 
 # The quality reports under docs/evaluation: MovieLens 100K and KuaiRand-Pure (real viewing with engagement, read from
 # ../shared/data, or from KUAIRAND=<folder>), each with every baseline, streamrec uncalibrated and at the default
-# calibration weight, and streamrec as deployed (its item model retrained every 20,000 interactions), and streamrec
-# on MovieLens over 1, 2, 4 and 8 workers; side by side. `evaluate-more`: what simulated searches add.
-.PHONY: evaluate-ml-100k evaluate-kuairand evaluate-workers evaluate-more
+# calibration weight, and streamrec as deployed (its item model retrained every 20,000 interactions); side by side.
+# `evaluate-more`: what simulated searches add, and streamrec on MovieLens over 1, 2, 4 and 8 workers.
+.PHONY: evaluate-ml-100k evaluate-kuairand evaluate-workers evaluate-searches evaluate-more
 evaluate: $(STAMP)
 	$(BIN)/streamrec dataset fetch
-	$(MAKE) --no-print-directory -j2 evaluate-ml-100k evaluate-kuairand evaluate-workers
+	$(MAKE) --no-print-directory -j2 evaluate-ml-100k evaluate-kuairand
 
 evaluate-ml-100k: $(STAMP)
-	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0,0.6
+	$(BIN)/streamrec evaluate --out docs/evaluation --calibration-weights 0.6,0
 
 evaluate-kuairand: $(STAMP)
-	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure --calibration-weights 0,0.6 \
+	$(BIN)/streamrec evaluate --out docs/evaluation/kuairand --dataset kuairand-pure --calibration-weights 0.6,0 \
 		$(if $(KUAIRAND),--path $(KUAIRAND))
 
 evaluate-workers: $(STAMP)
 	$(BIN)/streamrec evaluate --out docs/evaluation/workers --workers 1,2,4,8 --no-baselines
 
+evaluate-searches: $(STAMP)
+	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6 --retrain-every 0
+
 evaluate-more: $(STAMP)
 	$(BIN)/streamrec dataset fetch
-	$(BIN)/streamrec evaluate --out docs/evaluation/with-searches --searches --no-baselines --calibration-weights 0.6 --retrain-every 0
+	$(MAKE) --no-print-directory -j2 evaluate-searches evaluate-workers
 
 # Fast path vs end to end (replay through the broker and workers): all events free-running with one list per event,
 # as the prequential protocol has it, through one worker and through four (docs/evaluation/e2e-*).

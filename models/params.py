@@ -31,9 +31,11 @@ class StreamParams:
     w_recency: float = 0.05
     # The w_* above (but w_search) are the prior of the blend learnt online (`blend.Blend`); False: kept fixed.
     learn_blend: bool = True
-    # Views decayed with a one-hour half-life (`recency.RecencyCounter`): the fast time scale, beside all-time
-    # popularity (the blend weighs the two) and the 7-day trending window the reasons quote.
-    recency_half_life_ms: int = 3_600_000
+    # Views decayed with a one-day half-life (`recency.RecencyCounter`): what is watched today, beside all-time
+    # popularity (the blend weighs the two) and the 7-day trending window the reasons quote. Not learnt: a list is
+    # ranked at a viewer's event and held until their next, so feedback taken at the consumption favours the
+    # shortest half-life (docs/evaluation/blend.md measures 1 hour, 6 hours and a day).
+    recency_half_life_ms: int = 86_400_000
     # Large catalogs (more items than exact_max_items): sparse co-occurrence and candidate ranking.
     exact_max_items: int = 8192
     cooccurrence_slots: int = 1 << 24  # exact sparse counts up to this many (8 bytes each); past it, Misra-Gries

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="a fetch answered 'nothing new' sooner than this holds the next fetch for the rest of it "
         "(brokers that answer at once, like noida-db, would otherwise be polled thousands of times a second)",
     )
+    recency_half_life_hours: float = Field(
+        24.0,
+        gt=0.0,
+        le=24.0 * 365,
+        description="the half-life of the recency the score weighs against all-time popularity (views decayed with "
+        "time); the blend learns the two weights, not the half-life",
+    )
     exact_max_items: int = Field(
         8_192,
         ge=1,
@@ -176,6 +183,7 @@ class Settings(BaseSettings):
             "calibration_weight": self.calibration_weight,
             "caps": ExposureCaps(self.max_genre_share, self.max_creator_share),
             "exact_max_items": self.exact_max_items,
+            "recency_half_life_ms": round(self.recency_half_life_hours * 3_600_000),
         }
         return StreamParams(**(values | overrides))
 

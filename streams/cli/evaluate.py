@@ -201,12 +201,25 @@ def build_systems(
         systems["item-knn"] = SequentialItemKNN()
         systems["ease"] = EASE()
     swept: dict[float, str] = {}
-    make = factory or build_streamrec
+    learner: Recommender | None = None
     for weight in weights:
         name = streamrec_name(weight)
-        systems[name] = make(weight, searches, top_n=top_n)
+        if factory is not None:
+            systems[name] = factory(weight, searches, top_n=top_n)
+        elif learner is None:
+            systems[name] = learner = build_streamrec(weight, searches, top_n=top_n)
+        else:  # the same learnt state, ranked at another weight: learnt once (`CalibrationView`)
+            systems[name] = calibration_view(learner, weight)
         swept[weight] = name
     return systems, swept
+
+
+def calibration_view(learner: Recommender, weight: float) -> Recommender:
+    from streamrec.models.evaluate.calibration_views import CalibrationView
+    from streamrec.models.recommender import StreamRecommender
+
+    assert isinstance(learner, StreamRecommender)
+    return CalibrationView(learner, weight)
 
 
 def _summary_table(results: dict[str, EvalResult]) -> Table:

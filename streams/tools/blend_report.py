@@ -36,7 +36,7 @@ def write_blend(out_dir: Path, histories: Mapping[str, Sequence[BlendPoint]]) ->
         "## Learnt blend weights",
         "",
         "streamrec's score weighs co-occurrence with the recent history, the profile embedding, popularity and "
-        "recency (views decayed with a one-hour half-life). The weights are learnt online from the stream "
+        "recency (views decayed with a one-day half-life). The weights are learnt online from the stream "
         "(`models/blend.py`): at each first consumption, every blend of a grid (the personal signals at their "
         "defaults or off; popularity and recency each from 0 to 4) is credited if it would have ranked the consumed "
         "item in its top 10 against the strongest contenders of each component (the viewer's top co-occurring "

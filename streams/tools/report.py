@@ -136,7 +136,8 @@ def render_markdown(
         "",
         f"MRR is over the whole held list of {n_list} items. Times are spent inside each system (learning and "
         "ranking; CPU time is what the machine's load does not inflate); the evaluator's own bookkeeping is the "
-        "rest of the run time.",
+        "rest of the run time. streamrec at a second calibration weight ranks from the state the first one learns "
+        "(calibration never changes what is learnt): its times are its ranking only.",
         "",
         "![HR over time](hr_over_time.png)",
         "",
