@@ -11,7 +11,6 @@ from streamrec.models.item_model import content_only_model
 from streamrec.models.item_side import ItemSide
 from streamrec.models.item_signals import ItemSignal
 from streamrec.models.params import StreamParams
-from streamrec.models.profile import EncodedProfiles
 from streamrec.models.recommender import StreamRecommender
 
 
@@ -46,12 +45,11 @@ class Deployment(Recommender):
             self.item_side: ItemSide | None = ItemSide(params, content_only_model())
             self.item_side.position = 0
             self.workers = [
-                StreamRecommender(params, profiles=EncodedProfiles(), item_side=self.item_side, item_signals=self._emit)
-                for _ in range(workers)
+                StreamRecommender(params, item_side=self.item_side, item_signals=self._emit) for _ in range(workers)
             ]
         else:
             self.item_side = None
-            self.workers = [StreamRecommender(params, profiles=EncodedProfiles()) for _ in range(workers)]
+            self.workers = [StreamRecommender(params) for _ in range(workers)]
 
     def _emit(self, signal: ItemSignal) -> None:
         self._log[-1] = (self._events, signal)

@@ -44,12 +44,12 @@ def build_streamrec(calibration_weight: float, searches: bool, *, top_n: int = 2
     `searches` says whether the stream carries searches (the system always learns from whatever it is fed).
     Raises ImportError while `models.recommender` is not available.
     """
-    from streamrec.models.profile import EncodedProfiles
     from streamrec.models.recommender import StreamRecommender
 
-    # The worker's parameters, and profiles kept encoded as in its RocksDB table, so both paths compute alike.
+    # The worker's parameters. Its profiles live encoded in a RocksDB table; live ones compute the same lists here
+    # (learning quantizes what it changes, so a profile equals its decoded form: test_live_profiles_rank_alike).
     params = get_settings().stream_params(calibration_weight=calibration_weight, top_n=top_n)
-    return StreamRecommender(params, profiles=EncodedProfiles())
+    return StreamRecommender(params)
 
 
 def learnt_blends(systems: dict[str, Recommender]) -> dict[str, list[BlendPoint]]:
@@ -69,11 +69,10 @@ def build_deployed_loop(calibration_weight: float, searches: bool, *, top_n: int
     """streamrec with its item model retrained every `every` interactions on the events so far and swapped in, as
     the worker swaps in what `streamrec train` saves (`models.evaluate.retraining`)."""
     from streamrec.models.evaluate.retraining import RetrainedLoop
-    from streamrec.models.profile import EncodedProfiles
     from streamrec.models.recommender import StreamRecommender
 
     params = get_settings().stream_params(calibration_weight=calibration_weight, top_n=top_n)
-    return RetrainedLoop(StreamRecommender(params, profiles=EncodedProfiles()), every)
+    return RetrainedLoop(StreamRecommender(params), every)
 
 
 def add_deployed_loop(

@@ -1,5 +1,5 @@
-"""streamrec ranked at a second calibration weight from the state another streamrec learns gives the lists a
-streamrec at that weight learning by itself gives."""
+"""The evaluator's two shortcuts rank what streamrec on its own would: a second calibration weight ranked from the
+state another streamrec learns, and live profiles where the worker keeps them encoded."""
 
 from streamrec.models.evaluate.calibration_views import CalibrationView
 from streamrec.models.evaluate.prequential import prequential
@@ -32,3 +32,16 @@ def test_a_view_ranks_what_its_own_learner_would() -> None:
     assert results["view"].miscalibration != results["learner"].miscalibration  # another weight: other lists
     for user in {event.user_id for event in events}:
         assert systems["view"].rank(user, 20) == systems["alone"].rank(user, 20)
+
+
+def test_live_profiles_rank_alike() -> None:
+    """The evaluator keeps profiles live; the worker keeps them encoded (its RocksDB table): the same lists."""
+    from streamrec.models.profile import EncodedProfiles
+
+    items, events = _stream()
+    systems = {"live": StreamRecommender(), "encoded": StreamRecommender(profiles=EncodedProfiles())}
+    lists: dict[str, list[tuple[str, ...]]] = {"live": [], "encoded": []}
+    prequential(events, items, systems, skip_unused_lists=False, on_point=lambda name, p: lists[name].append(p.items))
+    assert lists["live"] == lists["encoded"] and len(lists["live"]) > 100
+    for user in {event.user_id for event in events}:
+        assert systems["live"].rank(user, 20) == systems["encoded"].rank(user, 20)

@@ -113,6 +113,13 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setattr(evaluate_cli, "load_data", lambda name, path, cache_dir: data)
     monkeypatch.setattr(evaluate_cli, "load_events", fake_events)
     monkeypatch.setattr(evaluate_cli, "build_streamrec", fake_streamrec)
+    views: list[float] = []
+
+    def fake_view(learner: Recommender, weight: float) -> Recommender:
+        views.append(weight)
+        return IncrementalPopularity()
+
+    monkeypatch.setattr(evaluate_cli, "calibration_view", fake_view)
     loops: list[tuple[float, int]] = []
 
     def fake_loop(weight: float, searches: bool, *, top_n: int, every: int) -> Recommender:
@@ -129,6 +136,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
 
     evaluate_cli.register(app)
     app.built = built  # type: ignore[attr-defined]
+    app.views = views  # type: ignore[attr-defined]
     app.loops = loops  # type: ignore[attr-defined]
     return app
 
@@ -140,7 +148,8 @@ def test_evaluate_command_writes_the_report(cli: typer.Typer, tmp_path: Path) ->
         ["evaluate", "--out", str(out), "--calibration-weights", "0,0.5", "--als-every", "100", "--als-factors", "4"],
     )
     assert result.exit_code == 0, result.output
-    assert cli.built == [(0.0, False, 20), (0.5, False, 20)]  # type: ignore[attr-defined]
+    assert cli.built == [(0.0, False, 20)]  # type: ignore[attr-defined]
+    assert cli.views == [0.5]  # type: ignore[attr-defined]  # ranked from the first one's state
     assert cli.loops == [(0.0, 20_000)]  # type: ignore[attr-defined]  # the default weight was not swept
     for name in ("report.md", "hr_over_time.png", "calibration_tradeoff.png", "results.json"):
         assert (out / name).stat().st_size > 0
