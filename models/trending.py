@@ -1,8 +1,8 @@
 """Trending baseline: interactions decayed exponentially with event time (half-life one day by default).
 
-An item's score at time t is the sum over its interactions at t_k of 2^(-(t - t_k) / half-life), kept per item as
-(value, reference time) and decayed to the stream's clock when a list is ranked, so learning is O(1) and ranking
-one vectorised pass. The reason says how many interactions the item had in the last `window_ms` (one half-life
+An item's score at time t is the sum over its interactions at t_k of 2^(-(t - t_k) / half-life), kept per item
+relative to one anchor time (`recency.RecencyCounter`): the decay is common to every item, so learning is O(1) and
+ranking one partial sort, with no pass over the catalog to decay it. The reason says how many interactions the item had in the last `window_ms` (one half-life
 by default), the count the evaluator checks; an item with none there gets its popularity reason.
 """
 
@@ -17,6 +17,7 @@ from streamrec.models.base import Reason, Recommendation
 from streamrec.models.baselines import popularity_reason, top_n_indices
 from streamrec.models.events import DAY_MS
 from streamrec.models.interaction_baseline import InteractionBaseline, ViewerItems
+from streamrec.models.recency import RecencyCounter
 
 __all__ = ["Trending", "trending_reason"]
 
@@ -41,36 +42,30 @@ class Trending(InteractionBaseline):
         super().__init__()
         self.half_life_ms = half_life_ms
         self.window_ms = half_life_ms if window_ms is None else window_ms
-        # per item: its decayed value as of `_reference` (growable arrays, the first n_items rows in use)
-        self._value = np.zeros(64, dtype=np.float64)
-        self._reference = np.zeros(64, dtype=np.int64)
+        # Per item: its interactions decayed to one anchor time. Decay is common to every item, so the order
+        # never needs the clock; only the scores shown are brought to it.
+        self._decayed = RecencyCounter(half_life_ms)
         self._stamps: list[list[int]] = []  # per item: its interactions' times, ascending
 
     def _on_new_item(self, idx: int) -> None:
-        if idx == self._value.size:
-            self._value = np.concatenate([self._value, np.zeros_like(self._value)])
-            self._reference = np.concatenate([self._reference, np.zeros_like(self._reference)])
+        self._decayed.ensure(idx + 1)
         self._stamps.append([])
 
     def _on_interaction(self, viewer: ViewerItems, idx: int, ts: int) -> None:
-        value, reference = float(self._value[idx]), int(self._reference[idx])
-        if value == 0.0:
-            self._value[idx], self._reference[idx] = 1.0, ts
-        else:  # decay both to the later of the two times (an event may arrive a little out of order)
-            later = max(reference, ts)
-            h = self.half_life_ms
-            self._value[idx] = value * 2.0 ** ((reference - later) / h) + 2.0 ** ((ts - later) / h)
-            self._reference[idx] = later
+        self._decayed.add(idx, ts)
         insort(self._stamps[idx], ts)  # appends in time-ordered streams
+
+    def _to_clock(self) -> float:
+        """The factor that brings the anchored values to the stream's clock."""
+        anchor = self._decayed.anchor
+        if self.clock is None or anchor is None:
+            return 0.0
+        return float(2.0 ** ((anchor - self.clock) / self.half_life_ms))
 
     def scores(self) -> npt.NDArray[np.float64]:
         """Every item's decayed interactions at the stream's clock (0 for items never interacted with)."""
-        m = self.n_items
-        if self.clock is None:
-            return np.zeros(m, dtype=np.float64)
-        age = (self.clock - self._reference[:m]).astype(np.float64)
-        decayed: npt.NDArray[np.float64] = self._value[:m] * np.exp2(-age / self.half_life_ms)
-        return decayed
+        scaled: npt.NDArray[np.float64] = self._decayed.values[: self.n_items] * self._to_clock()
+        return scaled
 
     def in_window(self, idx: int) -> int:
         """Interactions with the item in (clock - window, clock]."""
@@ -82,10 +77,11 @@ class Trending(InteractionBaseline):
     def rank(self, user_id: str, n: int) -> list[Recommendation]:
         viewer = self._viewers.get(user_id)
         seen = viewer.as_array() if viewer is not None else np.empty(0, dtype=np.int64)
-        scores = self.scores()
-        top = top_n_indices(scores, seen, n)
+        anchored = self._decayed.values[: self.n_items]
+        top = top_n_indices(anchored, seen, n)
+        scores = anchored[top] * self._to_clock()
         ids, counts, recs = self.item_ids, self.counts, []
-        for rank, (idx, score) in enumerate(zip(top.tolist(), scores[top].tolist(), strict=True), start=1):
+        for rank, (idx, score) in enumerate(zip(top.tolist(), scores.tolist(), strict=True), start=1):
             recent = self.in_window(idx)
             if recent and self.clock is not None:
                 reason = trending_reason(recent, self.window_ms, self.clock)
