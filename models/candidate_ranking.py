@@ -25,6 +25,7 @@ from streamrec.models.ranking import RankedLists, Ranker
 from streamrec.models.ranking_common import F32, I64, RankedUser, Rows, scatter_strongest, watched_hashes
 from streamrec.models.search_intent import fresh_searches
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.top_k import best_first
 
 _NONE = np.zeros(0, dtype=np.int64)
 _NO_EMBEDDING = np.zeros(0, dtype=np.float32)
@@ -69,7 +70,7 @@ class CandidateRanker(Ranker):
             user, candidates, scores = self._score(profile, vectors, nearest[u], popular, n_items)
             users.append(user)
             scored.append((candidates, scores))
-            tops.append(_top(scores, min(p.candidates, scores.shape[0])))
+            tops.append(best_first(scores, p.candidates))  # candidates are sorted: ties by row
         rows, offsets = ragged.join([scored[u][0][t] for u, t in enumerate(tops)], _NONE)
         relevance = ragged.flatten([scored[u][1][t] for u, t in enumerate(tops)], _NO_SCORES)
         orders = self._rerank(relevance, offsets, rows, users, n)
@@ -115,7 +116,7 @@ class CandidateRanker(Ranker):
         k = min(self.params.popular_candidates, n_items)
         if self.exhaustive or k >= n_items:
             return np.arange(n_items, dtype=np.int64)
-        return np.sort(np.argpartition(-base, k - 1)[:k]).astype(np.int64)
+        return np.sort(best_first(base, k))  # ties by row, as the relevance pool breaks them
 
     # -- scoring ------------------------------------------------------------------------------------------
     def _score(
@@ -211,7 +212,7 @@ class CandidateRanker(Ranker):
         k = self.params.cowatched_candidates
         if self.exhaustive or touched.shape[0] <= k:
             return touched
-        return touched[np.argpartition(-self._acc[touched], k - 1)[:k]]
+        return touched[best_first(self._acc[touched], k, touched)]  # ties by row
 
     def sources(self, profile: UserProfile | None) -> dict[str, Rows]:
         """Each candidate source's rows for one viewer, as `rank_lists` would take them now (what the large-catalog
@@ -288,16 +289,6 @@ class CandidateRanker(Ranker):
         )
         scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
         return neighbours, shares
-
-
-def _top(scores: F32, k: int) -> Rows:
-    """Positions of the k best finite scores, best first (ties in candidate order)."""
-    if k <= 0:
-        return np.zeros(0, dtype=np.intp)
-    neg = -scores
-    part = np.argpartition(neg, k)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])  # as `_top_finite`
-    top = part[np.argsort(neg[part], kind="stable")]
-    return top[np.isfinite(scores[top])]
 
 
 def _union(parts: list[I64], mark: npt.NDArray[np.bool_]) -> I64:

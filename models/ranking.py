@@ -38,6 +38,7 @@ from streamrec.models.ranking_common import (
     watched_hashes,
 )
 from streamrec.models.search_intent import fresh_searches, query_matches
+from streamrec.models.top_k import best_first_rows
 
 QUERY_CACHE_SIZE = 4096
 
@@ -130,7 +131,7 @@ class Ranker:
         if self.items.catalog.removed:
             scores[:, ~self.items.catalog.live_rows()] = -np.inf
 
-        rows, relevance, offsets = _top_finite(scores, min(p.candidates, n_items))
+        rows, relevance, offsets = best_first_rows(scores, min(p.candidates, n_items))  # ties by row
         orders = self._rerank(relevance, offsets, rows, users, n)
         bounds = offsets.tolist()
         chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
@@ -536,33 +537,6 @@ def _strongest(
             best[pos] = rows[arg]
             top[pos] = high
             ratio[pos] = np.float32(high / (floor if total < floor else total))
-
-
-def _top_finite(scores: F32, k: int) -> tuple[Rows, F32, npt.NDArray[np.int64]]:
-    """Each row's k best columns, best first, without non-finite scores, concatenated: (columns, their scores,
-    offsets). Ties keep the order one row's argpartition + stable argsort leaves them in (the 2-D calls do
-    exactly that per row)."""
-    neg = -scores
-    if k >= scores.shape[1]:
-        top = np.argsort(neg, axis=1, kind="stable")
-    elif scores.shape[0] == 1:
-        part = np.argpartition(neg[0], k)[:k]
-        columns = part[np.argsort(neg[0, part], kind="stable")]
-        relevance = scores[0, columns]
-        finite = np.isfinite(relevance)
-        if finite.all():
-            return columns, relevance, np.array([0, k], dtype=np.int64)
-        return columns[finite], relevance[finite], np.array([0, int(finite.sum())], dtype=np.int64)
-    else:
-        part = np.argpartition(neg, k, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(neg, part, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-    relevance = np.take_along_axis(scores, top, axis=1)
-    finite = np.isfinite(relevance)
-    if finite.all():
-        offsets = np.arange(0, top.size + 1, top.shape[1], dtype=np.int64)
-        return top.ravel(), relevance.ravel(), offsets
-    return top[finite], relevance[finite], ragged.offsets(finite.sum(axis=1))
 
 
 def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:
