@@ -1,7 +1,7 @@
 """The k best of a score array in a total order: larger score first, equal scores by key (lower first; without
-keys, by position). Selected in O(n) (a partition finds the k-th best score; only that score's ties are ordered
-by key), so a subset holding the k best of a larger set, with equal scores and keys, selects exactly them: the
-candidate ranker's lists are then those of scoring every item, whatever the ties at the edge."""
+keys, by position). One pass with a heap of k (O(n) when most items lose to its worst at once), so a subset
+holding the k best of a larger set, with equal scores and keys, selects exactly them: the candidate ranker's
+lists are then those of scoring every item, whatever the ties at the edge."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def best_first(scores: F32, k: int, keys: I64 = _BY_POSITION) -> I64:
     """Positions of the k best finite scores, best first, equal scores in order of `keys` (lower first; empty:
     of position). Fewer than k when fewer are finite."""
     out = np.empty(max(min(k, scores.shape[0]), 0), dtype=np.int64)
-    count = _best_first(scores, keys, k, np.empty(scores.shape[0], dtype=scores.dtype), out)
+    count = _best_first(scores, keys, k, out)
     return out[:count]
 
 
@@ -37,46 +37,117 @@ def best_first_rows(scores: F32, k: int) -> tuple[I64, F32, I64]:
 
 @njit(cache=True)
 def _best_first_rows(scores: F32, k: int, columns: I64, offsets: I64) -> None:  # pragma: no cover - compiled
-    scratch = np.empty(scores.shape[1], dtype=scores.dtype)
     out = np.empty(max(min(k, scores.shape[1]), 0), dtype=np.int64)
     for u in range(scores.shape[0]):
-        count = _best_first(scores[u], _BY_POSITION, k, scratch, out)
+        count = _best_first(scores[u], _BY_POSITION, k, out)
         columns[offsets[u] : offsets[u] + count] = out[:count]
         offsets[u + 1] = offsets[u] + count
 
 
 @njit(cache=True)
-def _best_first(scores: F32, keys: I64, k: int, scratch: F32, out: I64) -> int:  # pragma: no cover - compiled
-    """`best_first` into `out` (room for min(k, n)); returns the count. `scratch`: n values of any content."""
+def _best_first(scores: F32, keys: I64, k: int, out: I64) -> int:  # pragma: no cover - compiled
+    """`best_first` into `out` (room for min(k, n)); returns the count. A histogram of the finite scores over
+    equal-width buckets between their extremes (the bucket is monotonic in the score) finds the bucket of the
+    k-th best: the buckets above it are in, and only that bucket's items are compared one by one."""
+    n = scores.shape[0]
+    k = min(k, out.shape[0])
+    lo, hi = np.inf, -np.inf
     finite = 0
-    for i in range(scores.shape[0]):
-        if np.isfinite(scores[i]):
-            scratch[finite] = scores[i]
+    for i in range(n):
+        v = scores[i]
+        if np.isfinite(v):
             finite += 1
-    k = min(k, finite)
-    if k <= 0:
+            lo = min(lo, v)
+            hi = max(hi, v)
+    if k <= 0 or finite == 0:
         return 0
-    edge = np.partition(scratch[:finite], finite - k)[finite - k]  # the k-th best finite score
+    edge = np.empty(finite, dtype=np.int64)  # the edge bucket's positions, ascending
+    if finite <= k:
+        count = 0
+        for i in range(n):
+            if np.isfinite(scores[i]):
+                edge[count] = i
+                count += 1
+        return _ordered(scores, keys, edge, count, count, out, 0)
+    buckets = min(1024, finite)
+    scale = (buckets - 1) / (hi - lo) if hi > lo else 0.0
+    histogram = np.zeros(buckets, dtype=np.int64)
+    for i in range(n):
+        v = scores[i]
+        if np.isfinite(v):
+            histogram[int((v - lo) * scale)] += 1
+    bar = buckets - 1
+    above = 0
+    while above + histogram[bar] < k:
+        above += histogram[bar]
+        bar -= 1
     count = 0
-    for i in range(scores.shape[0]):
-        if edge < scores[i] < np.inf:
-            out[count] = i
-            count += 1
-    # Ties at the edge: the lowest keys (positions) among them fill the rest.
-    if keys.shape[0] == 0:
-        for i in range(scores.shape[0]):
-            if count == k:
-                break
-            if scores[i] == edge:
+    in_edge = 0
+    for i in range(n):
+        v = scores[i]
+        if np.isfinite(v):
+            b = int((v - lo) * scale)
+            if b > bar:
                 out[count] = i
                 count += 1
-        chosen = out[:k]
-    else:
-        tied = np.flatnonzero(scores == edge)
-        tied = tied[np.argsort(keys[tied], kind="mergesort")]
-        out[count:k] = tied[: k - count]
-        chosen = out[:k]
-        chosen[:] = chosen[np.argsort(keys[chosen], kind="mergesort")]
-    # Best first; a stable sort keeps equal scores in key (position) order.
-    chosen[:] = chosen[np.argsort(-scores[chosen], kind="mergesort")]
-    return k
+            elif b == bar:
+                edge[in_edge] = i
+                in_edge += 1
+    # Every score above the edge bucket beats every score in it: order those, then the edge's best.
+    _ordered(scores, keys, out[:count].copy(), count, count, out, 0)
+    return count + _ordered(scores, keys, edge, in_edge, k - count, out, count)
+
+
+@njit(cache=True)
+def _ordered(scores: F32, keys: I64, rows: I64, size: int, want: int, out: I64, at: int) -> int:  # pragma: no cover
+    """The `want` best of positions `rows[:size]` (ascending), best first, into out[at:]; returns want."""
+    if want <= 0:
+        return 0
+    heap = out[at : at + want]
+    filled = 0
+    for t in range(size):
+        i = rows[t]
+        if filled < want:
+            heap[filled] = i
+            _sift_up(scores, keys, heap, filled)
+            filled += 1
+        elif _worse(scores, keys, heap[0], i):
+            heap[0] = i
+            _sift_down(scores, keys, heap, 0, filled)
+    for end in range(filled - 1, 0, -1):  # heap sort: the worst goes last, so they come out best first
+        heap[0], heap[end] = heap[end], heap[0]
+        _sift_down(scores, keys, heap, 0, end)
+    return filled
+
+
+@njit(cache=True, inline="always")
+def _worse(scores: F32, keys: I64, a: int, b: int) -> bool:  # pragma: no cover - compiled
+    """Position a ranks after position b: a lower score, or the same score and a higher key (position)."""
+    if scores[a] != scores[b]:
+        return bool(scores[a] < scores[b])
+    if keys.shape[0]:
+        return bool(keys[a] > keys[b])
+    return a > b
+
+
+@njit(cache=True, inline="always")
+def _sift_up(scores: F32, keys: I64, heap: I64, at: int) -> None:  # pragma: no cover - compiled
+    while at > 0:
+        parent = (at - 1) // 2
+        if not _worse(scores, keys, heap[at], heap[parent]):
+            return
+        heap[parent], heap[at] = heap[at], heap[parent]
+        at = parent
+
+
+@njit(cache=True, inline="always")
+def _sift_down(scores: F32, keys: I64, heap: I64, at: int, size: int) -> None:  # pragma: no cover - compiled
+    while True:
+        worst = at
+        for child in (2 * at + 1, 2 * at + 2):
+            if child < size and _worse(scores, keys, heap[child], heap[worst]):
+                worst = child
+        if worst == at:
+            return
+        heap[worst], heap[at] = heap[at], heap[worst]
+        at = worst

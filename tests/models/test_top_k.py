@@ -64,3 +64,14 @@ def test_ties_at_the_edge_keep_the_lowest_rows() -> None:
     np.testing.assert_array_equal(best_first(scores, 5), [1, 6, 3, 0, 2])
     keys = np.array([6, 5, 4, 3, 2, 1, 0], dtype=np.int64)
     np.testing.assert_array_equal(best_first(scores, 5, keys), [6, 1, 3, 5, 4])
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 7, 100, 999]), st.sampled_from([3, 50, 10**6]))
+def test_best_first_on_long_arrays(seed: int, k: int, distinct: int) -> None:
+    """Long arrays (the histogram's many buckets), skewed like relevance scores, with few or many distinct values."""
+    rng = np.random.default_rng(seed)
+    scores = (np.floor(rng.exponential(1.0, 3000) * distinct) / distinct).astype(np.float32)
+    scores[rng.integers(0, 3000, 100)] = -np.inf
+    keys = rng.permutation(3000).astype(np.int64)
+    np.testing.assert_array_equal(best_first(scores, k), reference(scores, k))
+    np.testing.assert_array_equal(best_first(scores, k, keys), reference(scores, k, keys))
