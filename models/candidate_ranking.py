@@ -64,21 +64,25 @@ class CandidateRanker(Ranker):
         nearest = self._nearest(profiles, vectors)
         popular = self._popular(n_items)
         users: list[RankedUser] = []
-        scored: list[tuple[Rows, F32]] = []
-        tops: list[Rows] = []
+        candidates: list[I64] = []
+        scores: list[F32] = []
         for u, profile in enumerate(profiles):
-            user, candidates, scores = self._score(profile, vectors, nearest[u], popular, n_items)
+            user, rows, user_scores = self._score(profile, vectors, nearest[u], popular, n_items)
             users.append(user)
-            scored.append((candidates, scores))
-            tops.append(best_first(scores, p.candidates))  # candidates are sorted: ties by row
-        rows, offsets = ragged.join([scored[u][0][t] for u, t in enumerate(tops)], _NONE)
-        relevance = ragged.flatten([scored[u][1][t] for u, t in enumerate(tops)], _NO_SCORES)
-        orders = self._rerank(relevance, offsets, rows, users, n)
+            candidates.append(rows)
+            scores.append(user_scores)
+        flat_rows, starts = ragged.join(candidates, _NONE)
+        flat_scores = ragged.flatten(scores, _NO_SCORES)
+        # Candidates are sorted rows: the pool's ties by position are ties by row.
+        picks, offsets = self._pick(flat_scores, starts, p.candidates, users, n, flat_rows)
+        at = picks + np.repeat(starts[:-1], np.diff(offsets))
         bounds = offsets.tolist()
-        picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
-        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
+        chosen = [flat_rows[at[bounds[u] : bounds[u + 1]]] for u in range(len(users))]
+        chosen_scores = flat_scores[at]
         neighbours = self._strongest(users, chosen)
-        return self._explained(chosen, [scored[u][1][picks[u]] for u in range(len(users))], users, neighbours)
+        return self._explained(
+            chosen, [chosen_scores[bounds[u] : bounds[u + 1]] for u in range(len(users))], users, neighbours
+        )
 
     def prepare(self, vectors: F32) -> None:
         """Build the item index of `vectors` (`ItemSide.vectors`) now, a catalog just loaded, rather than in the

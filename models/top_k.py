@@ -12,40 +12,19 @@ from numba import njit
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
-_BY_POSITION = np.zeros(0, dtype=np.int64)
+NO_ROWS = np.zeros(0, dtype=np.int64)  # no keys: ties by position
 
 
-def best_first(scores: F32, k: int, keys: I64 = _BY_POSITION) -> I64:
+def best_first(scores: F32, k: int, keys: I64 = NO_ROWS) -> I64:
     """Positions of the k best finite scores, best first, equal scores in order of `keys` (lower first; empty:
     of position). Fewer than k when fewer are finite."""
     out = np.empty(max(min(k, scores.shape[0]), 0), dtype=np.int64)
-    count = _best_first(scores, keys, k, out)
+    count = best_first_into(scores, keys, k, out)
     return out[:count]
 
 
-def best_first_rows(scores: F32, k: int) -> tuple[I64, F32, I64]:
-    """`best_first` of each row of a 2-D array, concatenated: (columns, their scores, offsets)."""
-    users, n = scores.shape
-    width = max(min(k, n), 0)
-    columns = np.empty(users * width, dtype=np.int64)
-    offsets = np.zeros(users + 1, dtype=np.int64)
-    _best_first_rows(scores, k, columns, offsets)
-    end = int(offsets[-1])
-    relevance = scores[np.repeat(np.arange(users), np.diff(offsets)), columns[:end]]
-    return columns[:end], relevance, offsets
-
-
 @njit(cache=True)
-def _best_first_rows(scores: F32, k: int, columns: I64, offsets: I64) -> None:  # pragma: no cover - compiled
-    out = np.empty(max(min(k, scores.shape[1]), 0), dtype=np.int64)
-    for u in range(scores.shape[0]):
-        count = _best_first(scores[u], _BY_POSITION, k, out)
-        columns[offsets[u] : offsets[u] + count] = out[:count]
-        offsets[u + 1] = offsets[u] + count
-
-
-@njit(cache=True)
-def _best_first(scores: F32, keys: I64, k: int, out: I64) -> int:  # pragma: no cover - compiled
+def best_first_into(scores: F32, keys: I64, k: int, out: I64) -> int:  # pragma: no cover - compiled
     """`best_first` into `out` (room for min(k, n)); returns the count. A histogram of the finite scores over
     equal-width buckets between their extremes (the bucket is monotonic in the score) finds the bucket of the
     k-th best: the buckets above it are in, and only that bucket's items are compared one by one."""

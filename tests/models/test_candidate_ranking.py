@@ -154,11 +154,14 @@ def test_candidate_lists_are_the_every_item_lists_when_the_candidates_hold_its_p
     every, large = system(items, events, params, True), system(items, events, params, False)
     pools: list[tuple[F32, npt.NDArray[np.int64]]] = []
     sizes: list[int] = []
+    score = CandidateRanker._score
 
-    def pool(scores: F32, k: int, *args: Any) -> npt.NDArray[np.int64]:
-        top = best_first(scores, k, *args)
-        pools.append((scores.copy(), top))  # every item is a candidate: positions are rows
-        return top
+    def pool(self: CandidateRanker, *args: Any) -> Any:
+        out = score(self, *args)
+        _, rows, scores = out
+        assert np.array_equal(rows, np.arange(len(items)))  # every item is a candidate: positions are rows
+        pools.append((scores.copy(), best_first(scores, params.candidates)))  # the pool `pick_lists` takes
+        return out
 
     def union(parts: list[npt.NDArray[np.int64]], mark: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         rows = np.union1d(candidate_union(parts, mark), pools[-1][1])  # the pool added to what the sources hold
@@ -169,7 +172,7 @@ def test_candidate_lists_are_the_every_item_lists_when_the_candidates_hold_its_p
     users = sorted(every.profiles)
     for user in users:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(candidate_ranking, "best_first", pool)
+            patch.setattr(CandidateRanker, "_score", pool)
             expected = every.rank_many([every.profiles[user]])
         scores, top = pools[-1]
         edge = scores[top[-1]]

@@ -8,7 +8,7 @@ import numpy.typing as npt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrec.models.top_k import best_first, best_first_rows
+from streamrec.models.top_k import best_first
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -34,17 +34,6 @@ def test_best_first_is_the_sorted_selection_by_position(scores: F32, k: int) -> 
 def test_best_first_breaks_ties_by_key(scores: F32, k: int, data: st.DataObject) -> None:
     keys = np.array(data.draw(st.permutations(range(scores.shape[0]))), dtype=np.int64)
     np.testing.assert_array_equal(best_first(scores, k, keys), reference(scores, k, keys))
-
-
-@given(st.lists(SCORES, min_size=1, max_size=5).map(lambda rows: [r[:8] for r in rows]), st.integers(0, 10))
-def test_best_first_rows_is_best_first_of_each_row(rows: list[F32], k: int) -> None:
-    width = min(r.shape[0] for r in rows)
-    scores = np.stack([r[:width] for r in rows])
-    columns, relevance, offsets = best_first_rows(scores, k)
-    for u in range(scores.shape[0]):
-        expected = best_first(scores[u], k)
-        np.testing.assert_array_equal(columns[offsets[u] : offsets[u + 1]], expected)
-        np.testing.assert_array_equal(relevance[offsets[u] : offsets[u + 1]], scores[u, expected])
 
 
 @given(SCORES, st.integers(1, 30), st.data())
