@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamrec.benchmarks.workloads import EventGenerator, synthetic_catalog
 from streamrec.models import candidate_ranking
@@ -144,12 +146,14 @@ def tied_catalog(n_items: int) -> tuple[CatalogItem, ...]:
     return tuple(CatalogItem(f"t{n:04d}", str(n), mixes[n % 3], (), 600, 2000) for n in range(n_items))
 
 
-def test_candidate_lists_are_the_every_item_lists_when_the_candidates_hold_its_pool() -> None:
+@settings(max_examples=5, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([250, 400]))
+def test_candidate_lists_are_the_every_item_lists_when_the_candidates_hold_its_pool(seed: int, n_items: int) -> None:
     """Ties broken by row on both paths: when a viewer's candidates hold every item of the pool the every-item
     path re-ranks (its best `candidates` by relevance), the candidate path publishes exactly its list, however
     many scores tie at the pool's edge."""
-    items = tied_catalog(400)
-    events = parsed_events(items, 1500, n_users=300, seed=11)
+    items = tied_catalog(n_items)
+    events = parsed_events(items, 1500, n_users=300, seed=seed)
     params = StreamParams(ann_candidates=20, popular_candidates=20, query_candidates=20, ann_nprobe=4, candidates=60)
     every, large = system(items, events, params, True), system(items, events, params, False)
     pools: list[tuple[F32, npt.NDArray[np.int64]]] = []
@@ -180,8 +184,9 @@ def test_candidate_lists_are_the_every_item_lists_when_the_candidates_hold_its_p
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(candidate_ranking, "_union", union)
             assert large.rank_many([large.profiles[user]]) == expected, user
-    assert len(sizes) == len(users) and np.mean(sizes) < 0.5 * len(items)  # the candidates are a real subset
-    assert tied_edges >= 0.5 * len(users)  # items left out of the pool tie with its last one
+    assert len(sizes) == len(users) and np.mean(sizes) < 0.7 * len(items)  # the candidates are a real subset
+    print(f"{tied_edges} of {len(users)} pools tie with items left out; candidates: {np.mean(sizes):.0f}")
+    assert tied_edges >= 0.3 * len(users)  # items left out of the pool tie with its last one
 
 
 def test_every_recommendation_has_reasons(world: World) -> None:
