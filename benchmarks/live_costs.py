@@ -6,6 +6,7 @@ No Kafka, no Faust: the worker adds its consumer, table and producer costs on to
 from __future__ import annotations
 
 import gc
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from streamrec.streams.worker.outputs import list_payload
 from streamrec.streams.worker.processor import RANK_CHUNK
 
 STEPS = ("parse", "learn", "rank", "publish")
+CLOCK_MS = 1_765_000_000_000  # the events' and lists' time: a fixed clock makes every payload reproducible
 
 
 def run_live_costs(
@@ -34,12 +36,13 @@ def run_live_costs(
     gives the worker small batches of mostly distinct viewers, so nearly every event costs its own list. The
     first half of the events warms the state up; the second is timed. Side by side, the same lists published from
     `Recommendation` objects (`rank_many`) instead of the ranker's compact lists (`RankedLists.json_items`),
-    payloads compared byte for byte."""
+    payloads compared byte for byte, and hashed (`lists_sha256`: every list published, warm-up included, in order):
+    a change to ranking that must leave the lists alone leaves this hash alone."""
     records = EventGenerator(spec.items, n_users=n_users, seed=seed + 7, id_prefix="live").events(n_events)
     results: dict[str, Any] = {"status": "ok", "catalog": spec.name, "items": spec.size, "events": n_events // 2}
     results.update({"users": n_users, "batch": batch})
     payloads: dict[str, list[bytes]] = {}
-    now = int(time.time() * 1000)  # one clock for both paths: their payloads are compared byte for byte
+    now = CLOCK_MS  # one clock for both paths: their payloads are compared byte for byte
     for path in ("json", "objects"):
         if on_progress is not None:
             on_progress(f"{path}: loading {spec.size:,} items")
@@ -50,7 +53,8 @@ def run_live_costs(
         half = n_events // 2
         if on_progress is not None:
             on_progress(f"{path}: warming up on {half:,} events")
-        _replay(system, records[:half], batch, now, path, {}, [])
+        warm: list[bytes] = []
+        _replay(system, records[:half], batch, now, path, {}, warm)
         gc.freeze()  # as the worker does once its catalog is loaded
         try:
             if on_progress is not None:
@@ -67,8 +71,9 @@ def run_live_costs(
             "us_per_event": {step: seconds[step] / timed * 1e6 for step in STEPS},
             "us_per_event_total": sum(seconds.values()) / timed * 1e6,
         }
-        payloads[path] = published
+        payloads[path] = warm + published
     results["identical_payloads"] = payloads["json"] == payloads["objects"]
+    results["lists_sha256"] = _digest(payloads["json"])
     results["speedup"] = results["objects"]["us_per_event_total"] / results["json"]["us_per_event_total"]
     return results
 
@@ -116,6 +121,14 @@ def _replay(
                 seconds[step] += spent
         lists += len(users)
     return lists
+
+
+def _digest(payloads: list[bytes]) -> str:
+    digest = hashlib.sha256()
+    for payload in payloads:
+        digest.update(len(payload).to_bytes(8, "little"))
+        digest.update(payload)
+    return digest.hexdigest()[:16]
 
 
 def _known(_item_id: str) -> bool:

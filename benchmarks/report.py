@@ -426,7 +426,8 @@ def _live_lines(part: Any) -> list[str]:
         f"{part['events']:,} events of {part['users']:,} viewers in batches of {part['batch']} "
         f"({fast['events_per_list']:.2f} events per list), one thread; the worker's consumer, table and producer "
         "costs come on top. Lists published as JSON built from the ranker's compact lists (what the worker does) "
-        f"or from `Recommendation` objects; payloads identical: {part['identical_payloads']}.",
+        f"or from `Recommendation` objects; payloads identical: {part['identical_payloads']}; every list's hash "
+        f"{part.get('lists_sha256', 'not taken')}.",
         "",
         "| µs per event | published from compact lists | from objects |",
         "|---|---|---|",

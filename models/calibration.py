@@ -6,7 +6,6 @@ genre mix, q the list's so far with the candidate, and q̃ = (1 − α)q + αp k
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -15,6 +14,7 @@ import numpy.typing as npt
 from numba import njit
 
 from streamrec.models.fairness import ExposureCaps
+from streamrec.models.top_k import NO_ROWS, best_first_into
 
 T = TypeVar("T")
 
@@ -96,10 +96,10 @@ def calibrated_rerank_padded(
     return [int(c) for c in chosen]
 
 
-def calibrated_rerank_many(
-    relevance: npt.NDArray[np.float32],
-    offsets: npt.NDArray[np.int64],
-    rows: npt.NDArray[np.int64],
+def pick_lists(
+    scores: npt.NDArray[np.float32],
+    score_offsets: npt.NDArray[np.int64],
+    pool: int,
     targets: Sequence[npt.NDArray[np.float64] | None],
     n: int,
     weight: float,
@@ -108,79 +108,80 @@ def calibrated_rerank_many(
     genre_share: npt.NDArray[np.float64],
     creator_idx: npt.NDArray[np.int64],
     n_genres: int,
-    *,
-    n_creators: int | None = None,
-) -> list[npt.NDArray[np.int64]]:
-    """`calibrated_rerank_padded` for many users in one compiled call, with the same results.
-
-    User u's candidates are `rows[offsets[u]:offsets[u + 1]]` (rows of the padded catalog arrays) with
-    relevance `relevance[offsets[u]:offsets[u + 1]]`; returns each user's chosen positions into that slice.
-    `n_creators`: more than the largest creator id (computed when not given; a larger count changes nothing).
-    """
-    bounds = offsets.tolist()
-    sizes = [min(end - start, n) for start, end in itertools.pairwise(bounds)]
-    p = np.zeros((len(targets), max(n_genres, 1)))
-    weights = np.zeros(len(targets))
+    n_creators: int,
+    rows: npt.NDArray[np.int64] = NO_ROWS,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each user's list in one compiled call: the `pool` best finite scores (`top_k.best_first`: ties by
+    position), then `calibrated_rerank_padded` of them, in the same float steps. User u's scores are
+    `scores[score_offsets[u]:score_offsets[u + 1]]`, of the catalog rows `rows[...]` at the same positions (empty:
+    the positions are the rows). Returns the chosen positions (into each user's slice, list order, all lists) and
+    their offsets."""
+    users = len(targets)
+    p = np.zeros((users, max(n_genres, 1)))
+    weights = np.zeros(users)
     for u, target in enumerate(targets):
         if target is not None and weight > 0 and float(target.sum()) > 0:
             p[u, : target.shape[0]] = target
             weights[u] = weight
-    limits = np.array([caps.limits(size) for size in sizes], dtype=np.int64).reshape(len(sizes), 2)
-    if n_creators is None:
-        n_creators = max(int(creator_idx.max(initial=-1)) + 1, 1)
-    chosen = _greedy_many(
-        relevance,
-        offsets,
+    limits = np.array([caps.limits(size) for size in range(n + 1)], dtype=np.int64).reshape(n + 1, 2)
+    chosen = np.empty(users * max(min(n, pool), 0), dtype=np.int64)
+    offsets = np.zeros(users + 1, dtype=np.int64)
+    _pick_many(
+        scores,
+        score_offsets,
         rows,
+        pool,
         genre_idx,
         genre_share,
         creator_idx,
         p,
         weights,
-        np.array(sizes, dtype=np.int64),
         limits,
         n_creators,
+        chosen,
+        offsets,
     )
-    out = []
-    end = 0
-    for size in sizes:
-        out.append(chosen[end : end + size])
-        end += size
-    return out
+    return chosen[: offsets[-1]], offsets
 
 
 @njit(cache=True)
-def _greedy_many(
-    relevance: npt.NDArray[np.float32],
-    offsets: npt.NDArray[np.int64],
+def _pick_many(
+    scores: npt.NDArray[np.float32],
+    score_offsets: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
+    pool: int,
     gidx: npt.NDArray[np.int64],
     gw: npt.NDArray[np.float64],
     cidx: npt.NDArray[np.int64],
     p: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64],
-    sizes: npt.NDArray[np.int64],
     limits: npt.NDArray[np.int64],
     n_creators: int,
-) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
-    chosen = np.empty(sizes.sum(), dtype=np.int64)
-    out = 0
-    for u in range(sizes.shape[0]):
-        n = sizes[u]
-        if n == 0:
+    chosen: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled
+    """`pick_lists`: relevance scaled to [0, 1] over the pool (in float64, as `calibrated_rerank_padded`), then
+    `_greedy` on the pool's catalog rows."""
+    n = limits.shape[0] - 1
+    top = np.empty(max(pool, 0), dtype=np.int64)
+    for u in range(score_offsets.shape[0] - 1):
+        start = score_offsets[u]
+        user_scores = scores[start : score_offsets[u + 1]]
+        m = best_first_into(user_scores, NO_ROWS, pool, top)
+        size = min(m, n)
+        offsets[u + 1] = offsets[u] + size
+        if size == 0:
             continue
-        start, end = offsets[u], offsets[u + 1]
-        rel = relevance[start:end].astype(np.float64)
+        positions = top[:m]
+        rel = user_scores[positions].astype(np.float64)
         low = rel.min()
         span = rel.max() - low
-        rel = (rel - low) / span if span > 0 else np.zeros(end - start)
-        cand = rows[start:end]
+        rel = (rel - low) / span if span > 0 else np.zeros(m)
+        cand = rows[start + positions] if rows.shape[0] else positions
         picks = _greedy(
-            rel, gidx[cand], gw[cand], p[u], weights[u], n, limits[u, 0], cidx[cand], limits[u, 1], n_creators
+            rel, gidx[cand], gw[cand], p[u], weights[u], size, limits[size, 0], cidx[cand], limits[size, 1], n_creators
         )
-        chosen[out : out + n] = picks
-        out += n
-    return chosen
+        chosen[offsets[u] : offsets[u + 1]] = positions[picks]
 
 
 def _padded(

@@ -25,6 +25,7 @@ from streamrec.models.ranking import RankedLists, Ranker
 from streamrec.models.ranking_common import F32, I64, RankedUser, Rows, scatter_strongest, watched_hashes
 from streamrec.models.search_intent import fresh_searches
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
+from streamrec.models.top_k import best_first
 
 _NONE = np.zeros(0, dtype=np.int64)
 _NO_EMBEDDING = np.zeros(0, dtype=np.float32)
@@ -63,21 +64,25 @@ class CandidateRanker(Ranker):
         nearest = self._nearest(profiles, vectors)
         popular = self._popular(n_items)
         users: list[RankedUser] = []
-        scored: list[tuple[Rows, F32]] = []
-        tops: list[Rows] = []
+        candidates: list[I64] = []
+        scores: list[F32] = []
         for u, profile in enumerate(profiles):
-            user, candidates, scores = self._score(profile, vectors, nearest[u], popular, n_items)
+            user, rows, user_scores = self._score(profile, vectors, nearest[u], popular, n_items)
             users.append(user)
-            scored.append((candidates, scores))
-            tops.append(_top(scores, min(p.candidates, scores.shape[0])))
-        rows, offsets = ragged.join([scored[u][0][t] for u, t in enumerate(tops)], _NONE)
-        relevance = ragged.flatten([scored[u][1][t] for u, t in enumerate(tops)], _NO_SCORES)
-        orders = self._rerank(relevance, offsets, rows, users, n)
+            candidates.append(rows)
+            scores.append(user_scores)
+        flat_rows, starts = ragged.join(candidates, _NONE)
+        flat_scores = ragged.flatten(scores, _NO_SCORES)
+        # Candidates are sorted rows: the pool's ties by position are ties by row.
+        picks, offsets = self._pick(flat_scores, starts, p.candidates, users, n, flat_rows)
+        at = picks + np.repeat(starts[:-1], np.diff(offsets))
         bounds = offsets.tolist()
-        picks = [tops[u][order] for u, order in enumerate(orders)]  # positions among the user's candidates
-        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
+        chosen = [flat_rows[at[bounds[u] : bounds[u + 1]]] for u in range(len(users))]
+        chosen_scores = flat_scores[at]
         neighbours = self._strongest(users, chosen)
-        return self._explained(chosen, [scored[u][1][picks[u]] for u in range(len(users))], users, neighbours)
+        return self._explained(
+            chosen, [chosen_scores[bounds[u] : bounds[u + 1]] for u in range(len(users))], users, neighbours
+        )
 
     def prepare(self, vectors: F32) -> None:
         """Build the item index of `vectors` (`ItemSide.vectors`) now, a catalog just loaded, rather than in the
@@ -115,7 +120,7 @@ class CandidateRanker(Ranker):
         k = min(self.params.popular_candidates, n_items)
         if self.exhaustive or k >= n_items:
             return np.arange(n_items, dtype=np.int64)
-        return np.sort(np.argpartition(-base, k - 1)[:k]).astype(np.int64)
+        return np.sort(best_first(base, k))  # ties by row, as the relevance pool breaks them
 
     # -- scoring ------------------------------------------------------------------------------------------
     def _score(
@@ -213,7 +218,7 @@ class CandidateRanker(Ranker):
         k = self.params.cowatched_candidates
         if self.exhaustive or touched.shape[0] <= k:
             return touched
-        return touched[np.argpartition(-self._acc[touched], k - 1)[:k]]
+        return touched[best_first(self._acc[touched], k, touched)]  # ties by row
 
     def sources(self, profile: UserProfile | None) -> dict[str, Rows]:
         """Each candidate source's rows for one viewer, as `rank_lists` would take them now (what the large-catalog
@@ -290,16 +295,6 @@ class CandidateRanker(Ranker):
         )
         scatter_strongest(neighbours, shares, batched, sizes, best, top, ratio)
         return neighbours, shares
-
-
-def _top(scores: F32, k: int) -> Rows:
-    """Positions of the k best finite scores, best first (ties in candidate order)."""
-    if k <= 0:
-        return np.zeros(0, dtype=np.intp)
-    neg = -scores
-    part = np.argpartition(neg, k)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])  # as `_top_finite`
-    top = part[np.argsort(neg[part], kind="stable")]
-    return top[np.isfinite(scores[top])]
 
 
 def _union(parts: list[I64], mark: npt.NDArray[np.bool_]) -> I64:

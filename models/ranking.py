@@ -20,7 +20,7 @@ from numba import njit
 
 from streamrec.models import ragged
 from streamrec.models.base import Reason, Recommendation
-from streamrec.models.calibration import calibrated_rerank_many
+from streamrec.models.calibration import pick_lists
 from streamrec.models.catalog import Catalog
 from streamrec.models.cooccurrence import Cooccurrence
 from streamrec.models.explain import Chosen, Explainer
@@ -38,6 +38,7 @@ from streamrec.models.ranking_common import (
     watched_hashes,
 )
 from streamrec.models.search_intent import fresh_searches, query_matches
+from streamrec.models.top_k import NO_ROWS
 
 QUERY_CACHE_SIZE = 4096
 
@@ -132,23 +133,34 @@ class Ranker:
         if self.items.catalog.removed:
             scores[:, ~self.items.catalog.live_rows()] = -np.inf
 
-        rows, relevance, offsets = _top_finite(scores, min(p.candidates, n_items))
-        orders = self._rerank(relevance, offsets, rows, users, n)
+        flat = scores.reshape(-1)
+        starts = np.arange(0, flat.shape[0] + 1, n_items, dtype=np.int64)
+        columns, offsets = self._pick(flat, starts, min(p.candidates, n_items), users, n)
         bounds = offsets.tolist()
-        chosen = [rows[bounds[u] : bounds[u + 1]][order] for u, order in enumerate(orders)]
+        chosen = [columns[bounds[u] : bounds[u + 1]] for u in range(len(users))]
+        chosen_scores = flat[columns + np.repeat(starts[:-1], np.diff(offsets))]
         neighbours = self._neighbours(users, chosen)
-        return self._explained(chosen, [scores[u][chosen[u]] for u in range(len(users))], users, neighbours)
+        return self._explained(
+            chosen, [chosen_scores[bounds[u] : bounds[u + 1]] for u in range(len(users))], users, neighbours
+        )
 
-    def _rerank(
-        self, relevance: F32, offsets: npt.NDArray[np.int64], rows: Rows, users: list[RankedUser], n: int
-    ) -> list[Rows]:
-        """Each user's calibrated, capped order of their candidates (positions within their slice)."""
+    def _pick(
+        self,
+        scores: F32,
+        starts: npt.NDArray[np.int64],
+        pool: int,
+        users: list[RankedUser],
+        n: int,
+        rows: I64 = NO_ROWS,
+    ) -> tuple[I64, I64]:
+        """Each user's list (`calibration.pick_lists`: the best `pool` by relevance, ties by row, calibrated and
+        capped) as positions into their slice of `scores`, and the lists' offsets."""
         p = self.params
         catalog = self.items.catalog
-        return calibrated_rerank_many(
-            relevance,
-            offsets,
-            rows,
+        return pick_lists(
+            scores,
+            starts,
+            pool,
             [_genre_target(user.profile, catalog) if user.profile is not None else None for user in users],
             n,
             p.calibration_weight,
@@ -157,7 +169,8 @@ class Ranker:
             catalog.genre_share,
             catalog.creator_idx,
             len(catalog.genres),
-            n_creators=self._n_creators,
+            self._n_creators,
+            rows,
         )
 
     def _sync_catalog(self) -> None:
@@ -549,33 +562,6 @@ def _strongest(
             best[pos] = rows[arg]
             top[pos] = high
             ratio[pos] = np.float32(high / (floor if total < floor else total))
-
-
-def _top_finite(scores: F32, k: int) -> tuple[Rows, F32, npt.NDArray[np.int64]]:
-    """Each row's k best columns, best first, without non-finite scores, concatenated: (columns, their scores,
-    offsets). Ties keep the order one row's argpartition + stable argsort leaves them in (the 2-D calls do
-    exactly that per row)."""
-    neg = -scores
-    if k >= scores.shape[1]:
-        top = np.argsort(neg, axis=1, kind="stable")
-    elif scores.shape[0] == 1:
-        part = np.argpartition(neg[0], k)[:k]
-        columns = part[np.argsort(neg[0, part], kind="stable")]
-        relevance = scores[0, columns]
-        finite = np.isfinite(relevance)
-        if finite.all():
-            return columns, relevance, np.array([0, k], dtype=np.int64)
-        return columns[finite], relevance[finite], np.array([0, int(finite.sum())], dtype=np.int64)
-    else:
-        part = np.argpartition(neg, k, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(neg, part, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-    relevance = np.take_along_axis(scores, top, axis=1)
-    finite = np.isfinite(relevance)
-    if finite.all():
-        offsets = np.arange(0, top.size + 1, top.shape[1], dtype=np.int64)
-        return top.ravel(), relevance.ravel(), offsets
-    return top[finite], relevance[finite], ragged.offsets(finite.sum(axis=1))
 
 
 def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:

@@ -13,11 +13,12 @@ from streamrec.models.calibration import (
     ALPHA,
     _greedy,
     calibrated_rerank,
-    calibrated_rerank_many,
     calibrated_rerank_padded,
     kl_miscalibration,
+    pick_lists,
 )
 from streamrec.models.fairness import ExposureCaps
+from streamrec.models.top_k import best_first
 
 NO_CAPS = ExposureCaps(max_genre_share=1.0, max_creator_share=1.0)
 
@@ -280,26 +281,32 @@ def test_the_greedy_picks_what_it_first_picked(seed: int) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1))
-def test_reranking_many_users_at_once_is_reranking_each(seed: int) -> None:
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_picking_many_lists_at_once_is_the_pool_reranked_for_each(seed: int, every_row: bool) -> None:
+    """`pick_lists`: per user, the best `pool` finite scores (ties by position), re-ranked as
+    `calibrated_rerank_padded` re-ranks them; the slices hold candidate rows, or every row in order."""
     rng = np.random.default_rng(seed)
     rows, g = 150, 10
     gidx, gw, cidx = _random_padded(rng, rows, g)
     users = int(rng.integers(1, 8))
-    sizes = [int(rng.integers(0, 60)) for _ in range(users)]
-    candidates = [rng.choice(rows, size, replace=False).astype(np.int64) for size in sizes]
-    relevance = [rng.random(size).astype(np.float32) for size in sizes]
+    sizes = [rows if every_row else int(rng.integers(0, 60)) for _ in range(users)]
+    candidates = [np.arange(rows) if every_row else np.sort(rng.choice(rows, size, replace=False)) for size in sizes]
+    scores = [np.round(rng.random(size) * rng.integers(2, 40)).astype(np.float32) for size in sizes]  # ties
+    for user_scores in scores:
+        user_scores[rng.random(user_scores.shape[0]) < 0.1] = -np.inf  # watched
     targets: list[npt.NDArray[np.float64] | None] = []
     for _ in range(users):
         raw = rng.random(g) * (rng.random(g) < 0.6)
         targets.append(raw / raw.sum() if raw.sum() > 0 and rng.random() < 0.8 else None)
     caps = ExposureCaps(float(rng.choice([0.2, 0.5, 1.0])), float(rng.choice([0.1, 0.2, 1.0])))
-    n, weight = int(rng.integers(1, 30)), float(rng.choice([0.0, 0.6]))
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    many = calibrated_rerank_many(
-        np.concatenate(relevance), offsets, np.concatenate(candidates), targets, n, weight, caps, gidx, gw, cidx, g
+    n, weight, pool = int(rng.integers(1, 30)), float(rng.choice([0.0, 0.6])), int(rng.integers(1, 50))
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    flat_rows = np.zeros(0, dtype=np.int64) if every_row else np.concatenate(candidates).astype(np.int64)
+    picks, offsets = pick_lists(
+        np.concatenate(scores), starts, pool, targets, n, weight, caps, gidx, gw, cidx, g, 8, flat_rows
     )
     for u in range(users):
-        c = candidates[u]
-        one = calibrated_rerank_padded(relevance[u], targets[u], n, weight, caps, gidx[c], gw[c], cidx[c], g)
-        assert many[u].tolist() == one
+        top = best_first(scores[u], pool)
+        c = candidates[u][top]
+        order = calibrated_rerank_padded(scores[u][top], targets[u], n, weight, caps, gidx[c], gw[c], cidx[c], g)
+        assert picks[offsets[u] : offsets[u + 1]].tolist() == top[order].tolist()

@@ -152,10 +152,7 @@ def _unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
 
 
 def _top(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
-    if k >= scores.shape[0]:
-        return np.argsort(-scores, kind="stable")
-    part = np.argpartition(-scores, k)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+    return np.argsort(-scores, kind="stable")[:k]  # equal scores: the lower row first
 
 
 def _genre_target(profile: UserProfile, catalog: Catalog) -> npt.NDArray[np.float64] | None:
