@@ -2,8 +2,9 @@
 
 An item's score at time t is the sum over its interactions at t_k of 2^(-(t - t_k) / half-life), kept per item
 relative to one anchor time (`recency.RecencyCounter`): the decay is common to every item, so learning is O(1) and
-ranking one partial sort, with no pass over the catalog to decay it. The reason says how many interactions the item had in the last `window_ms` (one half-life
-by default), the count the evaluator checks; an item with none there gets its popularity reason.
+ranking one partial sort, with no pass over the catalog to decay it. The reason says how many interactions the item
+had in the last `window_ms` (one half-life by default), the count the evaluator checks; an item with none there gets
+its popularity reason.
 """
 
 from __future__ import annotations
