@@ -29,6 +29,7 @@ def worker(
     """Consume ratings/plays/searches/catalog, keep profiles, publish lists to `recommendations`."""
     import faust
 
+    from streamrec.models.warm_up import compile_kernels
     from streamrec.streams.internals.state_healing import tell_discarded
     from streamrec.streams.internals.unclean_stop import LocalStateClaim, StateInUse
     from streamrec.streams.settings import get_settings
@@ -49,6 +50,10 @@ def worker(
         raise typer.BadParameter(str(error), param_hint="STREAMREC_DATA_DIR") from None
     for state in discarded:
         tell_discarded(app, state)
+    # Before joining the group: compiling in the first batch would block the event loop past the session timeout.
+    started = time.perf_counter()
+    compile_kernels(settings.stream_params())
+    log.info("ranking and learning kernels ready in %.1f s", time.perf_counter() - started)
     runner = faust.Worker(app, loglevel=level, redirect_stdouts=False)
     # At WARNING and above Faust installs a terminal spinner that sets the root logger to DEBUG so it can spin
     # on every record: every aiokafka debug record is then built, several per event. No spinner.
