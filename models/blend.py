@@ -52,6 +52,7 @@ class Blend:
             raise ValueError(f"the prior needs {len(COMPONENTS)} non-negative weights")
         self.prior = tuple(float(w) for w in prior)
         self.experts = expert_weights(self.prior[0], self.prior[1])
+        self.weighs_embedding = bool(self.experts[1].any())  # whether the embedding's values need computing at all
         # Ties go to the blend nearest the prior (summed differences of the weights), then to the grid's order.
         distance = np.abs(self.experts - np.array(self.prior)[:, None]).sum(axis=0)
         self._tie_order = np.argsort(distance, kind="stable")
@@ -83,11 +84,6 @@ class Blend:
         """The weights sampled so far, and the current ones."""
         last = self.history[-1]
         return self.history if last.updates == self.updates else [*self.history, BlendPoint(self.updates, self.weights)]
-
-    @property
-    def weighs_embedding(self) -> bool:
-        """Whether any blend of the grid weighs the embedding (else its values need not be computed)."""
-        return bool(self.experts[1].any())
 
     def hits(self, consumed: npt.NDArray[np.float64], contenders: npt.NDArray[np.float64]) -> tuple[int, ...]:
         """The blends (indices into the grid) under which the consumed item's components (one row) score above all

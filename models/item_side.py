@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from streamrec.models.blend import Blend
+from streamrec.models.blend import HIT_RANK, Blend
 from streamrec.models.catalog import CONTENT_DIM, Catalog
 from streamrec.models.cooccurrence import Cooccurrence, TrendingCounter
 from streamrec.models.events import DAY_MS, CatalogItem
+from streamrec.models.feedback import blend_hits, strongest
 from streamrec.models.item_index import ItemIndex
 from streamrec.models.item_model import ItemModel
 from streamrec.models.item_signals import ItemSignal
@@ -23,6 +24,8 @@ from streamrec.models.recency import RecencyCounter
 from streamrec.models.sparse_cooccurrence import SparseCooccurrence
 
 LEADERS_REFRESH = 64  # views between two refreshes of `leading_items`
+NO_ROWS = np.zeros(0, dtype=np.int64)
+NO_SCORES = np.zeros(0, dtype=np.float64)
 
 
 class ItemSide:
@@ -128,32 +131,52 @@ class ItemSide:
         self.trending.add(row, ts)
         self.recency.add(row, ts)
 
-    def cooccurrence_values(
-        self, history: npt.NDArray[np.intp], weights: npt.NDArray[np.float32], rows: npt.NDArray[np.intp], m: int
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-        """For a history (its rows and weights): the `m` items with the highest co-occurrence score (in no set
-        order), and the scores of `rows` then of those, as the rankers scale them (over the largest; 0 when none is
-        positive)."""
-        cooccurrence = self.cooccurrence
-        if isinstance(cooccurrence, Cooccurrence):
-            sums = cooccurrence.similarity_sums(history, weights, np.array([0, history.shape[0]], dtype=np.intp))[0]
-            touched = np.flatnonzero(sums > 0)
+    def feedback(
+        self,
+        row: int,
+        history: npt.NDArray[np.intp] | None,
+        weights: npt.NDArray[np.float32],
+        watched: set[int],
+        embedding: npt.NDArray[np.float32] | None,
+        m: int,
+    ) -> tuple[int, ...]:
+        """A viewer's first consumption of `row` as feedback on the blend, from their state before it (recent
+        history rows and weights, `watched` hashes, profile embedding): the blends of the grid that would have ranked
+        it among their first `HIT_RANK` against the strongest contenders the viewer has not watched, the `m` best of
+        each component (`leading_items`, and co-occurrence with the history), every value as the rankers scale it."""
+        n = len(self.catalog)
+        scratch: npt.NDArray[np.float32] | None = None
+        if history is None:
+            sums, touched, best, top = self._scratch, NO_ROWS, NO_ROWS, 0.0
         else:
-            n = len(self.catalog)
-            if self._scratch.shape[0] < n:
-                self._scratch = np.zeros(n, dtype=np.float32)
-            sums = self._scratch
-            touched = cooccurrence.accumulate(history, weights, sums)
-        values = sums[touched]
-        top = float(values.max(initial=0.0))
-        if top > 0:
-            best = touched[np.argpartition(-values, m - 1)[:m]] if touched.shape[0] > m else touched
-            scaled = sums[np.concatenate((rows, best))].astype(np.float64) / top
-        else:
-            best, scaled = touched[:0], np.zeros(rows.shape[0], dtype=np.float64)
-        if sums is self._scratch:
-            self._scratch[touched] = 0.0
-        return best, scaled
+            cooccurrence = self.cooccurrence
+            if isinstance(cooccurrence, Cooccurrence):
+                offsets = np.array([0, history.shape[0]], dtype=np.intp)
+                sums, touched = cooccurrence.similarity_sums(history, weights, offsets)[0], NO_ROWS
+            else:
+                if self._scratch.shape[0] < n:
+                    self._scratch = np.zeros(n, dtype=np.float32)
+                sums = scratch = self._scratch
+                touched = cooccurrence.accumulate(history, weights, sums).astype(np.int64, copy=False)
+            best, top = strongest(sums, touched, m)
+        candidates = np.concatenate((np.array([row], dtype=np.int64), self.leading_items(m), best))
+        hashes = self.catalog.hashes
+        unwatched = np.array([hashes[c] not in watched for c in candidates.tolist()], dtype=np.bool_)
+        blend, recency = self.blend, self.recency
+        scores = NO_SCORES
+        if blend.weighs_embedding and embedding is not None:
+            norm = float(np.sqrt(embedding.dot(embedding)))
+            if norm > 0:
+                scores = (self.vectors[candidates] @ embedding / norm).astype(np.float64)
+        counts = self.cooccurrence.item_counts
+        popularity_top = float(np.log1p(counts[:n].max(initial=0.0)))
+        hits = blend_hits(
+            candidates, unwatched, sums, top, scores, counts, popularity_top, recency.values, recency.top,
+            blend.experts, HIT_RANK,
+        )  # fmt: skip
+        if scratch is not None:
+            scratch[touched] = 0.0
+        return hits
 
     def leading_items(self, m: int) -> npt.NDArray[np.intp]:
         """The `m` most popular items and the `m` with the most recent views, refreshed every `LEADERS_REFRESH`

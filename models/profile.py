@@ -251,18 +251,19 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
         """Write each changed profile to the store once (in first-write order); returns those user ids.
         Forgets every profile it holds, so the next batch reads the store afresh. `around(user_id)`, if given,
         wraps each write (the worker uses it to aim the write at the user's table partition)."""
-        written = list(self._dirty)
-        for user_id in written:
+        changes = self.take()
+        for user_id, profile in changes:
             with around(user_id) if around is not None else nullcontext():
-                self._write(user_id)
+                if profile is not None:
+                    self.store[user_id] = profile
+                elif user_id in self.store:
+                    del self.store[user_id]
+        return [user_id for user_id, _ in changes]
+
+    def take(self) -> list[tuple[str, UserProfile | None]]:
+        """Each changed profile (None: deleted), in first-write order, for the caller to write; forgets every
+        profile it holds, as `flush` does."""
+        changes = [(user_id, self._live[user_id]) for user_id in self._dirty]
         self._dirty.clear()
         self._live.clear()
-        return written
-
-    def _write(self, user_id: str) -> None:
-        profile = self._live[user_id]
-        if profile is None:
-            if user_id in self.store:
-                del self.store[user_id]
-            return
-        self.store[user_id] = profile
+        return changes

@@ -275,36 +275,9 @@ class StreamRecommender(Recommender):
         it: the item against the strongest contenders of each component the viewer has not consumed (the items with
         the highest co-occurrence score for them, the most popular and the most recently viewed), every value as
         the rankers scale them. O(contenders) beyond the co-occurrence scores the rankers compute too."""
-        items, catalog = self.item_side, self.catalog
-        m = CONTENDERS_PER_COMPONENT
         history, weights = self._ranker.recent_history(profile)
-        candidates = np.concatenate((np.array([row], dtype=np.intp), items.leading_items(m)))
-        if history is not None:
-            best, cooccurrence = items.cooccurrence_values(history, weights, candidates, m)
-            candidates = np.concatenate((candidates, best))
-        else:
-            cooccurrence = np.zeros(candidates.shape[0], dtype=np.float64)
-        # The item first, then each contender once, unless the viewer consumed it already.
-        _, first = np.unique(candidates, return_index=True)
-        first.sort()
-        hashes, watched = catalog.hashes, profile.watched
-        keep = [i for i in first.tolist() if i == 0 or hashes[candidates[i]] not in watched]
-        pool = candidates[keep]
-        features = np.zeros((pool.shape[0], 4), dtype=np.float64)
-        features[:, 0] = cooccurrence[keep]
-        vectors = self.item_vectors
-        if items.blend.weighs_embedding and profile.embedding.shape[0] == vectors.shape[1]:
-            norm = float(np.sqrt(profile.embedding.dot(profile.embedding)))
-            if norm > 0:
-                features[:, 1] = vectors[pool] @ profile.embedding / norm
-        counts = items.cooccurrence.item_counts
-        top = float(np.log1p(counts[: len(catalog)].max(initial=0.0)))
-        if top > 0:
-            features[:, 2] = np.log1p(counts[pool]) / top
-        recency = items.recency
-        if recency.top > 0:
-            features[:, 3] = recency.values[pool] / recency.top
-        return items.blend.hits(features[0], features[1:])
+        embedding = profile.embedding if profile.embedding.shape[0] == self.item_vectors.shape[1] else None
+        return self.item_side.feedback(row, history, weights, profile.watched, embedding, CONTENDERS_PER_COMPONENT)
 
     def _embedding_from_history(self, profile: UserProfile) -> npt.NDArray[np.float32]:
         vectors = self.item_vectors

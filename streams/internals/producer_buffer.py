@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 Records = Mapping[int, Sequence[tuple[bytes, bytes | None]]]  # (key, value) pairs per partition, in sending order;
 # a None value is a tombstone
+Delivered = Callable[[int, int], None]  # (partition, offset of the last record of a batch): a batch acknowledged
 
 
 class DrainingProducerBuffer(ProducerBuffer):
@@ -65,31 +66,35 @@ class DrainingProducer(AIOKafkaProducer):
         buffer.app = self.app
         self.buffer = buffer
 
-    def hand_over(self, topic: str, records: Records) -> None:
+    def hand_over(self, topic: str, records: Records, delivered: Delivered | None = None) -> None:
         """Send `records` as whole aiokafka batches, one per partition (more when one fills up), skipping Faust's
         per-record path (a future, a queue entry and callbacks per record, on a live stream where nearly every event
         publishes a list). In the background, after what earlier calls handed over (so a partition's records keep
-        their order); `flush` and `send_pending` wait for it, so a commit's flush still covers them. For records
-        nothing in Faust tracks (lists; never a table's changelog)."""
+        their order); `flush` and `send_pending` wait for it, so a commit's flush still covers them. `delivered` is
+        called with each batch's partition and last offset once the broker acknowledged it (what a table's
+        changelog needs: `streams.internals.table_writes`)."""
         previous = self._handing_over
-        self._handing_over = asyncio.ensure_future(self._send_batches(topic, records, previous))
+        self._handing_over = asyncio.ensure_future(self._send_batches(topic, records, delivered, previous))
 
-    async def _send_batches(self, topic: str, records: Records, previous: asyncio.Future[None] | None) -> None:
+    async def _send_batches(
+        self, topic: str, records: Records, delivered: Delivered | None, previous: asyncio.Future[None] | None
+    ) -> None:
         if previous is not None:
             await previous  # never raises: failures are logged
         try:
             producer = self._ensure_producer()
             for partition, pairs in records.items():
-                builder = producer.create_batch()
+                builder, count = producer.create_batch(), 0
                 for key, value in pairs:
                     if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start anew
-                        await _send_closed(producer, builder, topic, partition)
-                        builder = producer.create_batch()
+                        await _send_closed(producer, builder, topic, partition, count, delivered)
+                        builder, count = producer.create_batch(), 0
                         builder.append(key=key, value=value, timestamp=None)  # a batch takes its first record
-                await _send_closed(producer, builder, topic, partition)
+                    count += 1
+                await _send_closed(producer, builder, topic, partition, count, delivered)
         except Exception:
-            count = sum(len(pairs) for pairs in records.values())
-            log.exception("handing %d records for %s to the producer failed; they are lost", count, topic)
+            lost = sum(len(pairs) for pairs in records.values())
+            log.exception("handing %d records for %s to the producer failed; they are lost", lost, topic)
 
     async def _handed_over(self) -> None:
         while self._handing_over is not None and not self._handing_over.done():
@@ -121,7 +126,9 @@ class DrainingProducer(AIOKafkaProducer):
         return acknowledged
 
 
-async def _send_closed(producer: Any, builder: Any, topic: str, partition: int) -> None:
+async def _send_closed(
+    producer: Any, builder: Any, topic: str, partition: int, count: int, delivered: Delivered | None
+) -> None:
     """Queue a finished batch: closed, so it does not linger; a batch still open on its partition (records sent
     one by one) is closed too, since aiokafka queues a whole batch only once the one before it has left. Closing
     and waking the sender mirror `aiokafka.producer.message_accumulator.MessageAccumulator.flush_for_commit`
@@ -133,10 +140,14 @@ async def _send_closed(producer: Any, builder: Any, topic: str, partition: int) 
         batch._builder.close()
     if not accumulator._waiter_future.done():  # wake the sender: a closed batch is ready to leave
         accumulator._waiter_future.set_result(None)
-    delivered = await producer.send_batch(builder, topic, partition=partition)
+    acknowledged = await producer.send_batch(builder, topic, partition=partition)
 
     def check(future: asyncio.Future[Any]) -> None:  # logged, as Faust's path logs a record's failure
-        if not future.cancelled() and future.exception() is not None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
             log.error("a batch of records for %s was not delivered: %r", topic, future.exception())
+        elif delivered is not None and count:
+            delivered(partition, future.result().offset + count - 1)  # the batch's base offset, then one a record
 
-    delivered.add_done_callback(check)
+    acknowledged.add_done_callback(check)

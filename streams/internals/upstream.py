@@ -53,6 +53,13 @@ MIRRORED: dict[str, str] = {
     "faust.stores.rocksdb.Store._open_for_partition": "1dc4e0113d67379dd61c0a396fa92636577d5fc6be60d4312253fa566080377b",
     "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1cf0adca5c2fffb197579db01b31dbba3b0415aaacc35a2ed",
     "faust.stores.rocksdb.Store._try_open_db_for_partition": "b2546e78f9298bdc6c990229c9f426f76d666fc6e0a5ebafcd86d6fe7978941d",
+    # table_writes: what a table write leaves behind (the store's put and key index, the changelog record, the
+    # persisted offset once it is acknowledged), done a batch at a time
+    "faust.tables.table.Table.on_key_set": "a370e35ca55c2c7e36e93f0d4b485927c32d49199043cab2314572846184dd94",
+    "faust.tables.base.Collection._on_changelog_sent": "60122c86a120d82cffa95da4c22323e12d67fa82f3112f08ac7f8edde7c47826",
+    "faust.stores.rocksdb.Store._set": "4227e561e288d9413bf663a3a67940fd4976f5484e70e49445858ce4d400d26e",
+    "faust.stores.rocksdb.Store._del": "07f42ff3caefffddb002ba3c316120ee8a608a15021fa226fd8e9ba2635004a9",
+    "faust.stores.rocksdb.Store.set_persisted_offset": "b4c811926678346ebb8c40486dbc46d0fbac2bbeaa592384bd955112556acf45",
     # routing: the current event tables read
     "faust.streams.Stream._set_current_event": "b9a41294b605ac08c44529e087ad0b907a11c587b2e0fcbecf9ad667a4633e61",
     "faust.streams.current_event": "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
@@ -88,7 +95,7 @@ PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "faust.tables.manager.TableManager": ("_update_channels", "_recovery"),
     "faust.tables.recovery.Recovery": ("_build_offsets",),
     "faust.tables.base.Collection": ("_on_changelog_event",),
-    "faust.stores.rocksdb.Store": ("_dbs", "_open_for_partition"),
+    "faust.stores.rocksdb.Store": ("_dbs", "_open_for_partition", "_db_for_partition", "_del", "_key_index"),
     "aiokafka.AIOKafkaConsumer": ("_fetcher", "_subscription", "_coordinator"),
     "aiokafka.consumer.group_coordinator.GroupCoordinator": ("_maybe_leave_group", "_send_req"),
     "aiokafka.consumer.fetcher.Fetcher": ("_proc_fetch_request",),

@@ -14,14 +14,16 @@ from typing import Any, cast
 
 import mode
 from faust.types import Message
+from faust.types.enums import ProcessingGuarantee
 
 from streamrec.models.events import CatalogItem, Limits
 from streamrec.models.item_model import content_only_model
 from streamrec.models.recommender import StreamRecommender
 from streamrec.streams.internals.batching import BatchingApp
 from streamrec.streams.internals.consumer_state import started_consumer
-from streamrec.streams.internals.producer_buffer import Records
+from streamrec.streams.internals.producer_buffer import Delivered, Records
 from streamrec.streams.internals.state_healing import DiscardedState, register_healing_store
+from streamrec.streams.internals.table_writes import TableWrites
 from streamrec.streams.internals.tables import PromptTableManager
 from streamrec.streams.kafka.admin import CATALOG, PLAYS, RATINGS, RECOMMENDATIONS, SEARCHES, USER_DELETIONS
 from streamrec.streams.kafka.security import faust_credentials
@@ -95,7 +97,16 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     app.on_read = lambda topic, count: metrics.records_read.labels(topic=topic).inc(count)
     app.on_state_discarded = lambda state: _count_discarded(metrics, state)
     profiles_table = tables.profiles_table(app, settings)
-    stored_profiles = tables.TableProfiles(profiles_table)
+    producer = _WorkerProducer(app)
+    # A batch's profiles go to RocksDB and the changelog at once, unless the threaded producer (no hand-over) sends,
+    # or under exactly_once, where Faust sends changelog records through its transactional producers and persists
+    # their offsets at the commit.
+    per_record = app.conf.producer_threaded or app.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
+    stored_profiles = (
+        tables.TableProfiles(profiles_table)
+        if per_record
+        else tables.BatchedTableProfiles(profiles_table, TableWrites(profiles_table, producer.hand_over))
+    )
     profiles = ProfileStore(stored_profiles)
     models = ModelStore(settings.model_dir)
     loaded = models.load_latest_with_path()
@@ -152,8 +163,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         metrics=metrics,
     )
     signals_topic = app.topic(signals_spec.name, key_type=bytes, value_type=bytes, partitions=1)
-    item_log = ItemLog(outbox, TopicSignalSender(signals_topic), item_feed)
-    producer = _WorkerProducer(app)
+    item_log = ItemLog(outbox, TopicSignalSender(signals_topic, producer.send_pending), item_feed)
     # Lists leave as whole batches per partition, unless the threaded producer (no hand-over) sends them.
     lists: ListOutput = (
         SentLists(recommendations)
@@ -224,8 +234,8 @@ class _WorkerProducer:
     async def send_pending(self) -> asyncio.Future[None]:
         return await self.app.draining_producer.send_pending()
 
-    def hand_over(self, topic: str, records: Records) -> None:
-        self.app.draining_producer.hand_over(topic, records)
+    def hand_over(self, topic: str, records: Records, delivered: Delivered | None = None) -> None:
+        self.app.draining_producer.hand_over(topic, records, delivered)
 
 
 class _ConsumerOffsets:

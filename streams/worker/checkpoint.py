@@ -81,7 +81,9 @@ class Checkpoint:
         #    they occurred).
         self.lists.flush()
         # 2. Its changelogs: each changed profile written once, to its user's partition (RocksDB + changelog).
-        self.profiles.flush(around=lambda user: partition_context(owners[user]))
+        self.profiles.flush(
+            around=lambda user: partition_context(owners[user]), partition_of=lambda user: owners[user].partition
+        )
         # 3. The producer: everything queued leaves now (the producer's sending only gets the event loop between
         #    the handler's steps, so otherwise it waited for a commit's flush); its acknowledgement is awaited by
         #    the next batch's commit.

@@ -124,13 +124,17 @@ class SignalSender(Protocol):
 
 
 class TopicSignalSender:
-    """Writes log records through the worker's producer (Faust's topic: partition 0 of the log)."""
+    """Writes log records through the worker's producer (Faust's topic: partition 0 of the log); `send_now` makes
+    the producer send what it holds at once (`DrainingProducer.send_pending`): the batch waits for the
+    acknowledgement, so the producer's linger would be time the batch waits for nothing."""
 
-    def __init__(self, topic: TopicT) -> None:
+    def __init__(self, topic: TopicT, send_now: Callable[[], Awaitable[object]]) -> None:
         self.topic = topic
+        self._send_now = send_now
 
     async def send(self, values: Sequence[bytes]) -> None:
         acks = [await self.topic.send(value=value, partition=0) for value in values]
+        await self._send_now()
         await asyncio.gather(*acks)
 
 

@@ -7,10 +7,20 @@ writes each changed one once (its changelog record) and closes the batch. The re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
 
 from streamrec.models.profile import EncodedProfiles, ProfileOverlay, UserProfile
+
+
+@runtime_checkable
+class BatchWrites(Protocol):
+    """A store that takes a batch's profiles in one call (`tables.TableProfiles`)."""
+
+    def write_batch(self, changes: Sequence[tuple[str, UserProfile | None, int]]) -> None:
+        """(user id, profile or None for a delete, partition) each, in order."""
+        ...
 
 
 class ProfileStore(MutableMapping[str, UserProfile]):
@@ -28,11 +38,22 @@ class ProfileStore(MutableMapping[str, UserProfile]):
         """The batch knows the user's profile (or its absence): reading it touches no store."""
         return self._batch is not None and self._batch.holds(user_id)
 
-    def flush(self, around: Callable[[str], AbstractContextManager[object]] | None = None) -> list[str]:
+    def flush(
+        self,
+        around: Callable[[str], AbstractContextManager[object]] | None = None,
+        partition_of: Callable[[str], int] | None = None,
+    ) -> list[str]:
         """Write each profile the batch changed, once, in first-write order (`around(user_id)` wraps each write);
-        close the batch. Returns the user ids written."""
+        close the batch. Returns the user ids written. A store that writes a batch at once (`BatchWrites`) is
+        given them together, each with its partition (`partition_of(user_id)`)."""
         batch, self._batch = self._batch, None
-        return [] if batch is None else batch.flush(around)
+        if batch is None:
+            return []
+        if partition_of is None or not isinstance(self.stored, BatchWrites):
+            return batch.flush(around)
+        changes = batch.take()
+        self.stored.write_batch([(user_id, profile, partition_of(user_id)) for user_id, profile in changes])
+        return [user_id for user_id, _ in changes]
 
     def drop(self) -> None:
         """Close the batch without writing anything."""

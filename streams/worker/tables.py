@@ -14,7 +14,8 @@ import faust
 import orjson
 from faust.types import TableT
 
-from streamrec.models.profile import EncodedProfiles
+from streamrec.models.profile import EncodedProfiles, UserProfile
+from streamrec.streams.internals.table_writes import TableWrites
 from streamrec.streams.settings import Settings
 
 BytesTable = TableT[bytes, bytes]  # keys and values are raw bytes (codec "raw")
@@ -56,6 +57,22 @@ class TableProfiles(EncodedProfiles):
         except KeyError:
             return None
         return bytes(raw)
+
+
+class BatchedTableProfiles(TableProfiles):
+    """`TableProfiles` whose batch of writes goes to the table at once (`table_writes.TableWrites`)."""
+
+    def __init__(self, table: BytesTable, writes: TableWrites) -> None:
+        super().__init__(table)
+        self.writes = writes
+
+    def write_batch(self, changes: Sequence[tuple[str, UserProfile | None, int]]) -> None:
+        """A batch's profiles (None: erased), each on its partition (store and changelog), in order."""
+        grouped: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for user_id, profile, partition in changes:
+            value = None if profile is None else profile.to_bytes()
+            grouped.setdefault(partition, []).append((user_id.encode(), value))
+        self.writes.write(grouped)
 
 
 _ITEM_ID = b'"item_id":'

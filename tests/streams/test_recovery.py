@@ -5,6 +5,7 @@ Profiles are compared by the SHA-256 of the stored bytes (`/users/{id}/profile`)
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import rocksdict
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helper importable
 
@@ -33,6 +35,7 @@ from worker_proc import (
 
 from streamrec.streams.kafka import tail
 from streamrec.streams.kafka.admin import RECOMMENDATIONS
+from streamrec.streams.kafka.consumer import read_all
 from streamrec.streams.settings import Settings
 
 
@@ -148,3 +151,43 @@ async def test_state_survives_restart_and_is_rebuilt_from_the_changelogs(
         await send_and_wait(kafka_bootstrap, user, [("ratings", rating(user, "syn-04", 3.0))])
         assert (await profile_of(worker, user))["n_events"] == 5
     assert "Traceback" not in log.read_text(errors="replace")
+
+
+async def test_the_changelog_and_the_persisted_offsets_cover_every_profile_written(
+    settings: Settings, kafka_bootstrap: str
+) -> None:
+    """A batch's profiles go to RocksDB and the changelog at once (`streams.internals.table_writes`): after a
+    graceful stop each partition's persisted offset (what a restart reads the changelog from) is its changelog's
+    last record, and the changelog's last record of each viewer is the profile the worker holds."""
+    await publish_catalog(kafka_bootstrap)
+    log = settings.data_dir.parent / "changelog-worker.log"
+    users = [user_id(f"changelog-{k}") for k in range(6)]
+    async with Running(settings, log) as worker:
+        for k, user in enumerate(users):
+            await send_and_wait(kafka_bootstrap, user, [("plays", play(user, f"syn-0{1 + k % 5}"))])
+        held = {user: (await profile_of(worker, user))["bytes_sha256"] for user in users}
+
+    changelog = await read_all(kafka_bootstrap, f"{settings.app_id}-profiles-changelog")
+    last: dict[int, int] = {}
+    latest: dict[bytes, bytes | None] = {}
+    for record in changelog:
+        last[record.partition] = record.offset
+        assert record.key is not None
+        latest[record.key] = record.value
+    for user in users:
+        value = latest[user.encode()]
+        assert value is not None and hashlib.sha256(value).hexdigest() == held[user]
+    databases = {
+        int(path.name.split("-")[-1].split(".")[0]): path for path in (settings.data_dir).rglob("profiles-*.db")
+    }
+    assert set(last) <= set(databases)
+    for partition, offset in last.items():
+        db = rocksdict.Rdict(
+            str(databases[partition]),
+            options=rocksdict.Options(raw_mode=True),
+            access_type=rocksdict.AccessType.read_only(),
+        )
+        try:
+            assert int(db[b"__faust\0offset__"]) == offset
+        finally:
+            db.close()
