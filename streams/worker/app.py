@@ -101,7 +101,8 @@ def create_app(settings: Settings) -> TimeOrderedApp:
     # A batch's profiles go to RocksDB and the changelog at once, unless the threaded producer (no hand-over) sends,
     # or under exactly_once, where Faust sends changelog records through its transactional producers and persists
     # their offsets at the commit.
-    per_record = app.conf.producer_threaded or app.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
+    guarantee: object = app.conf.processing_guarantee  # Faust types the setting as the enum's class
+    per_record = app.conf.producer_threaded or guarantee == ProcessingGuarantee.EXACTLY_ONCE
     stored_profiles = (
         tables.TableProfiles(profiles_table)
         if per_record

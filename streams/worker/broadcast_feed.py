@@ -117,6 +117,17 @@ class BroadcastFeed:
             log.warning("%s feed did not reach the topic's end within %.1f s", self.topic, timeout_s)
             return False
 
+    def _at_highwaters(self) -> bool:
+        """Every partition applied up to its end as of its last fetch (a partition not fetched yet: not)."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        for tp in self._partitions:
+            end = consumer.highwater(tp)
+            if end is None or self._positions.get(tp, 0) < end:
+                return False
+        return True
+
     def _reached(self, ends: dict[Any, int]) -> bool:
         return all(self._positions.get(tp, 0) >= end for tp, end in ends.items())
 
@@ -144,7 +155,9 @@ class BroadcastFeed:
             self._check_ready()
             async with self._progress:
                 self._progress.notify_all()
-            if not batches and self.ready:
+            if self.ready and (not batches or self._at_highwaters()):
+                # Caught up: paused until the topic grows. Left fetching, aiokafka's fetcher asks again at once
+                # for as long as getmany waits, and noida-db answers an empty fetch at once.
                 await self._idle(consumer)
             elif batches:
                 await asyncio.sleep(0)  # getmany doesn't yield while records are buffered

@@ -111,3 +111,33 @@ async def test_tombstones_remove_items_in_the_order_of_the_records(kafka_bootstr
     assert sorted(item_id for batch in removals for item_id in batch) == ["i1", "i2"]
     assert "i2" not in catalog and "i1" in catalog and catalog.items[catalog.row_of["i1"]].title == "Back Again"
     assert {"i0", "i3", "i4"} <= {item.item_id for item in catalog.items}
+
+
+async def test_a_feed_caught_up_pauses_its_partitions_and_still_applies_what_comes_later(kafka_bootstrap: str) -> None:
+    """Left fetching, a caught-up feed's fetcher would ask again and again (noida-db answers an empty fetch at
+    once) for as long as `getmany` waits (500 ms): it pauses as soon as it holds what its last fetch reported."""
+    topic = await _catalog_topic(kafka_bootstrap, 50)
+    catalog = Catalog()
+    feed = CatalogFeed(kafka_bootstrap, topic, catalog.upsert_many)
+    await feed.start()
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            value = {"item_id": "late", "title": "Late", "genres": ["Drama"]}
+            await producer.send_and_wait(topic, orjson.dumps(value), key=b"late")
+        finally:
+            await producer.stop()
+        assert await feed.catch_up()
+        assert "late" in catalog.row_of
+        consumer = feed._consumer
+        assert consumer is not None
+        partitions = set(consumer.assignment())
+        deadline = asyncio.get_running_loop().time() + 0.25  # well inside getmany's 500 ms wait
+        while set(consumer.paused()) != partitions and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert set(consumer.paused()) == partitions
+    finally:
+        await feed.stop()
