@@ -18,8 +18,6 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
-NO_ROWS = np.zeros(0, dtype=np.int64)
-
 
 def strongest(sums: F32, touched: I64, m: int) -> tuple[I64, float]:
     """The `m` rows with the highest positive co-occurrence score (`sums`; `touched`: the rows that may be positive,

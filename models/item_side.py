@@ -158,7 +158,8 @@ class ItemSide:
                     self._scratch = np.zeros(n, dtype=np.float32)
                 sums = scratch = self._scratch
                 touched = cooccurrence.accumulate(history, weights, sums).astype(np.int64, copy=False)
-            best, top = strongest(sums, touched, m)
+            # No neighbour touched: nothing is positive (an empty `touched` would mean every row to `strongest`).
+            best, top = strongest(sums, touched, m) if touched.shape[0] or scratch is None else (NO_ROWS, 0.0)
         candidates = np.concatenate((np.array([row], dtype=np.int64), self.leading_items(m), best))
         hashes = self.catalog.hashes
         unwatched = np.array([hashes[c] not in watched for c in candidates.tolist()], dtype=np.bool_)
