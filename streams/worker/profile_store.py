@@ -16,7 +16,7 @@ from streamrec.models.profile import EncodedProfiles, ProfileOverlay, UserProfil
 
 @runtime_checkable
 class BatchWrites(Protocol):
-    """A store that takes a batch's profiles in one call (`tables.TableProfiles`)."""
+    """A store that takes a batch's profiles in one call (`tables.BatchedTableProfiles`)."""
 
     def write_batch(self, changes: Sequence[tuple[str, UserProfile | None, int]]) -> None:
         """(user id, profile or None for a delete, partition) each, in order."""
