@@ -6,6 +6,7 @@ genre mix, q the list's so far with the candidate, and q̃ = (1 − α)q + αp k
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -96,6 +97,12 @@ def calibrated_rerank_padded(
     return [int(c) for c in chosen]
 
 
+@functools.lru_cache(maxsize=16)
+def _size_limits(caps: ExposureCaps, n: int) -> npt.NDArray[np.int64]:
+    """The caps' limits for each list size up to `n`, one row a size (shared by every call: never written)."""
+    return np.array([caps.limits(size) for size in range(n + 1)], dtype=np.int64).reshape(n + 1, 2)
+
+
 def pick_lists(
     scores: npt.NDArray[np.float32],
     score_offsets: npt.NDArray[np.int64],
@@ -123,7 +130,7 @@ def pick_lists(
         if target is not None and weight > 0 and float(target.sum()) > 0:
             p[u, : target.shape[0]] = target
             weights[u] = weight
-    limits = np.array([caps.limits(size) for size in range(n + 1)], dtype=np.int64).reshape(n + 1, 2)
+    limits = _size_limits(caps, n)
     chosen = np.empty(users * max(min(n, pool), 0), dtype=np.int64)
     offsets = np.zeros(users + 1, dtype=np.int64)
     _pick_many(

@@ -2,7 +2,8 @@
 
 Each consumption moves its viewer's embedding as `e <- q(decay * e + w * v_item)`, q being the float16 round trip
 the profile codec applies. Event by event that is four small numpy calls; here a batch's updates are
-queued and applied in waves: wave k holds every viewer's k-th update, one vectorised step for all of them.
+queued and applied in waves: wave k holds every viewer's k-th update, one vectorised step for all of them. A
+queue of a few updates (a live batch's) is applied one by one: the waves' set-up would cost more than the steps.
 The arithmetic is element by element the same (float32 products and sums, each rounded as numpy rounds the
 in-place steps; no fused operations), so the embeddings are bit for bit those of event-by-event learning.
 """
@@ -17,6 +18,8 @@ import numpy.typing as npt
 from streamrec.models import ragged
 from streamrec.models.profile import quantized
 
+STEPWISE_MAX = 32  # queues up to this long are applied update by update (measured: `streamrec bench --only live`)
+
 
 class HasEmbedding(Protocol):
     embedding: npt.NDArray[np.float32]
@@ -29,8 +32,9 @@ class EmbeddingUpdates:
     meanwhile) applies the queue first, so each update uses the vectors of its own moment.
     """
 
-    def __init__(self, decay: float) -> None:
+    def __init__(self, decay: float, stepwise_max: int = STEPWISE_MAX) -> None:
         self.decay = decay
+        self.stepwise_max = stepwise_max
         self._vectors: npt.NDArray[np.float32] | None = None
         self._profiles: list[HasEmbedding] = []
         self._slot: dict[int, int] = {}  # id(profile) -> its index in _profiles
@@ -58,6 +62,25 @@ class EmbeddingUpdates:
         if not self._slots:
             return
         assert self._vectors is not None
+        if len(self._slots) <= self.stepwise_max:
+            self._apply_stepwise(self._vectors)
+        else:
+            self._apply_in_waves(self._vectors)
+        self._profiles.clear()
+        self._slot.clear()
+        self._slots.clear()
+        self._rows.clear()
+        self._weights.clear()
+
+    def _apply_stepwise(self, vectors: npt.NDArray[np.float32]) -> None:
+        profiles, decay = self._profiles, self.decay
+        for slot, row, weight in zip(self._slots, self._rows, self._weights, strict=True):
+            profile = profiles[slot]
+            step = profile.embedding * decay  # a new array: the profile's may be shared
+            step += np.float32(weight) * vectors[row]
+            profile.embedding = quantized(step)
+
+    def _apply_in_waves(self, vectors: npt.NDArray[np.float32]) -> None:
         slots = np.array(self._slots, dtype=np.intp)
         rows = np.array(self._rows, dtype=np.intp)
         # A Python float meets a float32 array as float32 (NumPy 2's promotion): convert once, the same way.
@@ -71,7 +94,6 @@ class EmbeddingUpdates:
         by_wave = np.argsort(waves, kind="stable")
         bounds = ragged.offsets(np.bincount(waves))
         matrix = np.stack([p.embedding for p in self._profiles])
-        vectors = self._vectors
         decay = self.decay
         for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             at = by_wave[start:end]
@@ -82,8 +104,3 @@ class EmbeddingUpdates:
             matrix[who] = quantized(step)
         for slot, profile in enumerate(self._profiles):
             profile.embedding = matrix[slot].copy()
-        self._profiles.clear()
-        self._slot.clear()
-        self._slots.clear()
-        self._rows.clear()
-        self._weights.clear()

@@ -45,6 +45,8 @@ class ItemSide:
         self._scratch = np.zeros(0, dtype=np.float32)  # sparse co-occurrence sums, all zeros between calls
         self._leaders = np.zeros(0, dtype=np.intp)
         self._leaders_at = (-1, -1)  # (catalog size, recency version) when `_leaders` was computed
+        # (co-occurrence, its version, catalog size) when the log1p of the top view count was taken, and that value
+        self._popularity_top: tuple[object, int, int, float] = (None, -1, -1, 0.0)
         self.set_item_model(item_model)
 
     # -- the item model ----------------------------------------------------------------------------------
@@ -170,7 +172,7 @@ class ItemSide:
             if norm > 0:
                 scores = (self.vectors[candidates] @ embedding / norm).astype(np.float64)
         counts = self.cooccurrence.item_counts
-        popularity_top = float(np.log1p(counts[:n].max(initial=0.0)))
+        popularity_top = self._log_top_count(n)
         hits = blend_hits(
             candidates, unwatched, sums, top, scores, counts, popularity_top, recency.values, recency.top,
             blend.experts, HIT_RANK,
@@ -178,6 +180,16 @@ class ItemSide:
         if scratch is not None:
             scratch[touched] = 0.0
         return hits
+
+    def _log_top_count(self, n: int) -> float:
+        """log1p of the highest view count of the first `n` rows, kept while the counts stay as they are (a
+        batch's learning leaves them to the fold: one pass over a large catalog a batch, not one a consumption)."""
+        cooccurrence = self.cooccurrence
+        held, version, size, top = self._popularity_top
+        if held is not cooccurrence or version != cooccurrence.version or size != n:
+            top = float(np.log1p(cooccurrence.item_counts[:n].max(initial=0.0)))
+            self._popularity_top = (cooccurrence, cooccurrence.version, n, top)
+        return top
 
     def leading_items(self, m: int) -> npt.NDArray[np.intp]:
         """The `m` most popular items and the `m` with the most recent views, refreshed every `LEADERS_REFRESH`

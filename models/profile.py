@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -194,14 +195,50 @@ class EncodedProfiles(MutableMapping[str, UserProfile]):
         overlay.flush()
 
 
+class DecodedProfiles:
+    """Profiles decoded (or encoded) by earlier batches, each with its bytes, the most recently used `capacity` of
+    them: a batch that reads the same bytes takes the object instead of decoding them again (a profile costs about
+    as much to decode as to learn an event). Bytes that differ (the store changed behind the worker: a rebalance, a
+    restore) are decoded afresh. An object a batch changed is only held again with the bytes written for it: the
+    batch's owner `discard`s what an unfinished batch read."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._held: OrderedDict[str, tuple[bytes, UserProfile]] = OrderedDict()
+
+    def get(self, user_id: str, raw: bytes) -> UserProfile | None:
+        held = self._held.get(user_id)
+        if held is None or held[0] != raw:
+            return None
+        self._held.move_to_end(user_id)
+        return held[1]
+
+    def put(self, user_id: str, raw: bytes, profile: UserProfile) -> None:
+        if self.capacity <= 0:
+            return
+        self._held[user_id] = (raw, profile)
+        self._held.move_to_end(user_id)
+        while len(self._held) > self.capacity:
+            self._held.popitem(last=False)
+
+    def discard(self, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            self._held.pop(user_id, None)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 class ProfileOverlay(MutableMapping[str, UserProfile]):
     """Profiles of an `EncodedProfiles` as live objects for a batch: each is decoded at most once, and
     `flush` writes each changed one once. With `StreamRecommender.learn_one` (which quantizes what it learns)
     the bytes written, and every read in between, are exactly those of learning event by event through the store.
     """
 
-    def __init__(self, store: EncodedProfiles) -> None:
+    def __init__(self, store: EncodedProfiles, decoded: DecodedProfiles | None = None) -> None:
+        """`decoded`: profiles decoded by earlier batches, taken instead of decoding the same bytes again."""
         self.store = store
+        self.decoded = decoded
         self._live: dict[str, UserProfile | None] = {}  # None: known to be absent
         self._dirty: dict[str, None] = {}  # user ids in first-write order
 
@@ -210,10 +247,20 @@ class ProfileOverlay(MutableMapping[str, UserProfile]):
             profile = self._live[user_id]
         except KeyError:
             raw = self.store.get_raw(user_id)
-            profile = self._live[user_id] = None if raw is None else UserProfile.from_bytes(raw)
+            if raw is None:
+                profile = None
+            else:
+                held = None if self.decoded is None else self.decoded.get(user_id, raw)
+                profile = UserProfile.from_bytes(raw) if held is None else held
+            self._live[user_id] = profile
         if profile is None:
             raise KeyError(user_id)
         return profile
+
+    @property
+    def read(self) -> list[str]:
+        """Every user whose profile (or its absence) the overlay holds."""
+        return list(self._live)
 
     def holds(self, user_id: str) -> bool:
         """The user's profile (or its absence) is known to the overlay: reading it touches no store."""

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         "neighbours, faiss nearest items, popular items, search matches) instead of scoring every item",
     )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
+    decoded_profiles: int = Field(
+        20_000,
+        ge=0,
+        description="profiles a worker keeps decoded between batches, the most recently written (a viewer's next "
+        "event skips decoding the stored profile while its bytes are unchanged); 0: none",
+    )
     stuck_after_s: float = Field(
         120.0,
         gt=0.0,

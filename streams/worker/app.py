@@ -108,7 +108,7 @@ def create_app(settings: Settings) -> TimeOrderedApp:
         if per_record
         else tables.BatchedTableProfiles(profiles_table, TableWrites(profiles_table, producer.hand_over))
     )
-    profiles = ProfileStore(stored_profiles)
+    profiles = ProfileStore(stored_profiles, decoded=settings.decoded_profiles)
     models = ModelStore(settings.model_dir)
     loaded = models.load_latest_with_path()
     model_path, model = loaded if loaded else (None, content_only_model())

@@ -26,12 +26,15 @@ class BroadcastFeed:
     """Applies a topic's records to the worker, following the topic for as long as the worker runs; a subclass
     says how (`_apply_records`, a fetch at a time).
 
-    Two catch-up guarantees: `wait_ready()`: the end offsets seen at start have been applied; `catch_up()`: the
-    end offsets as of *now* have been applied. Records are applied a fetch of at most `RECORDS_PER_TURN` at a time,
-    so the rest of the worker (Faust's start, the group join, table recovery) goes on while a large topic loads.
+    Three catch-up guarantees: `wait_ready()`: the end offsets seen at start have been applied; `catch_up()`: the
+    end offsets as of *now* have been applied; `catch_up_to(ends)`: offsets the caller knows of (its own writes'
+    acknowledgements) have been applied, without asking the broker for the end. Records are applied a fetch of at
+    most `RECORDS_PER_TURN` at a time, so the rest of the worker (Faust's start, the group join, table recovery) goes
+    on while a large topic loads.
 
-    Once caught up the feed pauses its partitions and looks at the end offsets every `idle_poll_s` (or at once when
-    `catch_up()` asks): an idle fetcher would otherwise spin, as noida-db answers an empty fetch at once.
+    Once caught up the feed pauses its partitions and looks at the end offsets every `idle_poll_s`, or fetches at
+    once when a catch-up wants offsets it has not applied: an idle fetcher would otherwise spin, as noida-db answers
+    an empty fetch at once.
     """
 
     def __init__(
@@ -53,9 +56,11 @@ class BroadcastFeed:
         self._positions: dict[Any, int] = {}  # next offset to apply, per partition
         self._progress = asyncio.Condition()
         self._ready = asyncio.Event()
-        self._wake = asyncio.Event()  # catch_up() wants the current end now
+        self._wake = asyncio.Event()  # a catch-up wants offsets beyond those applied
+        self._wanted: dict[Any, int] = {}  # the offsets catch-ups wait for, per partition
         self._initial_ends: dict[Any, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._notifications: set[asyncio.Task[None]] = set()
         self.applied = 0
         self.skipped = 0
 
@@ -109,13 +114,51 @@ class BroadcastFeed:
         try:
             async with asyncio.timeout(timeout_s):
                 ends: dict[Any, int] = await self._consumer.end_offsets(self._partitions)
-                self._wake.set()
-                async with self._progress:
-                    await self._progress.wait_for(lambda: self._reached(ends))
+                await self._wait_applied(ends)
             return True
         except TimeoutError:
             log.warning("%s feed did not reach the topic's end within %.1f s", self.topic, timeout_s)
             return False
+
+    async def catch_up_to(self, ends: dict[Any, int], timeout_s: float = 10.0) -> bool:
+        """Apply the topic up to `ends` (per partition: the offset after the last record wanted); False if that did
+        not happen in `timeout_s`. One round trip fewer than `catch_up()` for a caller that knows the offsets."""
+        if self._consumer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._wait_applied(ends)
+            return True
+        except TimeoutError:
+            log.warning("%s feed did not reach %s within %.1f s", self.topic, ends, timeout_s)
+            return False
+
+    async def _wait_applied(self, ends: dict[Any, int]) -> None:
+        if self._reached(ends):
+            return
+        for tp, end in ends.items():
+            self._wanted[tp] = max(end, self._wanted.get(tp, 0))
+        self._wake.set()
+        try:
+            async with self._progress:
+                await self._progress.wait_for(lambda: self._reached(ends))
+        except asyncio.CancelledError:  # also how a timeout reaches here
+            # Offsets that never came (a log cut short) must not keep the feed fetching: back to polling the end.
+            self._wanted.clear()
+            raise
+
+    def _advanced(self, tp: Any, position: int) -> None:
+        """A subclass applied a partition's records up to `position` without fetching them: the consumer goes on
+        after them (dropping what it holds of them), and catch-ups waiting for them are told."""
+        self._positions[tp] = position
+        self._consumer.seek(tp, position)
+        task = asyncio.get_running_loop().create_task(self._notify_progress())
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
+
+    async def _notify_progress(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
 
     def _at_highwaters(self) -> bool:
         """Every partition applied up to its end as of its last fetch (a partition not fetched yet: not)."""
@@ -142,6 +185,9 @@ class BroadcastFeed:
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._records_per_turn)
                 self._apply_records([message for messages in batches.values() for message in messages])
+                for tp, messages in batches.items():  # noted before the next await (a subclass applies some itself)
+                    if messages:
+                        self._positions[tp] = max(self._positions.get(tp, 0), messages[-1].offset + 1)
                 # Positions move past transaction markers and compacted gaps too, so read them back.
                 for tp in self._partitions:
                     self._positions[tp] = await consumer.position(tp)
@@ -153,8 +199,7 @@ class BroadcastFeed:
                 await asyncio.sleep(1.0)
                 continue
             self._check_ready()
-            async with self._progress:
-                self._progress.notify_all()
+            await self._notify_progress()
             if self.ready and (not batches or self._at_highwaters()):
                 # Caught up: paused until the topic grows. Left fetching, aiokafka's fetcher asks again at once
                 # for as long as getmany waits, and noida-db answers an empty fetch at once.
@@ -163,11 +208,20 @@ class BroadcastFeed:
                 await asyncio.sleep(0)  # getmany doesn't yield while records are buffered
 
     async def _idle(self, consumer: Any) -> None:
-        """Paused until the topic has new records (checked every `idle_poll_s`, or when woken)."""
+        """Paused until the topic has new records (the end looked at every `idle_poll_s`: the fetch that led here
+        has just reported it), or a catch-up wants offsets not applied yet (fetched at once, without asking the
+        broker for the end first)."""
         consumer.pause(*self._partitions)
         try:
             while True:
                 self._wake.clear()
+                if not self._reached(self._wanted):
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._idle_poll_s):
+                        await self._wake.wait()
+                if self._wake.is_set():
+                    continue
                 try:
                     ends: dict[Any, int] = await consumer.end_offsets(self._partitions)
                 except Exception:
@@ -175,9 +229,6 @@ class BroadcastFeed:
                     return
                 if not self._reached(ends):
                     return
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._idle_poll_s):
-                        await self._wake.wait()
         finally:
             consumer.resume(*self._partitions)
 

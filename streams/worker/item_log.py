@@ -3,9 +3,12 @@ single-partition topic that every worker folds in the same order, so all workers
 their number, and a restarted worker rebuilds it by reading the log again.
 
 A batch's signals are written, and acknowledged, before its profiles are: a profile that reached its changelog
-always has its signals in the log. A batch handled again (a crash, a rebalance) writes some signals twice; each
-names the input record it came from, and the fold skips one whose record it already folded (a viewer's records on
-one partition are read in order).
+always has its signals in the log. A worker whose records are the next ones its feed is to fold (no other worker
+wrote in between: always, with one worker) folds them as written instead of reading them back: the same signals in
+the same log order, one broker round trip fewer a batch.
+
+A batch handled again (a crash, a rebalance) writes some signals twice; each names the input record it came from,
+and the fold skips one whose record it already folded (a viewer's records on one partition are read in order).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
+from aiokafka import TopicPartition
 from faust.types import TopicT
 
 from streamrec.models.item_signals import ItemSignal
@@ -118,8 +122,8 @@ class FoldOnce:
 
 
 class SignalSender(Protocol):
-    async def send(self, values: Sequence[bytes]) -> None:
-        """Write the records to the log and wait until the broker has acknowledged them."""
+    async def send(self, values: Sequence[bytes]) -> list[int]:
+        """Write the records to the log and wait until the broker has acknowledged them; returns their offsets."""
         ...
 
 
@@ -132,10 +136,10 @@ class TopicSignalSender:
         self.topic = topic
         self._send_now = send_now
 
-    async def send(self, values: Sequence[bytes]) -> None:
+    async def send(self, values: Sequence[bytes]) -> list[int]:
         acks = [await self.topic.send(value=value, partition=0) for value in values]
         await self._send_now()
-        await asyncio.gather(*acks)
+        return [int(metadata.offset) for metadata in await asyncio.gather(*acks)]
 
 
 class ItemLog:
@@ -158,8 +162,12 @@ class ItemLog:
     async def publish(self) -> None:
         entries = self.outbox.take()
         if entries:
-            await self.sender.send(encode_signals(entries))  # acknowledged before the batch's profiles are written
-            await self.feed.catch_up()
+            records = encode_signals(entries)
+            offsets = await self.sender.send(records)  # acknowledged before the batch's profiles are written
+            # Folded up to this batch's own signals: as written if they are the next in the log, else read back up
+            # to them (the acknowledgements say where they are: no need to ask the broker for the log's end).
+            if not self.feed.fold_written(offsets, records):
+                await self.feed.fold_up_to(max(offsets) + 1)
 
     def drop(self) -> None:
         """An unfinished batch's signals: it is handled again."""
@@ -211,25 +219,58 @@ class ItemLogFeed(BroadcastFeed):
         for message in messages:
             if message.value is None:
                 continue
-            try:
-                decoded = decode_signals(message.value)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
-                log.exception("item log: record %d is not item signals; skipped", message.offset)
+            if message.offset < self._positions.get(TopicPartition(message.topic, message.partition), 0):
+                continue  # folded as written (`fold_written`) while this fetch was on its way
+            self._apply_value(message.value, message.offset, int(message.timestamp))
+        self._report_duplicates()
+
+    def _apply_value(self, value: bytes, offset: int, timestamp_ms: int) -> None:
+        try:
+            decoded = decode_signals(value)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+            log.exception("item log: record %d is not item signals; skipped", offset)
+            return
+        for source, signal in decoded:
+            if not self._once.first_time(source):
+                self.duplicates += 1
                 continue
-            for source, signal in decoded:
-                if not self._once.first_time(source):
-                    self.duplicates += 1
-                    continue
-                self.position += 1
-                self._fold(signal, self.position)
-            self.applied += 1
-            self.last_record_ms = int(message.timestamp)
-            self._metrics.item_log_hop_seconds.observe(self.age_seconds() or 0.0)
+            self.position += 1
+            self._fold(signal, self.position)
+        self.applied += 1
+        self.last_record_ms = timestamp_ms
+        self._metrics.item_log_hop_seconds.observe(self.age_seconds() or 0.0)
+
+    def _report_duplicates(self) -> None:
         self._metrics.item_signals_duplicate.inc(self.duplicates - self._duplicates_reported)
         self._duplicates_reported = self.duplicates
 
+    def fold_written(self, offsets: Sequence[int], values: Sequence[bytes]) -> bool:
+        """Fold records this worker has just written (`values` at `offsets`, acknowledged) as they are, if they are
+        the next records of the log to fold (none written in between); False, folding nothing, otherwise."""
+        consumer = self._consumer
+        tp = TopicPartition(self.topic, 0)
+        first = offsets[0] if offsets else -1
+        if (
+            consumer is None
+            or not self.ready
+            or first != self._positions.get(tp, 0)
+            or list(offsets) != list(range(first, first + len(offsets)))
+        ):
+            return False
+        now_ms = int(time.time() * 1000)
+        for offset, value in zip(offsets, values, strict=True):
+            self._apply_value(value, offset, now_ms)
+        self._report_duplicates()
+        self._advanced(tp, first + len(offsets))
+        self._fetched()
+        return True
+
     def _fetched(self) -> None:
         self._metrics.item_log_lag.set(self.lag())
+
+    async def fold_up_to(self, end: int, timeout_s: float = 10.0) -> bool:
+        """Fold the log up to `end` (the offset after the last record wanted)."""
+        return await self.catch_up_to({TopicPartition(self.topic, 0): end}, timeout_s)
 
     def lag(self) -> int:
         """Log records written (as of the last fetch) but not yet folded."""

@@ -14,7 +14,7 @@ import faust
 import orjson
 from faust.types import TableT
 
-from streamrec.models.profile import EncodedProfiles, UserProfile
+from streamrec.models.profile import EncodedProfiles
 from streamrec.streams.internals.table_writes import TableWrites
 from streamrec.streams.settings import Settings
 
@@ -66,11 +66,10 @@ class BatchedTableProfiles(TableProfiles):
         super().__init__(table)
         self.writes = writes
 
-    def write_batch(self, changes: Sequence[tuple[str, UserProfile | None, int]]) -> None:
-        """A batch's profiles (None: erased), each on its partition (store and changelog), in order."""
+    def write_batch(self, changes: Sequence[tuple[str, bytes | None, int]]) -> None:
+        """A batch's encoded profiles (None: erased), each on its partition (store and changelog), in order."""
         grouped: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for user_id, profile, partition in changes:
-            value = None if profile is None else profile.to_bytes()
+        for user_id, value, partition in changes:
             grouped.setdefault(partition, []).append((user_id.encode(), value))
         self.writes.write(grouped)
 

@@ -22,16 +22,17 @@ updates = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9), st.floats(-3.
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=updates, decay=st.floats(0.5, 1.0), seed=st.integers(0, 2**16))
+@given(ops=updates, decay=st.floats(0.5, 1.0), seed=st.integers(0, 2**16), stepwise_max=st.sampled_from([0, 60]))
 def test_queued_updates_equal_event_by_event_updates(
-    ops: list[tuple[int, int, float]], decay: float, seed: int
+    ops: list[tuple[int, int, float]], decay: float, seed: int, stepwise_max: int
 ) -> None:
+    """Either way the queue is applied: in waves (`stepwise_max` 0) or update by update (every queue here)."""
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(10, 7)).astype(np.float32)
     start = [quantized(rng.normal(size=7).astype(np.float32)) for _ in range(6)]
     one_by_one = [Holder(e.copy()) for e in start]
     together = [Holder(e.copy()) for e in start]
-    queue = EmbeddingUpdates(decay)
+    queue = EmbeddingUpdates(decay, stepwise_max)
     for who, row, weight in ops:
         e = one_by_one[who]
         e.embedding *= decay  # what learn_one does, step by step

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,22 +131,36 @@ class Record:
 class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[list[bytes]] = []
+        self.log_size = 0  # records in the log: this sender's only
 
-    async def send(self, values: Sequence[bytes]) -> None:
+    async def send(self, values: Sequence[bytes]) -> list[int]:
         self.sent.append(list(values))
+        offsets = list(range(self.log_size, self.log_size + len(values)))
+        self.log_size += len(values)
+        return offsets
 
 
 class CountingFeed:
-    def __init__(self) -> None:
-        self.catch_ups = 0
+    """Folds what was written as written when `next_in_log`, else is asked to read up to it."""
 
-    async def catch_up(self, timeout_s: float = 10.0) -> bool:
-        self.catch_ups += 1
+    def __init__(self, next_in_log: bool) -> None:
+        self.next_in_log = next_in_log
+        self.folded_as_written: list[list[int]] = []
+        self.catch_ups: list[int] = []
+
+    def fold_written(self, offsets: Sequence[int], values: Sequence[bytes]) -> bool:
+        if self.next_in_log:
+            self.folded_as_written.append(list(offsets))
+        return self.next_in_log
+
+    async def fold_up_to(self, end: int, timeout_s: float = 10.0) -> bool:
+        self.catch_ups.append(end)
         return True
 
 
-async def test_a_batchs_signals_are_written_with_their_input_records_then_folded_back() -> None:
-    outbox, sender, feed = SignalOutbox(), RecordingSender(), CountingFeed()
+@pytest.mark.parametrize("next_in_log", [True, False])
+async def test_a_batchs_signals_are_written_with_their_input_records_then_folded_back(next_in_log: bool) -> None:
+    outbox, sender, feed = SignalOutbox(), RecordingSender(), CountingFeed(next_in_log)
     log = ItemLog(outbox, sender, feed)  # type: ignore[arg-type]
     log.at(Record("plays", 2, 40))  # type: ignore[arg-type]
     outbox.add(ItemSignal(1, "A", ()))
@@ -162,14 +177,16 @@ async def test_a_batchs_signals_are_written_with_their_input_records_then_folded
             ]
         )
     ]
-    assert feed.catch_ups == 1 and outbox.entries == []
+    # Folded as written when they are the next records of the log, else read back up to the batch's own record.
+    assert (feed.folded_as_written, feed.catch_ups) == (([[0]], []) if next_in_log else ([], [1]))
+    assert outbox.entries == []
 
     await log.publish()  # nothing learnt: nothing written, nothing to wait for
     log.at(Record("plays", 2, 41))  # type: ignore[arg-type]
     outbox.add(ItemSignal(4, "C", ()))
     log.drop()  # the batch failed: it is handled again, its signals with it
     await log.publish()
-    assert len(sender.sent) == 1 and feed.catch_ups == 1
+    assert len(sender.sent) == 1 and len(feed.folded_as_written) + len(feed.catch_ups) == 1
 
 
 # -- the feed, against the session's broker ---------------------------------------------------------------------------
@@ -277,6 +294,101 @@ async def test_the_feed_folds_the_log_skips_a_rewritten_batch_and_a_later_worker
         assert (later.position, later.duplicates) == (feed.position, feed.duplicates)
     finally:
         await later.stop()
+
+
+async def _idle(feed: ItemLogFeed) -> None:
+    """Until the feed has paused its partitions (caught up: it waits for the end to move or to be asked)."""
+    consumer = feed._consumer
+    assert consumer is not None
+    while set(consumer.paused()) != set(consumer.assignment()):
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.kafka
+async def test_a_batch_folds_up_to_its_acknowledged_offset_without_asking_the_broker_for_the_end(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor knows where its batch's signals are from the acknowledgement: the feed fetches them at once
+    (the idle feed's poll of the end is long here, so only the wake can fold them in time) and asks the broker for
+    no end offsets. Offsets that never come make it give up and go back to polling, not fetch for ever."""
+    monkeypatch.setattr(item_log, "FOLD_IDLE_POLL_S", 3600.0)
+    spec = await _log_topic(kafka_bootstrap)
+    side = _side()
+    feed = _feed(kafka_bootstrap, spec, side, Metrics())
+    await feed.start()
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+            await _idle(feed)
+        consumer = feed._consumer
+        assert consumer is not None
+        await asyncio.sleep(0.5)  # the idle feed's first look at the end (the next is an hour away) is over
+        asked = 0
+        end_offsets = consumer.end_offsets
+
+        async def counted_end_offsets(partitions: list[Any]) -> dict[Any, int]:
+            nonlocal asked
+            asked += 1
+            return await end_offsets(partitions)
+
+        monkeypatch.setattr(consumer, "end_offsets", counted_end_offsets)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            written = [await producer.send_and_wait(spec.name, value, partition=0) for value in encode_signals(BATCH)]
+        finally:
+            await producer.stop()
+        end = written[-1].offset + 1
+        assert await feed.fold_up_to(end, timeout_s=30)
+        assert (asked, feed.position) == (0, len(BATCH))
+        assert _counts(side) == _counts(_folded(BATCH))
+
+        assert not await feed.fold_up_to(end + 5, timeout_s=0.5)  # never written
+        assert feed._wanted == {}
+        async with asyncio.timeout(30):
+            await _idle(feed)  # not fetching for ever
+    finally:
+        await feed.stop()
+
+
+@pytest.mark.kafka
+async def test_records_a_worker_wrote_next_in_the_log_are_folded_as_written_and_not_read_back(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own records, next in the log, are folded without a fetch and never folded again; a record another worker
+    wrote in between makes it read them back instead, in log order. Either way: the state of folding the log."""
+    monkeypatch.setattr(item_log, "FOLD_IDLE_POLL_S", 3600.0)  # nothing is fetched unless asked for
+    spec = await _log_topic(kafka_bootstrap)
+    side = _side()
+    feed = _feed(kafka_bootstrap, spec, side, Metrics())
+    await feed.start()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+
+    async def write(entries: Sequence[Entry]) -> tuple[list[int], list[bytes]]:
+        values = encode_signals(entries)
+        written = [await producer.send_and_wait(spec.name, value, partition=0) for value in values]
+        return [metadata.offset for metadata in written], values
+
+    try:
+        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+            await feed.wait_ready()
+            await _idle(feed)  # paused until asked: it fetches nothing on its own from here
+        offsets, values = await write(BATCH[:2])
+        assert feed.fold_written(offsets, values)  # next in the log: folded at once
+        assert (feed.position, feed.duplicates) == (2, 0)
+        assert _counts(side) == _counts(_folded(BATCH[:2]))
+
+        await write(BATCH[2:3])  # another worker's record, then this worker's
+        offsets, values = await write(BATCH[3:])
+        assert not feed.fold_written(offsets, values)  # not next: nothing folded
+        assert feed.position == 2
+        assert await feed.fold_up_to(max(offsets) + 1, timeout_s=30)
+        assert (feed.position, feed.duplicates) == (4, 0)  # the first two were not read back and folded again
+        assert _counts(side) == _counts(_folded(BATCH))
+    finally:
+        await producer.stop()
+        await feed.stop()
 
 
 @pytest.mark.kafka

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from streamrec.models.profile import EncodedProfiles, UserProfile
@@ -61,3 +63,83 @@ def test_the_recommender_learns_through_the_store_in_a_learning_batch() -> None:
     with recommender.learning_batch():  # refused for an EncodedProfiles: the store is live inside a batch
         pass
     assert store.flush() == []
+
+
+class BatchedStore(EncodedProfiles):
+    """An `EncodedProfiles` that takes a batch's writes at once, as the worker's table does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, bytes | None, int]]] = []
+
+    def write_batch(self, changes: Sequence[tuple[str, bytes | None, int]]) -> None:
+        self.batches.append(list(changes))
+        for user_id, raw, _ in changes:
+            if raw is None:
+                self.backing.pop(user_id.encode(), None)
+            else:
+                self.backing[user_id.encode()] = raw
+
+
+def _learn(store: ProfileStore, user: str) -> UserProfile:
+    profile = store.get(user) or _profile(user, 0)
+    profile.n_events += 1
+    store[user] = profile
+    return profile
+
+
+def test_a_profile_written_by_a_batch_is_taken_by_the_next_while_the_store_holds_its_bytes() -> None:
+    stored = BatchedStore()
+    store = ProfileStore(stored, decoded=10)
+    store.begin()
+    first = _learn(store, "u1")
+    assert store.flush(partition_of=lambda _: 3) == ["u1"]
+    assert stored.batches == [[("u1", first.to_bytes(), 3)]]
+
+    store.begin()
+    assert store["u1"] is first  # the same bytes: not decoded again
+    _learn(store, "u1")
+    store.flush(partition_of=lambda _: 3)
+    assert stored["u1"].n_events == 2
+
+    # The store changed behind the worker (another worker's write after a rebalance, a restore): decoded afresh.
+    elsewhere = _profile("u1", 7)
+    stored.backing[b"u1"] = elsewhere.to_bytes()
+    store.begin()
+    fresh = store["u1"]
+    assert fresh is not first and fresh.n_events == 7
+    store.drop()
+
+
+def test_nothing_an_unfinished_batch_read_is_kept_decoded() -> None:
+    stored = BatchedStore()
+    store = ProfileStore(stored, decoded=10)
+    store.begin()
+    kept = _learn(store, "u1")
+    store.flush(partition_of=lambda _: 0)
+
+    store.begin()
+    changed = _learn(store, "u1")  # changed in place, then the batch fails
+    assert changed is kept and changed.n_events == 2
+    store.drop()
+    store.begin()
+    again = store["u1"]
+    assert again is not kept and again.n_events == 1  # the stored bytes, not the object the failed batch changed
+
+    _learn(store, "u1")
+    store.begin()  # a batch begun over an unfinished one drops it, and what it read
+    assert store["u1"].n_events == 1
+    store.drop()
+
+
+def test_only_the_most_recently_written_profiles_stay_decoded() -> None:
+    stored = BatchedStore()
+    store = ProfileStore(stored, decoded=2)
+    store.begin()
+    written = {user: _learn(store, user) for user in ("u1", "u2", "u3")}
+    store.flush(partition_of=lambda _: 0)
+    assert store.decoded is not None and len(store.decoded) == 2
+    store.begin()
+    assert store["u1"] is not written["u1"]  # the least recently written: decoded again
+    assert store["u2"] is written["u2"] and store["u3"] is written["u3"]
+    store.drop()
