@@ -90,10 +90,11 @@ class Settings(BaseSettings):
     )
     recent_lists: int = Field(50_000, ge=0, description="last lists kept in memory for the view, per worker")
     decoded_profiles: int = Field(
-        20_000,
+        5_000,
         ge=0,
         description="profiles a worker keeps decoded between batches, the most recently written (a viewer's next "
-        "event skips decoding the stored profile while its bytes are unchanged); 0: none",
+        "event skips decoding the stored profile while its bytes are unchanged; ~40 KiB each for a profile of 50 "
+        "history entries and 150 watched items); 0: none",
     )
     stuck_after_s: float = Field(
         120.0,
