@@ -1,5 +1,5 @@
-"""What the fence relies on in the pinned faust-streaming 0.15.3 and aiokafka 0.14.0, checked against the installed
-libraries by tests/streams/internals/test_upstream.py.
+"""What the fence (and the worker's item-log feed) relies on in the pinned faust-streaming 0.15.3 and aiokafka
+0.14.0, checked against the installed libraries by tests/streams/internals/test_upstream.py.
 
 `MIRRORED`: each upstream function the fence replaces, copies or depends on the inner workings of, with the SHA-256
 of its source (`inspect.getsource`); a changed hash means the library changed under the fence: re-read the function
@@ -72,6 +72,11 @@ MIRRORED: dict[str, str] = {
     "faust.transport.drivers.aiokafka.Transport._really_create_topic": "698806ec237ce0d79243e063ca3913ebed5205e37095932282bf130ee5483fbd",
     # consumer_state: the app's consumer, created on first use
     "faust.app.base.App.consumer": "354b140caceca03c3e29a753faecfe63e42c3e8573de6c7baa3363a2326d960c",
+    # worker.item_log.ItemLogFeed.fold_written: a seek past records folded as written drops what the fetcher holds of
+    # them (buffered, and a fetch in flight for the old position: `_proc_fetch_request` above)
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.seek": "a9430f1f3b9ac4194dfccc7b61d3aa32f89ed3d1b065e78c72eec34380e4f9ca",
+    "aiokafka.consumer.fetcher.Fetcher.seek_to": "f0ba6aba6c22ef83e0d58690ef771d04777032ec48cbfa68325c67bf0ef508f4",
+    "aiokafka.consumer.fetcher.FetchResult.check_assignment": "b5340df67e3f330f998e01e49adc7fd03dae24b8a0e201ae4325d3f980d3eae3",
 }
 
 PRIVATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
