@@ -17,6 +17,7 @@ import orjson
 from streamrec.benchmarks import infra
 from streamrec.benchmarks.cpu import cores_used, read_cpu
 from streamrec.benchmarks.report import Sample, censored_percentiles, changes, lag_trend
+from streamrec.benchmarks.results import BATCH_PHASES
 from streamrec.benchmarks.throughput import worker_breakdown
 from streamrec.benchmarks.workloads import CatalogSpec, EventGenerator, EventRecord
 from streamrec.streams.kafka import JsonProducer, tail
@@ -127,6 +128,23 @@ def worker_cpu(before: infra.Metrics | None, after: infra.Metrics | None) -> dic
         return {"worker_cpu_s": None, "worker_cpu_us_per_event": None}
     seconds = cpu[1] - cpu[0]
     return {"worker_cpu_s": seconds, "worker_cpu_us_per_event": seconds / (events[1] - events[0]) * 1e6}
+
+
+def batch_phases(before: infra.Metrics | None, after: infra.Metrics | None) -> dict[str, object]:
+    """A batch's mean wall time in each phase (ms, from the worker's `streamrec_batch_phase_seconds`) between two
+    readings, and the mean events a batch: where a live batch's time goes at this rate."""
+    counts = [infra.metric_sum(m, "streamrec_batch_phase_seconds_count", phase="learn") for m in (before, after)]
+    if counts[0] is None or counts[1] is None or counts[1] <= counts[0]:
+        return {"batches": None, "events_per_batch": None, "batch_phase_ms": None}
+    batches = counts[1] - counts[0]
+    phase_ms: dict[str, float | None] = {}
+    for phase in BATCH_PHASES:
+        sums = [infra.metric_sum(m, "streamrec_batch_phase_seconds_sum", phase=phase) for m in (before, after)]
+        phase_ms[phase] = None if sums[0] is None or sums[1] is None else (sums[1] - sums[0]) / batches * 1e3
+    events = [
+        sum(infra.metric_sum(m, infra.CONSUMED, topic=t) or 0.0 for t in infra.INPUT_TOPICS) for m in (before, after)
+    ]
+    return {"batches": batches, "events_per_batch": (events[1] - events[0]) / batches, "batch_phase_ms": phase_ms}
 
 
 async def freshness(
@@ -263,6 +281,7 @@ async def freshness(
             "covered_samples": changes(covered_samples),  # events covered by published lists, while sending
             "worker": worker_breakdown(final),
             **worker,
+            **batch_phases(before, final),
             "cores": cores,  # mean cores used while sending and until the last list: worker, broker, bench, other
             "exit_code": code,
         }

@@ -17,7 +17,13 @@ from typing import Any
 import orjson
 
 from streamrec.benchmarks.plots import write_plots
-from streamrec.benchmarks.results import CORE_USERS, FRESHNESS_TARGET_S, meets_freshness_target, sweep_points
+from streamrec.benchmarks.results import (
+    BATCH_PHASES,
+    CORE_USERS,
+    FRESHNESS_TARGET_S,
+    meets_freshness_target,
+    sweep_points,
+)
 
 PERCENTILES = (50, 95, 99)
 
@@ -514,6 +520,28 @@ def _sweep_lines(scenario: Mapping[str, Any]) -> list[str]:
             f"{r.get('delivered_share', 0) * 100:.1f}% | {'grew' if r.get('lag_grew') else 'steady'} | "
             f"{'–' if per_list is None else f'{per_list:.2f}'} | {'–' if cpu is None else f'{cpu:,.0f} µs'} | "
             f"{cores_cell(r.get('cores'))} |"
+        )
+    lines.append("")
+    return lines + _batch_phase_lines(points)
+
+
+def _batch_phase_lines(points: list[Mapping[str, Any]]) -> list[str]:
+    """Where a live batch's wall time goes at each rate (the worker's `streamrec_batch_phase_seconds`)."""
+    measured = [r for r in points if isinstance(r.get("batch_phase_ms"), Mapping)]
+    if not measured:
+        return []
+    lines = [
+        "A batch's wall time by phase (ms; the worker's `streamrec_batch_phase_seconds` over the run):",
+        "",
+        "| offered ev/s | events a batch | learn | item log | publish | commit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in measured:
+        phases = r["batch_phase_ms"]
+        cells = ["–" if phases.get(phase) is None else f"{phases[phase]:.2f}" for phase in BATCH_PHASES]
+        per_batch = r.get("events_per_batch")
+        lines.append(
+            f"| {_fmt_rate(r['rate'])} | {'–' if per_batch is None else f'{per_batch:.1f}'} | {' | '.join(cells)} |"
         )
     lines.append("")
     return lines

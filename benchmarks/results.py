@@ -9,6 +9,7 @@ from typing import Any
 FRESHNESS_TARGET_S = 0.1  # the freshness target: p99 <= 100 ms with no growth of lag
 THROUGHPUT_TARGETS = {"ml-100k": 50_000.0, "synthetic-100k": 10_000.0}  # the pipeline's target, events/s per worker
 CORE_USERS = ("worker", "broker", "bench", "other")  # who used the cores during a freshness run, in plotting order
+BATCH_PHASES = ("learn", "item_log", "publish", "commit")  # a batch's phases (`streamrec_batch_phase_seconds`)
 
 
 def sweep_points(scenario: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -33,6 +33,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # Per-event work is sub-millisecond to tens of milliseconds; freshness spans queueing and catch-up too.
+BATCH_PHASES = ("learn", "item_log", "publish", "commit")  # a batch's phases, in order
 _PROCESSING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _FRESHNESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -72,6 +73,16 @@ class Metrics:
         self.ranking_seconds = Histogram(
             "streamrec_ranking_seconds", "Wall time of one rank() call", buckets=_PROCESSING_BUCKETS, registry=r
         )
+        self.batch_phase_seconds = Histogram(
+            "streamrec_batch_phase_seconds",
+            "Wall time of one phase of a batch: learn (its records), item_log (write, acknowledgement, fold), "
+            "publish (ranking and handing over its lists), commit (its profiles and output)",
+            ["phase"],
+            buckets=_PROCESSING_BUCKETS,
+            registry=r,
+        )
+        for phase in BATCH_PHASES:  # exported from the start: a rate sees the first batch
+            self.batch_phase_seconds.labels(phase=phase)
         self.table_keys = Gauge("streamrec_table_keys", "Keys in a local table", ["table"], registry=r)
         self.catalog_items = Gauge("streamrec_catalog_items", "Items in this worker's catalog", registry=r)
         self.item_index_builds = Gauge(

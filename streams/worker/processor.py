@@ -191,10 +191,18 @@ class EventProcessor:
                             yielded = time.perf_counter()
             finally:
                 self._report_consumed(unreported, per_topic)
+            phases = self.metrics.batch_phase_seconds
+            learnt = time.perf_counter()
+            phases.labels(phase="learn").observe(learnt - started)
             if self.item_log is not None:
                 await self.item_log.publish()
+            logged = time.perf_counter()
+            phases.labels(phase="item_log").observe(logged - learnt)
             await self._publish(batch.pending, {user: self.profiles.get(user) for user in batch.pending})
+            published = time.perf_counter()
+            phases.labels(phase="publish").observe(published - logged)
             await checkpoint.commit(records, batch.owners)
+            phases.labels(phase="commit").observe(time.perf_counter() - published)
         except BaseException:
             checkpoint.abandon()
             if self.item_log is not None:

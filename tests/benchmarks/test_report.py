@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streamrec.benchmarks.freshness import event_ids_of, worker_cpu
+from streamrec.benchmarks.freshness import batch_phases, event_ids_of, worker_cpu
 from streamrec.benchmarks.infra import CONSUMED
 from streamrec.benchmarks.plots import plot_cores
 from streamrec.benchmarks.report import (
@@ -366,6 +366,22 @@ def test_the_sweep_names_the_fastest_rate_that_meets_the_freshness_target() -> N
     assert render_markdown({**data, "scenarios": [results()["scenarios"][0]]}).count("Freshness by offered rate") == 0
 
 
+def test_the_sweep_shows_where_a_batchs_time_goes_where_the_worker_reported_it() -> None:
+    data = results()
+    phased = {
+        **_swept(1000, 0.05),
+        "events_per_batch": 13.84,
+        "batch_phase_ms": {"learn": 1.768, "item_log": 1.451, "publish": 3.525, "commit": None},
+    }
+    data["scenarios"][0]["freshness_sweep"] = [_swept(250, 0.03), phased]
+    text = render_markdown(data)
+    assert "| offered ev/s | events a batch | learn | item log | publish | commit |" in text
+    assert "| 1,000 | 13.8 | 1.77 | 1.45 | 3.52 | – |" in text
+    assert "| 250 | " not in text.split("events a batch")[1]  # a run without the metric gets no row
+    data["scenarios"][0]["freshness_sweep"] = [_swept(250, 0.03)]
+    assert "events a batch" not in render_markdown(data)
+
+
 def test_the_sweep_shows_who_used_the_cores_and_plots_it(tmp_path: Path) -> None:
     data = results()
     run = _swept(3000, 1.5, lag_grew=True)
@@ -413,3 +429,23 @@ def test_the_worker_s_cpu_per_event_is_the_cpu_time_between_two_readings_over_th
     assert worker_cpu(before, after) == {"worker_cpu_s": 3.0, "worker_cpu_us_per_event": pytest.approx(200.0)}
     assert worker_cpu(None, after)["worker_cpu_us_per_event"] is None  # no first reading: unknown, not zero
     assert worker_cpu(after, after)["worker_cpu_us_per_event"] is None  # no event in between
+
+
+def test_a_batchs_phases_are_the_phase_times_between_two_readings_over_the_batches_handled() -> None:
+    def reading(
+        batches: float, seconds: dict[str, float], consumed: float
+    ) -> dict[str, list[tuple[dict[str, str], float]]]:
+        return {
+            "streamrec_batch_phase_seconds_count": [({"phase": phase}, batches) for phase in seconds],
+            "streamrec_batch_phase_seconds_sum": [({"phase": phase}, s) for phase, s in seconds.items()],
+            CONSUMED: [({"topic": "plays"}, consumed)],
+        }
+
+    phases = {"learn": 1.0, "item_log": 2.0, "publish": 3.0, "commit": 4.0}
+    before = reading(10.0, phases, 100.0)
+    after = reading(110.0, {phase: s + 0.1 * n for n, (phase, s) in enumerate(phases.items(), 1)}, 1_500.0)
+    found = batch_phases(before, after)
+    assert (found["batches"], found["events_per_batch"]) == (100.0, 14.0)
+    assert found["batch_phase_ms"] == pytest.approx({"learn": 1.0, "item_log": 2.0, "publish": 3.0, "commit": 4.0})
+    assert batch_phases(None, after)["batch_phase_ms"] is None  # no first reading: unknown
+    assert batch_phases(after, after)["batch_phase_ms"] is None  # no batch in between

@@ -339,6 +339,11 @@ async def test_metrics_move(worker: WorkerProcess, kafka_bootstrap: str) -> None
             and metric(text, "streamrec_freshness_seconds_count") > metric(before, "streamrec_freshness_seconds_count")
             and metric(text, "streamrec_ranking_seconds_count") > metric(before, "streamrec_ranking_seconds_count")
             and metric(text, "streamrec_processing_seconds_count", topic="plays") > 0
+            and all(
+                metric(text, "streamrec_batch_phase_seconds_count", phase=phase)
+                > metric(before, "streamrec_batch_phase_seconds_count", phase=phase)
+                for phase in ("learn", "item_log", "publish", "commit")
+            )
             and metric(text, "streamrec_table_keys", table="profiles") >= 1  # periodic
             and metric(text, "streamrec_catalog_items") >= len(ITEM_IDS)
             and "streamrec_consumer_lag{" in text  # periodic
